@@ -1,0 +1,1 @@
+"""headwater: flows of Python tasks on Dask, with the semantics of Prefect Core 1."""
