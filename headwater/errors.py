@@ -1,0 +1,85 @@
+"""The exception tree of headwater.
+
+Every error headwater raises on purpose derives from :class:`HeadwaterError`, and also from a
+builtin exception where one fits, so ``except ValueError`` keeps working::
+
+    HeadwaterError
+    ├── FlowValidationError (ValueError)     a flow's definition has problems
+    ├── FlowDefinitionError (ValueError)     a task was called or bound wrongly in a flow body
+    ├── ParameterError (ValueError)          flow parameters refused before anything runs
+    ├── FlowRunError (RuntimeError)          ``my_flow(...)`` when the flow run failed
+    ├── SerializationError (TypeError)       a serializer cannot handle a value
+    └── ResultError                          reading or writing a Result failed
+        ├── ResultLocationError (ValueError) a rendered location is unsafe or incomplete
+        ├── ResultIntegrityError             a stored payload is tampered with or truncated
+        └── ResultStorageError (OSError)     the storage backend failed
+
+This module imports nothing of headwater's, so every layer may use it. Errors carry their
+context as attributes and survive pickling: they travel back from Dask workers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class HeadwaterError(Exception):
+    """Base class of every error headwater raises on purpose."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keep subclass attributes across pickling: rebuild from args, then restore __dict__.
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
+
+def _rebuild(cls: type[HeadwaterError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    err = cls.__new__(cls)
+    Exception.__init__(err, *args)
+    err.__dict__.update(state)
+    return err
+
+
+class FlowValidationError(HeadwaterError, ValueError):
+    """A flow's definition has one or more problems; ``problems`` lists them all."""
+
+    def __init__(self, flow_name: str, problems: list[str]) -> None:
+        self.flow_name = flow_name
+        self.problems = list(problems)
+        n = len(self.problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"Flow {flow_name!r} has {n} problem{'s' if n != 1 else ''}:\n{lines}")
+
+
+class FlowDefinitionError(HeadwaterError, ValueError):
+    """A task was called, bound or used wrongly while a flow was being defined."""
+
+
+class ParameterError(HeadwaterError, ValueError):
+    """Flow parameters were refused before anything ran."""
+
+
+class FlowRunError(HeadwaterError, RuntimeError):
+    """Calling a flow returned no value because the flow run did not succeed."""
+
+    def __init__(self, message: str, state: Any = None) -> None:
+        super().__init__(message)
+        self.state = state
+
+
+class SerializationError(HeadwaterError, TypeError):
+    """A serializer cannot handle a value (or bytes)."""
+
+
+class ResultError(HeadwaterError):
+    """Reading, writing or checking a Result failed."""
+
+
+class ResultLocationError(ResultError, ValueError):
+    """A Result location is unsafe (it leaves the Result's root) or cannot be rendered."""
+
+
+class ResultIntegrityError(ResultError):
+    """A stored result failed its integrity check (tampered with or truncated)."""
+
+
+class ResultStorageError(ResultError, OSError):
+    """The storage behind a Result failed (endpoint down, permission denied, bucket missing)."""
