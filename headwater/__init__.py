@@ -1,1 +1,70 @@
-"""headwater: flows of Python tasks on Dask, with the semantics of Prefect Core 1."""
+"""headwater: flows of Python tasks on Dask, with the semantics of Prefect Core 1.
+
+>>> from headwater import Flow, task
+>>> @task
+... def add(x, y):
+...     return x + y
+>>> with Flow("sum") as f:
+...     total = add(1, 2)
+>>> f.run().result[total].result
+3
+"""
+
+from __future__ import annotations
+
+from headwater.core import signals, states, triggers
+from headwater.core.context import context, get_logger
+from headwater.core.control import (
+    all_conditions,
+    any_condition,
+    case,
+    conditional,
+    filter_results,
+    ifelse,
+    merge,
+    switch,
+)
+from headwater.core.flow import Edge, Flow, flow
+from headwater.core.parameter import Parameter
+from headwater.core.states import Resume
+from headwater.core.task import Task, flatten, task, unmapped
+from headwater.errors import (
+    FlowDefinitionError,
+    FlowRunError,
+    FlowValidationError,
+    HeadwaterError,
+    ParameterError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Edge",
+    "Flow",
+    "FlowDefinitionError",
+    "FlowRunError",
+    "FlowValidationError",
+    "HeadwaterError",
+    "Parameter",
+    "ParameterError",
+    "Resume",
+    "Task",
+    "__version__",
+    "all_conditions",
+    "any_condition",
+    "case",
+    "conditional",
+    "context",
+    "filter_results",
+    "flatten",
+    "flow",
+    "get_logger",
+    "ifelse",
+    "merge",
+    "signals",
+    "states",
+    "switch",
+    "task",
+    "triggers",
+    "unmapped",
+]

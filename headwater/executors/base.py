@@ -1,0 +1,78 @@
+"""The executor interface: run a growing graph of tasks and hand back their values.
+
+Design note
+-----------
+An executor knows nothing of flows, tasks or states. The flow runner compiles a flow into a
+graph in Dask's plain format and hands it over in batches; the executor runs it and returns
+values when asked. Keeping executors this ignorant keeps them small (each backend is a thin
+adapter) and keeps the engine's semantics in one place, the same on every backend
+(docs/notices/0003-runner-pipeline.md).
+
+The graph format (a subset of Dask's):
+
+- ``graph[key] = (function, *args)``: a node; each arg is either a key of this or an earlier
+  batch (a ``str``, replaced by that node's value), a ``list`` of such keys (replaced by the
+  list of values), or any other object, passed as it is. Plain strings are never passed as
+  literal arguments, so a ``str`` arg is always a key.
+- ``graph[key] = value`` where ``value`` is not such a tuple: a literal.
+
+Batches arrive in dependency order: a node only refers to keys of the same batch listed
+before it or of earlier batches. ``annotations`` maps a key to Dask annotations
+(``priority``, ``resources``) for backends that support them.
+
+An executor is used as ``with executor.start(): ...`` around one flow run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Collection, Iterator, Mapping
+from typing import Any
+
+Graph = Mapping[str, Any]
+"""Key -> ``(function, *args)`` node or literal value."""
+
+
+def is_node(value: Any) -> bool:
+    """Whether a graph value is a ``(function, *args)`` node rather than a literal."""
+    return type(value) is tuple and bool(value) and callable(value[0])
+
+
+def resolve(arg: Any, values: Mapping[str, Any]) -> Any:
+    """Replace a key (or a list of keys) by its value; leave other objects as they are."""
+    if type(arg) is str:
+        return values[arg]
+    if type(arg) is list:
+        return [values[k] for k in arg]
+    return arg
+
+
+class Executor(ABC):
+    """Runs batches of a task graph; subclass it to add a backend."""
+
+    @contextlib.contextmanager
+    def start(self) -> Iterator[Executor]:
+        """Acquire what a run needs (threads, a cluster) and release it afterwards."""
+        yield self
+
+    @abstractmethod
+    def submit(
+        self, graph: Graph, annotations: Mapping[str, Mapping[str, Any]] | None = None
+    ) -> None:
+        """Start running a batch of nodes (see the module's note for the format)."""
+
+    @abstractmethod
+    def wait_any(self, keys: Collection[str]) -> set[str]:
+        """Block until at least one of ``keys`` is computed; return those that are."""
+
+    @abstractmethod
+    def gather(self, keys: Collection[str]) -> dict[str, Any]:
+        """Return the values of ``keys``, waiting for them if needed."""
+
+    def release(self, keys: Collection[str]) -> None:  # noqa: B027 - optional hook
+        """Forget values the flow runner no longer needs."""
+
+    def sleep_function(self) -> Callable[[float], None] | None:
+        """Return how tasks should wait between retries here (None: the default)."""
+        return None
