@@ -85,6 +85,7 @@ class Flow:
         reference_tasks: the tasks whose states decide the flow's state.
         result: the default Result for its tasks' outputs.
         state_handlers: ``handler(flow, old_state, new_state)`` called on the flow's transitions.
+        schedule: when to run the flow with ``flow.run(run_on_schedule=True)``.
     """
 
     def __init__(

@@ -241,6 +241,8 @@ class Scheduled(Pending):
     """The run is to start at ``start_time`` (None: as soon as possible).
 
     Args:
+        message: what happened, for people.
+        result: the value (or a Result object holding it).
         start_time: when the run may start.
         **kwargs: the fields of :class:`State`.
     """
@@ -287,6 +289,8 @@ class Looped(Running):
     """The task raised LOOP and runs again with ``loop_count`` and its loop result.
 
     Args:
+        message: what happened, for people.
+        result: the value (or a Result object holding it).
         loop_count: how many iterations have finished.
         **kwargs: the fields of :class:`State`.
     """
@@ -321,6 +325,8 @@ class Cached(Success):
     """The result was read back from a cache or an existing target instead of running.
 
     Args:
+        message: what happened, for people.
+        result: the value (or a Result object holding it).
         cached_inputs: the inputs the cached result was computed from, if known.
         cached_parameters: the flow parameters it was computed with, if known.
         cached_result_expiration: when the cached result stops being valid.
@@ -355,6 +361,8 @@ class Mapped(Success):
     ``result`` is the list of the children's results.
 
     Args:
+        message: what happened, for people.
+        result: the value (or a Result object holding it).
         map_states: the children's states.
         **kwargs: the fields of :class:`State`.
     """
@@ -428,6 +436,8 @@ class Skipped(Finished):
     """The task did not run, and that is not a failure (PIN-15).
 
     Args:
+        message: what happened, for people.
+        result: the value (or a Result object holding it).
         reason: why: one of ``"condition"``, ``"upstream"``, ``"trigger"``, ``"task"``.
         **kwargs: the fields of :class:`State`.
     """

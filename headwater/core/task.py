@@ -309,7 +309,7 @@ class Task:
         except TypeError as exc:
             raise FlowDefinitionError(
                 f"Task {self.name!r} cannot be called with these arguments: {exc}. "
-                f"Its signature is {self.name}{self.signature()}."
+                f"It takes {self.name}({', '.join(self.signature().parameters)})."
             ) from None
         callargs = dict(bound.arguments)
         for p in self.signature().parameters.values():
