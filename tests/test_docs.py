@@ -1,0 +1,41 @@
+"""Every relative link in README.md and docs/ resolves, and the notices index is complete."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+
+
+def relative_links(path: Path) -> list[str]:
+    text = path.read_text(encoding="utf-8")
+    text = re.sub(r"```.*?```", "", text, flags=re.S)  # links inside code blocks are code
+    return [t for t in LINK.findall(text) if not re.match(r"^[a-z]+:", t) and not t.startswith("#")]
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_relative_links_resolve(doc: Path) -> None:
+    broken = [t for t in relative_links(doc) if not (doc.parent / t.split("#")[0]).exists()]
+    assert not broken, f"{doc.relative_to(ROOT)} links to missing files: {broken}"
+
+
+def test_every_notice_is_in_the_index_and_numbered() -> None:
+    notices = sorted(p.name for p in (ROOT / "docs" / "notices").glob("[0-9][0-9][0-9][0-9]-*.md"))
+    index = (ROOT / "docs" / "notices" / "README.md").read_text(encoding="utf-8")
+    assert notices, "no notices"
+    for name in notices:
+        assert f"({name})" in index, f"{name} is not in docs/notices/README.md"
+        text = (ROOT / "docs" / "notices" / name).read_text(encoding="utf-8")
+        for section in ("## Context", "## Decision", "## Consequences", "## Status"):
+            assert section in text, f"{name} has no {section!r} section"
+
+
+def test_link_checker_can_fail(tmp_path: Path) -> None:
+    doc = tmp_path / "x.md"
+    doc.write_text("see [this](missing.md) and [web](https://example.org) and [a](#top)")
+    assert relative_links(doc) == ["missing.md"]
