@@ -136,3 +136,18 @@ def test_the_docstring_checker_can_fail() -> None:
         """
 
     assert documented_arguments(inspect.getdoc(f) or "") == ["a", "c"]
+
+
+def _headwater_modules() -> list[str]:
+    import pkgutil
+
+    return sorted(m.name for m in pkgutil.walk_packages(headwater.__path__, "headwater."))
+
+
+@pytest.mark.parametrize("modname", _headwater_modules())
+def test_doctests(modname: str) -> None:
+    import doctest
+
+    module = importlib.import_module(modname)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0, f"{result.failed} doctest(s) failed in {modname}"
