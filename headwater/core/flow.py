@@ -86,6 +86,8 @@ class Flow:
         result: the default Result for its tasks' outputs.
         state_handlers: ``handler(flow, old_state, new_state)`` called on the flow's transitions.
         schedule: when to run the flow with ``flow.run(run_on_schedule=True)``.
+        checkpoint: whether tasks that do not say write their results (see
+            :mod:`headwater.core.caching` for the whole rule).
     """
 
     def __init__(
@@ -97,6 +99,7 @@ class Flow:
         result: Result | None = None,
         state_handlers: Iterable[Callable[..., Any]] | None = None,
         schedule: Any = None,
+        checkpoint: bool | None = None,
     ) -> None:
         if not isinstance(name, str) or not name:
             raise ValueError(f"A Flow needs a non-empty name, got {name!r}")
@@ -110,6 +113,7 @@ class Flow:
         self.result = result
         self.state_handlers = list(state_handlers or ())
         self.schedule = schedule
+        self.checkpoint = checkpoint
         self._token: Any = None
         for t in tasks or ():
             self.add_task(t)

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from headwater.core import signals
+from headwater.core import caching, signals
 from headwater.core.flow import Edge, Flow
 from headwater.core.parameter import resolve_parameters
 from headwater.core.runner import TaskRunner, Upstream
@@ -55,6 +55,7 @@ from headwater.core.states import (
 )
 from headwater.core.task import Constant, Task
 from headwater.errors import HeadwaterError
+from headwater.results.base import Result
 
 # ---------------------------------------------------------------------------------------
 # What travels in the graph
@@ -63,10 +64,13 @@ from headwater.errors import HeadwaterError
 
 @dataclass(frozen=True, slots=True)
 class TaskDef:
-    """A task and its constant arguments: one graph literal per task per run."""
+    """A task, its constant arguments and its resolved Result: one graph literal per task
+    per run."""
 
     task: Task
     constants: Mapping[str, Any]
+    result: Result | None = None
+    checkpoint: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +123,9 @@ def run_node(task_def: TaskDef, flow_context: FlowContext, spec: NodeSpec, *stat
             state = tuple(states[pos : pos + inp.count])
             pos += inp.count
         upstream.append(Upstream(inp.key, state, inp.index, inp.flattened, inp.gate))
-    runner = TaskRunner(task_def.task, task_def.constants, spec.map_index)
+    runner = TaskRunner(
+        task_def.task, task_def.constants, spec.map_index, task_def.result, task_def.checkpoint
+    )
     return runner.run(upstream, flow_context.values, spec.initial_state, spec.map_error)
 
 
@@ -230,6 +236,7 @@ class FlowRunner:
         """Run the flow once; see :meth:`Flow.run`."""
         flow = self.flow
         flow.validate()
+        self.checkpoint_switch = caching.checkpoint_switch()
         values = resolve_parameters(flow.name, flow.parameters(), parameters)
         self.task_states = dict(task_states or {})
         unknown = [t for t in self.task_states if t not in flow._tasks]
@@ -300,7 +307,11 @@ class FlowRunner:
         key = plan.def_keys.get(task)
         if key is None:
             key = plan.def_keys[task] = f"taskdef-{task.slug}-{plan.token}"
-            batch[key] = TaskDef(task, MappingProxyType(dict(self.flow.constants.get(task, {}))))
+            result, checkpoint = caching.resolve_result(
+                task, self.flow.result, self.flow.checkpoint, self.checkpoint_switch
+            )
+            constants = MappingProxyType(dict(self.flow.constants.get(task, {})))
+            batch[key] = TaskDef(task, constants, result, checkpoint)
         return key
 
     def _node(

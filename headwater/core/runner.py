@@ -43,9 +43,10 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from headwater.core import signals
+from headwater.core import caching, signals
 from headwater.core.context import run_context
 from headwater.core.states import (
+    Cached,
     Cancelled,
     Failed,
     Looped,
@@ -59,6 +60,7 @@ from headwater.core.states import (
     TriggerFailed,
 )
 from headwater.core.task import Task
+from headwater.results.base import Result
 
 logger = logging.getLogger("headwater.runner")
 
@@ -248,14 +250,23 @@ class TaskRunner:
         task: the task.
         constants: plain values bound to its arguments.
         map_index: the child's index when the task is mapped.
+        result: the Result the task's output persists to (resolved by the flow runner).
+        checkpoint: whether a successful result is written to ``result``.
     """
 
     def __init__(
-        self, task: Task, constants: Mapping[str, Any] | None = None, map_index: int | None = None
+        self,
+        task: Task,
+        constants: Mapping[str, Any] | None = None,
+        map_index: int | None = None,
+        result: Result | None = None,
+        checkpoint: bool = False,
     ) -> None:
         self.task = task
         self.constants = constants or {}
         self.map_index = map_index
+        self.result = result
+        self.checkpoint = checkpoint
 
     # -- transitions ---------------------------------------------------------------------
     def transition(self, old: State, new: State) -> State:
@@ -457,8 +468,14 @@ class TaskRunner:
                 ctx["task_run_name"] = render_run_name(self.task, inputs, ctx)
             except ValueError as exc:
                 return self.transition(state, Failed(str(exc), exception=exc, run_count=run_count))
-            state = self.transition(state, Running(run_count=run_count))
-            new = self.call_task(inputs, ctx, run_count)
+            new = self.check_cached(inputs, ctx, run_count)
+            if new is not None and new.is_cached():
+                return self.transition(state, new)
+            if new is None:
+                state = self.transition(state, Running(run_count=run_count))
+                new = self.call_task(inputs, ctx, run_count)
+                if new.is_successful():
+                    new = self.write_result(new, inputs, ctx)
             if isinstance(new, Looped):
                 loop_count += 1
                 loop_result = new.result
@@ -478,6 +495,115 @@ class TaskRunner:
                 wait_for_retry(delay)
                 continue
             return self.transition(state, new)
+
+    # -- results, targets and caches (docs/notices/0006-results.md) --------------------------
+    def template_context(self, inputs: Mapping[str, Any], ctx: Mapping[str, Any]) -> dict[str, Any]:
+        """The fields a location template may use: the task's inputs and the run context
+        (the context wins on a clash), plus ``task_hash`` when a template asks for it."""
+        fields = {**inputs, **ctx}
+        templates = [self.task.target, getattr(self.result, "location", None)]
+        if any(isinstance(t, str) and "{task_hash" in t for t in templates):
+            fields["task_hash"] = caching.task_hash(inputs)
+        return fields
+
+    def check_cached(
+        self, inputs: Mapping[str, Any], ctx: Mapping[str, Any], run_count: int
+    ) -> State | None:
+        """Return Cached when the task's target exists or its cache is valid; None to run.
+
+        A storage error gives a Failed state naming the problem (its retries apply).
+        """
+        if self.result is None or not (
+            self.task.target is not None or caching.is_cached(self.task)
+        ):
+            return None
+        fields = self.template_context(inputs, ctx)
+        try:
+            if self.task.target is not None:
+                location = self.result.format(**fields)
+                if self.result.exists(location, **fields):
+                    return Cached(
+                        f"Target {location!r} exists: read it back instead of running.",
+                        result=self.result.read(location),
+                        run_count=run_count,
+                    )
+            if caching.is_cached(self.task):
+                return self._valid_cache(inputs, ctx, run_count)
+        except Exception as exc:
+            return Failed(
+                f"Task {self.task.name!r} could not check its stored result: {exc}",
+                exception=exc,
+                traceback=_format_exception(exc),
+                run_count=run_count,
+            )
+        return None
+
+    def _cache_store(self, ctx: Mapping[str, Any]) -> tuple[Result, str]:
+        """The Result (pickled, in the task's backend) and location of its cache record."""
+        from headwater.serializers import PickleSerializer
+
+        assert self.result is not None
+        location = caching.cache_location(self.task, str(ctx.get("flow_name")), self.map_index)
+        store = self.result.copy()
+        store.serializer = PickleSerializer()
+        store.location = location
+        return store, location
+
+    def _valid_cache(
+        self, inputs: Mapping[str, Any], ctx: Mapping[str, Any], run_count: int
+    ) -> State | None:
+        store, location = self._cache_store(ctx)
+        if not store.exists(location):
+            return None
+        record = store.read(location).value
+        if not isinstance(record, caching.CacheRecord):
+            return None
+        candidate = Cached(
+            f"Cached result from {record.created:%Y-%m-%d %H:%M:%S} UTC.",
+            result=record.value,
+            cached_inputs=record.inputs,
+            cached_parameters=record.parameters,
+            cached_result_expiration=record.expiration,
+            run_count=run_count,
+        )
+        validator = self.task.cache_validator or caching.duration_only
+        parameters = dict(ctx.get("parameters") or {})
+        return candidate if validator(candidate, inputs, parameters) else None
+
+    def write_result(
+        self, state: State, inputs: Mapping[str, Any], ctx: Mapping[str, Any]
+    ) -> State:
+        """Checkpoint a successful result, and refresh the task's cache record.
+
+        A value the serializer cannot handle or a storage error fails the try with a
+        message naming the task and the problem (its retries apply).
+        """
+        if self.result is None:
+            return state
+        try:
+            if self.checkpoint:
+                fields = self.template_context(inputs, ctx)
+                state = state.with_(result=self.result.write(state.result, **fields))
+            if caching.is_cached(self.task):
+                now = _dt.datetime.now(_dt.UTC)
+                expiry = now + self.task.cache_for if self.task.cache_for is not None else None
+                record = caching.CacheRecord(
+                    value=state.result,
+                    inputs=caching.input_hashes(inputs),
+                    parameters=dict(ctx.get("parameters") or {}),
+                    expiration=expiry,
+                    created=now,
+                )
+                store, _ = self._cache_store(ctx)
+                store.write(record)
+        except Exception as exc:
+            return Failed(
+                f"Task {self.task.name!r} succeeded but its result could not be stored: {exc}",
+                exception=exc,
+                traceback=_format_exception(exc),
+                run_count=state.run_count,
+            )
+        return state
 
     def should_retry(self, state: State, run_count: int) -> bool:
         """Whether a failed try is tried again: retries left, and the failure is retriable.
