@@ -34,6 +34,8 @@ import contextvars
 import ctypes
 import datetime as _dt
 import logging
+import os
+import socket
 import sys
 import threading
 import time
@@ -52,6 +54,7 @@ from headwater.core.states import (
     Looped,
     Pending,
     Retrying,
+    RunInfo,
     Running,
     Skipped,
     State,
@@ -320,6 +323,7 @@ class TaskRunner:
         """
         state = initial_state or Pending(map_index=self.map_index)
         context = context or {}
+        self.started: _dt.datetime | None = None
         try:
             state = self.check_initial_state(state)
             upstream_states = [s for up in upstream for s in up.states()]
@@ -332,6 +336,8 @@ class TaskRunner:
             state = self.run_with_retries(state, inputs, context)
         except signals.ENDRUN as end:
             state = end.end_state
+        if state.is_finished() and state is not initial_state:
+            state = state.with_(run_info=_run_info(self.started))
         return state
 
     def check_initial_state(self, state: State) -> State:
@@ -473,6 +479,8 @@ class TaskRunner:
                 return self.transition(state, new)
             if new is None:
                 state = self.transition(state, Running(run_count=run_count))
+                if self.started is None:
+                    self.started = state.timestamp
                 new = self.call_task(inputs, ctx, run_count)
                 if new.is_successful():
                     new = self.write_result(new, inputs, ctx)
@@ -667,6 +675,21 @@ class TaskRunner:
             traceback=_format_exception(exc),
             run_count=run_count,
         )
+
+
+_HOST = socket.gethostname()
+
+
+def _run_info(started: _dt.datetime | None) -> RunInfo:
+    worker = f"pid:{os.getpid()}"
+    worker_mod = sys.modules.get("distributed.worker")
+    if worker_mod is not None:
+        try:
+            worker = worker_mod.get_worker().address
+        except ValueError:
+            pass
+    end = _dt.datetime.now(_dt.UTC)
+    return RunInfo(started, end, _HOST, worker, threading.current_thread().name)
 
 
 def _callback(fn: Callable[[Task, State], Any]) -> Callable[[Task, State, State], None]:

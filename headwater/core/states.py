@@ -29,6 +29,7 @@ Invariants:
 from __future__ import annotations
 
 import datetime as _dt
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from headwater.results.base import MemoryResult, Result
@@ -36,6 +37,30 @@ from headwater.results.base import MemoryResult, Result
 SKIP_REASONS = ("condition", "upstream", "trigger", "task")
 """Why a task skipped: a condition was not met, an upstream task skipped, its trigger was not
 met, or the task itself raised SKIP."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    """Where and when a task run happened: what a timeline of the run is drawn from.
+
+    Args:
+        start: when the task's function was first called (None if it never ran).
+        end: when the run reached its final state.
+        host: the machine's name.
+        worker: the Dask worker's address, or ``pid:<process id>`` outside Dask.
+        thread: the name of the thread the run happened in.
+    """
+
+    start: _dt.datetime | None
+    end: _dt.datetime
+    host: str
+    worker: str
+    thread: str
+
+    @property
+    def duration(self) -> float:
+        """Seconds from start to end (0 when the function never ran)."""
+        return (self.end - self.start).total_seconds() if self.start is not None else 0.0
 
 
 def _now() -> _dt.datetime:
@@ -53,6 +78,7 @@ class State:
         map_index: the index of a mapped child, None otherwise.
         exception: the exception behind a failure or retry, if any.
         traceback: the formatted traceback of ``exception``.
+        run_info: where and when a task run happened (set on its final state).
     """
 
     color: ClassVar[str] = "#999999"
@@ -64,6 +90,7 @@ class State:
         "map_index",
         "exception",
         "traceback",
+        "run_info",
     )
 
     message: str | None
@@ -73,6 +100,7 @@ class State:
     map_index: int | None
     exception: BaseException | None
     traceback: str | None
+    run_info: RunInfo | None
 
     def __init__(
         self,
@@ -84,6 +112,7 @@ class State:
         map_index: int | None = None,
         exception: BaseException | None = None,
         traceback: str | None = None,
+        run_info: RunInfo | None = None,
     ) -> None:
         setter = object.__setattr__
         setter(self, "message", message)
@@ -95,6 +124,7 @@ class State:
         setter(self, "map_index", map_index)
         setter(self, "exception", exception)
         setter(self, "traceback", traceback)
+        setter(self, "run_info", run_info)
 
     # -- immutability, copying, pickling -------------------------------------------------
     def __setattr__(self, name: str, value: Any) -> None:
@@ -490,6 +520,7 @@ ALL_STATES: tuple[type[State], ...] = (
 
 __all__ = [
     "ALL_STATES",
+    "RunInfo",
     "SKIP_REASONS",
     "Cached",
     "Cancelled",

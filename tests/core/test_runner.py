@@ -321,3 +321,14 @@ def test_print_outside_log_stdout_tasks_still_reaches_stdout(
 
 def test_manual_only_is_a_trigger() -> None:
     assert E.approve.trigger is triggers.manual_only
+
+
+def test_final_states_say_where_and_when_the_run_happened(executor: object) -> None:
+    with Flow("run_info") as f:
+        ok = one()
+        skipped = add(E.skip_with_result(), 1)
+    state = f.run(executor=executor)
+    info = state.result[ok].run_info
+    assert info is not None and info.start is not None and info.end >= info.start
+    assert info.host and info.worker and info.thread and info.duration >= 0
+    assert state.result[skipped].run_info is not None and state.result[skipped].run_info.start is None
