@@ -222,6 +222,13 @@ class FlowRunner:
             from headwater.executors.local import LocalExecutor
 
             executor = LocalExecutor()
+        if not all(
+            callable(getattr(executor, m, None)) for m in ("start", "submit", "wait_any", "gather")
+        ):
+            raise TypeError(
+                f"executor must be an Executor such as LocalExecutor(), LocalDaskExecutor() or "
+                f"DaskExecutor() (from headwater.executors), got {executor!r}"
+            )
         self.flow = flow
         self.executor = executor
 
@@ -243,9 +250,21 @@ class FlowRunner:
         if unknown:
             raise HeadwaterError(
                 f"task_states names tasks that are not in flow {flow.name!r}: "
-                + ", ".join(repr(t.name) for t in unknown)
+                + ", ".join(repr(getattr(t, "name", t)) for t in unknown)
+            )
+        not_states = [t.name for t, s in self.task_states.items() if not isinstance(s, State)]
+        if not_states:
+            raise HeadwaterError(
+                f"task_states must map tasks to States (e.g. Resume() or a previous run's "
+                f"state.result), but the values for {_names(not_states)} are not States"
             )
         wanted = list(return_tasks) if return_tasks is not None else flow.tasks
+        strangers = [t for t in wanted if t not in flow._tasks]
+        if strangers:
+            raise HeadwaterError(
+                f"return_tasks names tasks that are not in flow {flow.name!r}: "
+                + ", ".join(repr(getattr(t, "name", t)) for t in strangers)
+            )
         run_id = str(uuid.uuid4())
         now = _dt.datetime.now(_dt.UTC)
         ctx = {

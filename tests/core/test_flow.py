@@ -369,3 +369,21 @@ def test_flow_state_handlers() -> None:
         one()
     f.run()
     assert seen == ["Running", "Success"]
+
+
+def test_bad_run_arguments_are_refused_before_anything_runs() -> None:
+    from headwater import HeadwaterError
+    from headwater.core.states import Success
+
+    with Flow("f") as f:
+        a = one()
+    with pytest.raises(TypeError, match="executor must be an Executor such as LocalExecutor"):
+        f.run(executor="threads")
+    with pytest.raises(
+        HeadwaterError, match="task_states names tasks that are not in flow 'f': 'one'"
+    ):
+        f.run(task_states={one: Success()})
+    with pytest.raises(HeadwaterError, match="the values for 'one' are not States"):
+        f.run(task_states={a: 5})  # type: ignore[dict-item]
+    with pytest.raises(HeadwaterError, match="return_tasks names tasks that are not in flow"):
+        f.run(return_tasks=[one])
