@@ -8,6 +8,6 @@ VENV="${HEADWATER_VENV:-.venv}"
 "$VENV/bin/python" -m pip install -q -U pip
 "$VENV/bin/python" -m pip install -q -e '.[test]'
 export PATH="$PWD/$VENV/bin:$PATH"
-"$VENV/bin/python" -m ruff check headwater tests benchmarks examples
+"$VENV/bin/python" -m ruff check .
 "$VENV/bin/python" -m mypy headwater
 "$VENV/bin/python" -m pytest "$@"
