@@ -9,6 +9,7 @@ builtin exception where one fits, so ``except ValueError`` keeps working::
     ├── ParameterError (ValueError)          flow parameters refused before anything runs
     ├── FlowRunError (RuntimeError)          ``my_flow(...)`` when the flow run failed
     ├── SerializationError (TypeError)       a serializer cannot handle a value
+    ├── ScheduleError (ValueError)           a schedule or its parts refused, or no event found
     └── ResultError                          reading or writing a Result failed
         ├── ResultLocationError (ValueError) a rendered location is unsafe or incomplete
         ├── ResultIntegrityError             a stored payload is tampered with or truncated
@@ -67,6 +68,10 @@ class FlowRunError(HeadwaterError, RuntimeError):
 
 class SerializationError(HeadwaterError, TypeError):
     """A serializer cannot handle a value (or bytes)."""
+
+
+class ScheduleError(HeadwaterError, ValueError):
+    """A schedule, clock, filter or adjustment was refused, or a schedule found no event."""
 
 
 class ResultError(HeadwaterError):
