@@ -25,7 +25,9 @@ from headwater.core.control import (
     switch,
 )
 from headwater.core.flow import Edge, Flow, flow
+from headwater.core.logs import configure_logging
 from headwater.core.parameter import Parameter
+from headwater.core.secrets import Secret, SecretValue
 from headwater.core.states import Resume
 from headwater.core.task import Task, flatten, task, unmapped
 from headwater.errors import (
@@ -48,12 +50,15 @@ __all__ = [
     "Parameter",
     "ParameterError",
     "Resume",
+    "Secret",
+    "SecretValue",
     "Task",
     "__version__",
     "all_conditions",
     "any_condition",
     "case",
     "conditional",
+    "configure_logging",
     "context",
     "filter_results",
     "flatten",

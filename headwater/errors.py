@@ -10,6 +10,8 @@ builtin exception where one fits, so ``except ValueError`` keeps working::
     ├── FlowRunError (RuntimeError)          ``my_flow(...)`` when the flow run failed
     ├── SerializationError (TypeError)       a serializer cannot handle a value
     ├── ScheduleError (ValueError)           a schedule or its parts refused, or no event found
+    ├── JournalError (LookupError)           a run is not in the run journal, or is unreadable
+    ├── GraphvizNotFoundError (RuntimeError) drawing needs the Graphviz `dot` program
     └── ResultError                          reading or writing a Result failed
         ├── ResultLocationError (ValueError) a rendered location is unsafe or incomplete
         ├── ResultIntegrityError             a stored payload is tampered with or truncated
@@ -72,6 +74,14 @@ class SerializationError(HeadwaterError, TypeError):
 
 class ScheduleError(HeadwaterError, ValueError):
     """A schedule, clock, filter or adjustment was refused, or a schedule found no event."""
+
+
+class JournalError(HeadwaterError, LookupError):
+    """A run is not in the run journal (or is ambiguous), or a journal file is unreadable."""
+
+
+class GraphvizNotFoundError(HeadwaterError, RuntimeError):
+    """Drawing a flow needs the Graphviz ``dot`` program, which is not installed."""
 
 
 class ResultError(HeadwaterError):

@@ -24,12 +24,15 @@ PUBLIC = [
     "Parameter",
     "ParameterError",
     "Resume",
+    "Secret",
+    "SecretValue",
     "Task",
     "__version__",
     "all_conditions",
     "any_condition",
     "case",
     "conditional",
+    "configure_logging",
     "context",
     "filter_results",
     "flatten",
@@ -53,6 +56,8 @@ PUBLIC_MODULES = [
     "headwater.executors",
     "headwater.results",
     "headwater.serializers",
+    "headwater.journal",
+    "headwater.viz",
 ]
 
 
@@ -65,7 +70,7 @@ def test_public_names_are_pinned() -> None:
 def test_import_is_light() -> None:
     code = (
         "import sys, headwater; "
-        "print(sorted(m for m in ('distributed', 'fsspec', 'click', 'msgpack', 's3fs', 'gcsfs', 'pydantic') "
+        "print(sorted(m for m in ('distributed', 'fsspec', 'click', 'msgpack', 's3fs', 'gcsfs', 'pydantic', 'graphviz') "
         "if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from types import MappingProxyType
@@ -97,7 +98,11 @@ def get_logger(name: str | None = None) -> logging.LoggerAdapter:
     """
     if name is None:
         name = _current.get().get("task_name") or "task"
-    return _ContextAdapter(logging.getLogger(f"headwater.task.{name}"), {})
+    logger = logging.getLogger(f"headwater.task.{name}")
+    secrets = sys.modules.get("headwater.core.secrets")  # not imported: no secret exists
+    if secrets is not None and secrets.has_secrets():
+        secrets.protect_logger(logger)
+    return _ContextAdapter(logger, {})
 
 
 __all__ = ["RunContext", "context", "current", "get_logger", "run_context"]

@@ -429,6 +429,9 @@ class Flow:
     ) -> State:
         """Run the flow once and return its State; ``state.result[task]`` is each task's State.
 
+        The run is recorded in the run journal (:mod:`headwater.journal`) unless
+        ``HEADWATER_JOURNAL=false``, and secrets are masked in the returned states' messages.
+
         Args:
             parameters: values for the flow's parameters.
             executor: where tasks run (a LocalExecutor by default).
@@ -440,15 +443,50 @@ class Flow:
             FlowValidationError: when the flow has problems (nothing runs).
             ParameterError: when the parameters are refused (nothing runs).
         """
-        from headwater.core.flow_runner import FlowRunner
+        import datetime as _dt
+        import uuid
 
+        from headwater import journal
+        from headwater.core.flow_runner import FlowRunner
+        from headwater.core.secrets import redact_state
+
+        context = {"flow_run_id": str(uuid.uuid4()), **(context or {})}
+        started = _dt.datetime.now(_dt.UTC)
         runner = FlowRunner(self, executor=executor)
-        return runner.run(
+        state = runner.run(
             parameters=parameters,
             task_states=task_states,
             return_tasks=return_tasks,
             context=context,
         )
+        state = redact_state(state)  # secrets never leave in messages (headwater.core.secrets)
+        journal.record_safely(
+            self, state, parameters, run_id=str(context["flow_run_id"]), start=started
+        )
+        return state
+
+    # -- looking at it -------------------------------------------------------------------
+    def visualize(
+        self, flow_state: State | None = None, filename: str | None = None, format: str = "svg"
+    ) -> Any:
+        """Draw the flow with Graphviz; see :func:`headwater.viz.visualize`.
+
+        Args:
+            flow_state: a run's State, to color each task by its final state.
+            filename: write the picture to this file.
+            format: the picture's format (``svg``, ``png``, ``pdf``...).
+
+        Returns:
+            A ``graphviz.Digraph`` (displayed as a picture in Jupyter).
+        """
+        from headwater.viz.graph import visualize
+
+        return visualize(self, flow_state=flow_state, filename=filename, format=format)
+
+    def _repr_html_(self) -> str:
+        from headwater.viz.html import flow_html
+
+        return flow_html(self)
 
     def __repr__(self) -> str:
         return f"<Flow {self.name!r}: {len(self._tasks)} tasks>"

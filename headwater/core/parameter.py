@@ -66,6 +66,10 @@ class Parameter(Task):
             f"Parameter {self.name!r} is not called; pass it to tasks as it is: task({self.name})."
         )
 
+    def prepare_value(self, value: Any) -> Any:
+        """Return what tasks receive for ``value`` (the value itself; a Secret wraps it)."""
+        return value
+
     def has_annotation(self) -> bool:
         """Whether values are checked against a type."""
         return self.annotation is not _NO_ANNOTATION
@@ -100,7 +104,7 @@ def resolve_parameters(
             if p.required:
                 problems.append(f"parameter {name!r} is required and was not given")
                 continue
-            values[name] = p.default
+            values[name] = p.prepare_value(p.default)
             continue
         value = given[name]
         if p.has_annotation():
@@ -112,7 +116,7 @@ def resolve_parameters(
                     f"parameter {name!r} got {value!r}, which is not a valid {_type_name(p.annotation)}: {reason}"
                 )
                 continue
-        values[name] = value
+        values[name] = p.prepare_value(value)
     if problems:
         n = len(problems)
         lines = "\n".join(f"  - {p}" for p in problems)

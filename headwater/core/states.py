@@ -178,6 +178,11 @@ class State:
         message = f": {self.message!r}" if self.message else ""
         return f"<{type(self).__name__}{index}{message}>"
 
+    def _repr_html_(self) -> str:
+        from headwater.viz.html import state_html
+
+        return state_html(self)
+
     # -- predicates ----------------------------------------------------------------------
     def is_pending(self) -> bool:
         """Whether the run has not started (Pending, Scheduled, Retrying, Paused, Resume)."""

@@ -1,0 +1,388 @@
+"""The ``headwater`` command line.
+
+Design note
+-----------
+Commands (click)::
+
+    headwater run FILE.py[:FLOW] [-p NAME=VALUE]... [--executor local|threads|processes|dask]
+                                 [--address ADDRESS] [--log-level LEVEL]
+    headwater visualize FILE.py[:FLOW] -o dag.svg
+    headwater runs list [--limit N] [--flow NAME]
+    headwater runs show RUN_ID [--timeline out.html]
+
+Exit codes: 0 when the flow run succeeded, 1 when it did not, 2 for bad input (a file that is
+not there or fails to import, no flow in it, several flows and none named, an unknown
+parameter or a value its type refuses, an unknown run id), always with a one-line message
+and never a traceback.
+
+``-p`` values are strings. For a parameter with a type annotation the string is tried first
+and then, if the type refuses it, the string read as JSON (so ``-p xs='[1,2]'`` fits
+``list[int]`` and ``-p n=5`` fits ``int``); pydantic checks and coerces. Without an
+annotation a value that reads as JSON is used as JSON (``5``, ``true``, ``[1, 2]``), and any
+other value as the string. A :class:`~headwater.core.secrets.Secret` always gets the string.
+
+The executors other than ``local`` come from :mod:`headwater.executors` by name, imported only
+when asked for.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import sys
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+BAD_INPUT = 2
+"""The exit code for bad input (click uses it for usage errors too)."""
+
+FLOW_FAILED = 1
+"""The exit code when the flow run did not succeed."""
+
+EXECUTORS = ("local", "threads", "processes", "dask")
+"""The ``--executor`` choices."""
+
+
+class BadInput(click.ClickException):
+    """Bad input: a one-line message on stderr and exit code 2."""
+
+    exit_code = BAD_INPUT
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(str(message).split()))
+
+    def show(self, file: Any = None) -> None:
+        """Print ``Error: <message>`` on one line."""
+        click.echo(f"Error: {self.format_message()}", err=True)
+
+
+def _fail(message: str) -> NoReturn:
+    raise BadInput(message)
+
+
+# -- finding the flow ---------------------------------------------------------------------
+def split_target(target: str) -> tuple[Path, str | None]:
+    """Split ``FILE.py[:FLOW]`` into the file and the flow's name.
+
+    >>> split_target("flows/etl.py:daily")
+    (PosixPath('flows/etl.py'), 'daily')
+    >>> split_target("etl.py")
+    (PosixPath('etl.py'), None)
+    """
+    if Path(target).exists() or ":" not in target:
+        return Path(target), None
+    path, _, name = target.rpartition(":")
+    return Path(path), name or None
+
+
+def load_module(path: Path) -> Any:
+    """Import the Python file ``path`` as a module (its folder goes first on ``sys.path``)."""
+    if not path.exists():
+        _fail(f"File {str(path)!r} not found")
+    if not path.is_file():
+        _fail(f"{str(path)!r} is not a file")
+    folder = str(path.resolve().parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    name = f"headwater_cli_{path.stem}_{uuid.uuid4().hex[:8]}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        _fail(f"Cannot import {str(path)!r}: not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        _fail(f"Importing {str(path)!r} failed: {type(exc).__name__}: {exc}")
+    try:  # tasks defined in the file travel to Dask workers by value: they cannot import it
+        import cloudpickle
+
+        cloudpickle.register_pickle_by_value(module)
+    except Exception:
+        pass
+    return module
+
+
+def find_flow(module: Any, path: Path, name: str | None) -> Any:
+    """Return the flow called ``name`` in ``module`` (the only flow when ``name`` is None).
+
+    Args:
+        module: the imported file.
+        path: the file, for messages.
+        name: a flow's name or the variable holding it.
+    """
+    from headwater.core.flow import Flow
+
+    found: dict[int, tuple[str, Flow]] = {}
+    for var, value in vars(module).items():
+        if isinstance(value, Flow) and not var.startswith("_"):
+            found.setdefault(id(value), (var, value))
+    flows = list(found.values())
+    if not flows:
+        _fail(f"No flow in {str(path)!r} (define one with `with Flow(...)` or @flow)")
+    if name is not None:
+        matches = [f for var, f in flows if name in (var, f.name)]
+        if not matches:
+            names = ", ".join(sorted(f.name for _, f in flows))
+            _fail(f"No flow {name!r} in {str(path)!r}; its flows: {names}")
+        return matches[0]
+    if len(flows) > 1:
+        names = ", ".join(sorted(f.name for _, f in flows))
+        _fail(f"{str(path)!r} has several flows ({names}); choose one with {path}:NAME")
+    return flows[0][1]
+
+
+# -- parameters ---------------------------------------------------------------------------
+def _fits(annotation: Any, value: Any) -> bool:
+    from pydantic import TypeAdapter
+
+    try:
+        TypeAdapter(annotation).validate_python(value)
+    except Exception:
+        return False
+    return True
+
+
+def parse_parameters(flow: Any, given: Sequence[str]) -> dict[str, Any]:
+    """Turn ``NAME=VALUE`` strings into parameter values for ``flow`` (see the module's note).
+
+    Raises:
+        BadInput: for a malformed pair or an unknown parameter.
+    """
+    from headwater.core.secrets import Secret
+
+    params = {p.name: p for p in flow.parameters()}
+    values: dict[str, Any] = {}
+    for item in given:
+        name, sep, raw = item.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            _fail(f"Bad parameter {item!r}: expected NAME=VALUE")
+        if name not in params:
+            known = ", ".join(sorted(params)) or "none"
+            _fail(f"Unknown parameter {name!r} for flow {flow.name!r} (its parameters: {known})")
+        p = params[name]
+        try:
+            as_json: Any = json.loads(raw)
+            parsed = True
+        except ValueError:
+            as_json, parsed = None, False
+        if isinstance(p, Secret):
+            values[name] = raw
+        elif p.has_annotation():
+            if _fits(p.annotation, raw) or not parsed or not _fits(p.annotation, as_json):
+                values[name] = raw
+            else:
+                values[name] = as_json
+        else:
+            values[name] = as_json if parsed else raw
+    return values
+
+
+def make_executor(kind: str, address: str | None) -> Any:
+    """Return the executor for ``--executor kind``.
+
+    Raises:
+        BadInput: when the executor is not available, or ``address`` is given for one that
+            takes none.
+    """
+    if address is not None and kind != "dask":
+        _fail(f"--address is for --executor dask, not {kind!r}")
+    module = importlib.import_module("headwater.executors")
+    if kind == "local":
+        return module.LocalExecutor()
+    class_name = "DaskExecutor" if kind == "dask" else "LocalDaskExecutor"
+    cls = getattr(module, class_name, None)
+    if cls is None:
+        _fail(f"--executor {kind} needs headwater.executors.{class_name}, which is not available")
+    if kind == "dask":
+        return cls(address=address) if address else cls()
+    return cls(scheduler=kind)
+
+
+# -- output -------------------------------------------------------------------------------
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    return f"{seconds * 1000:.0f}ms" if seconds < 1 else f"{seconds:.2f}s"
+
+
+def format_table(rows: Sequence[Sequence[str]], headers: Sequence[str]) -> str:
+    """Format rows as a plain-text table.
+
+    >>> print(format_table([["a", "Success"]], ["task", "state"]))
+    task  state
+    ----  -------
+    a     Success
+    """
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=False)]
+    lines = ["  ".join(str(h).ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += [
+        "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+    return "\n".join(lines)
+
+
+def _short(text: str | None, limit: int = 70) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def task_table(tasks: Sequence[Any], children: bool = False) -> str:
+    """A table of task records: one row per task (and per mapped child when ``children``)."""
+    rows = []
+    for t in tasks:
+        if t.map_index is not None and not children:
+            continue
+        rows.append([t.label, t.state, _duration(t.duration), _short(t.message)])
+    return format_table(rows, ["task", "state", "duration", "message"])
+
+
+# -- commands -----------------------------------------------------------------------------
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="headwater", prog_name="headwater")
+def main() -> None:
+    """headwater: run flows, draw them, and look at past runs."""
+
+
+@main.command()
+@click.argument("target", metavar="FILE.py[:FLOW]")
+@click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE", help="A parameter.")
+@click.option(
+    "--executor",
+    type=click.Choice(EXECUTORS),
+    default="local",
+    show_default=True,
+    help="Where tasks run.",
+)
+@click.option(
+    "--address", default=None, help="A dask.distributed scheduler (with --executor dask)."
+)
+@click.option(
+    "--log-level", default=None, help="DEBUG, INFO, ... (default: $HEADWATER_LOG_LEVEL or INFO)."
+)
+@click.option("--children/--no-children", default=False, help="Show mapped children in the table.")
+def run(
+    target: str,
+    params: tuple[str, ...],
+    executor: str,
+    address: str | None,
+    log_level: str | None,
+    children: bool,
+) -> None:
+    """Run a flow from FILE.py and print the final state of each task."""
+    from headwater import journal
+    from headwater.core.logs import configure_logging
+    from headwater.errors import FlowValidationError, ParameterError
+
+    try:
+        configure_logging(log_level)
+    except ValueError as exc:
+        _fail(str(exc))
+    path, name = split_target(target)
+    flow = find_flow(load_module(path), path, name)
+    values = parse_parameters(flow, params)
+    chosen = make_executor(executor, address)
+    run_id = str(uuid.uuid4())
+    try:
+        state = flow.run(parameters=values, executor=chosen, context={"flow_run_id": run_id})
+    except (ParameterError, FlowValidationError) as exc:
+        _fail(str(exc).replace("\n  - ", " - "))
+    tasks = journal.task_records(state)
+    click.echo(task_table(tasks, children))
+    click.echo(f"\nFlow {flow.name!r}: {type(state).__name__}: {state.message}")
+    if journal.is_enabled():
+        click.echo(f"Run {run_id} (headwater runs show {run_id[:8]})")
+    if not state.is_successful():
+        sys.exit(FLOW_FAILED)
+
+
+@main.command()
+@click.argument("target", metavar="FILE.py[:FLOW]")
+@click.option(
+    "-o", "--output", required=True, help="The picture's file; its extension sets the format."
+)
+@click.option("--format", "fmt", default=None, help="svg, png, pdf... (default: from --output).")
+def visualize(target: str, output: str, fmt: str | None) -> None:
+    """Draw the DAG of a flow in FILE.py with Graphviz."""
+    from headwater.errors import GraphvizNotFoundError
+    from headwater.viz.graph import visualize as draw
+
+    path, name = split_target(target)
+    flow = find_flow(load_module(path), path, name)
+    fmt = fmt or Path(output).suffix.lstrip(".") or "svg"
+    try:
+        draw(flow, filename=output, format=fmt)
+    except GraphvizNotFoundError as exc:
+        _fail(str(exc))
+    except ImportError as exc:
+        _fail(str(exc))
+    except Exception as exc:  # graphviz refuses the format, or the file cannot be written
+        _fail(f"Cannot draw flow {flow.name!r} to {output!r}: {exc}")
+    click.echo(f"Wrote {output}")
+
+
+@main.group()
+def runs() -> None:
+    """Past runs, from the run journal ($HEADWATER_JOURNAL_DIR or ~/.headwater/runs)."""
+
+
+@runs.command("list")
+@click.option("--limit", default=20, show_default=True, help="How many runs, newest first.")
+@click.option("--flow", "flow_name", default=None, help="Only runs of this flow.")
+def list_command(limit: int, flow_name: str | None) -> None:
+    """List past runs, newest first."""
+    from headwater import journal
+
+    found = journal.list_runs(limit, flow_name=flow_name)
+    if not found:
+        click.echo(f"No runs in {journal.journal_dir()}")
+        return
+    rows = []
+    for r in found:
+        counts = ", ".join(f"{n} {s}" for s, n in r.counts.items())
+        start = f"{r.start:%Y-%m-%d %H:%M:%S}" if r.start else "-"
+        rows.append([r.run_id[:8], start, r.flow_name, r.state, _duration(r.duration), counts])
+    click.echo(format_table(rows, ["run", "started (UTC)", "flow", "state", "duration", "tasks"]))
+
+
+@runs.command("show")
+@click.argument("run_id")
+@click.option("--timeline", "timeline_file", default=None, help="Write the run's timeline (HTML).")
+@click.option("--children/--no-children", default=True, help="Show mapped children.")
+def show_command(run_id: str, timeline_file: str | None, children: bool) -> None:
+    """Show one past run: its parameters and the final state of each task."""
+    from headwater import journal
+
+    try:
+        record = journal.load_run(run_id)
+    except journal.JournalError as exc:
+        _fail(str(exc))
+    start = f"{record.start:%Y-%m-%d %H:%M:%S} UTC" if record.start else "-"
+    click.echo(f"Run {record.run_id} of flow {record.flow_name!r}, started {start}")
+    click.echo(f"{record.state}: {record.message}")
+    if record.parameters:
+        click.echo(
+            "Parameters: " + ", ".join(f"{k}={json.dumps(v)}" for k, v in record.parameters.items())
+        )
+    click.echo("")
+    click.echo(task_table(record.tasks, children))
+    if timeline_file is not None:
+        from headwater.viz.timeline import timeline
+
+        try:
+            timeline(record, timeline_file)
+        except OSError as exc:
+            _fail(f"Cannot write {timeline_file!r}: {exc}")
+        click.echo(f"\nWrote {timeline_file}")
+
+
+if __name__ == "__main__":
+    main()
