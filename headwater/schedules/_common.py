@@ -149,7 +149,9 @@ def zoned(dt: datetime, what: str = "datetime") -> datetime:
         what: what the datetime is, for the error message.
 
     Returns:
-        ``dt`` itself, or the same instant in the ZoneInfo zone of a pytz-style zone's name.
+        The same instant: in its own zone as the local time clocks really show (a local time
+        that does not exist is read with the offset before the jump), or in the ZoneInfo zone
+        named by a pytz-style zone.
 
     Raises:
         ScheduleError: ``dt`` is naive, or its zone has no name JSON could keep.
@@ -168,7 +170,10 @@ def zoned(dt: datetime, what: str = "datetime") -> datetime:
                 f"{what} {dt.isoformat()} uses a ZoneInfo loaded from a file, which has no "
                 f"name to write to JSON; use ZoneInfo('Area/City')."
             )
-        return dt
+        # A local time that does not exist (clocks jumped over it) is an instant Python reads
+        # with the offset before the jump; store it as the local time of that instant, so that
+        # it reads the same after a JSON round trip.
+        return utc(dt).astimezone(tz)
     key = getattr(tz, "zone", None) or getattr(tz, "key", None)
     if isinstance(key, str):
         try:
@@ -355,6 +360,7 @@ def tagged_union(members: tuple[type[Spec], ...], kind: str, module: str) -> Any
         An Annotated union type for model fields.
     """
     tag = members[0].tag
+    a_kind = f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
     names = sorted(str(m.model_fields[tag].default) for m in members)
     known = ", ".join(names)
 
@@ -364,17 +370,17 @@ def tagged_union(members: tuple[type[Spec], ...], kind: str, module: str) -> Any
         if isinstance(value, dict):
             name = value.get(tag)
             if name is None:
-                raise ValueError(f"a {kind} needs a {tag!r} field; known {kind}s: {known}")
+                raise ValueError(f"{a_kind} needs a {tag!r} field; known {kind}s: {known}")
             if name not in names:
                 raise ValueError(f"unknown {kind} {name!r}; known {kind}s: {known}")
             return value
         if callable(value) and getattr(value, "__name__", None) in names:
             raise ValueError(
-                f"{value.__name__} makes a {kind}: call it with its arguments, "
+                f"{value.__name__} makes {a_kind}: call it with its arguments, "
                 f"e.g. {value.__name__}(...)"
             )
         raise ValueError(
-            f"{value!r} is not a {kind}; use one from {module} ({known}), "
+            f"{value!r} is not {a_kind}; use one from {module} ({known}), "
             f"so that it can be written to JSON by name"
         )
 
