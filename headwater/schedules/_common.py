@@ -38,7 +38,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
-from typing import Annotated, Any, ClassVar, TypeVar, Union
+from typing import Annotated, Any, ClassVar, Self, TypeVar, Union
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -329,7 +329,7 @@ class Spec(BaseModel):
         return cls.__name__
 
     @classmethod
-    def model_validate(cls, *args: Any, **kwargs: Any) -> Any:
+    def model_validate(cls, *args: Any, **kwargs: Any) -> Self:
         """Validate a Python object; problems raise ScheduleError (a ValueError)."""
         try:
             return super().model_validate(*args, **kwargs)
@@ -337,7 +337,7 @@ class Spec(BaseModel):
             raise schedule_error(cls._label(), exc) from exc
 
     @classmethod
-    def model_validate_json(cls, *args: Any, **kwargs: Any) -> Any:
+    def model_validate_json(cls, *args: Any, **kwargs: Any) -> Self:
         """Validate JSON; problems raise ScheduleError (a ValueError)."""
         try:
             return super().model_validate_json(*args, **kwargs)
