@@ -17,7 +17,10 @@ TriggerFailed (the branch cannot know whether it should have run). So "tasks cre
   ``merge(*branches)`` (trigger ``not_all_skipped``) returns the result of the first branch,
   in argument order, that did not skip; or any task with the ``no_failed`` trigger.
 - ``merge`` and ``filter_results`` look at upstream *states* (``wants_states``), never at a
-  skipped task's result, so a skip is never mistaken for a value.
+  skipped task's result, so a skip is never mistaken for a value. A mapped branch counts as
+  skipped in ``merge`` when every child skipped; ``filter_results`` looks at each child.
+- Branching and joining take tasks: a plain value has no state, so passing one is refused
+  when the flow is defined, as is comparing a condition with a task (``case(c, other_task)``).
 
 Because a merge's state is an ordinary Success, a second ``case`` placed after it branches
 again normally: conditions follow one another back to back.
@@ -31,7 +34,7 @@ from typing import Any
 
 from headwater.core import triggers
 from headwater.core.signals import SKIP
-from headwater.core.states import Failed, Skipped, State
+from headwater.core.states import Failed, Mapped, Skipped, State
 from headwater.core.task import Task, _active_gates, active_flow
 from headwater.errors import FlowDefinitionError
 
@@ -78,7 +81,24 @@ def _require_flow(what: str) -> Any:
     return flow
 
 
+def _require_tasks(what: str, tasks: tuple[Any, ...]) -> None:
+    if not tasks:
+        raise FlowDefinitionError(f"{what} needs at least one task")
+    for t in tasks:
+        if not isinstance(t, Task):
+            raise FlowDefinitionError(
+                f"{what} takes tasks, got {t!r}: a plain value has no state to branch on "
+                "or join; make it the result of a task"
+            )
+
+
 def _gate(condition: Any, value: Any, mode: str, label: str) -> Task:
+    if isinstance(value, Task):
+        raise FlowDefinitionError(
+            f"{label}(...) compares the condition with a plain value, got the task "
+            f"{value.name!r}; to compare two results, make a task that compares them and "
+            "branch on its result"
+        )
     name = getattr(condition, "name", repr(condition))
     test = {"equals": f"{name} == {value!r}", "truthy": name, "falsy": f"not {name}"}[mode]
     return ConditionGate(value, mode, name=f"{label}({test})")(condition)
@@ -148,6 +168,7 @@ def ifelse(condition: Any, true_task: Task, false_task: Task) -> None:
         false_task: the branch for a falsy result.
     """
     flow = _require_flow("ifelse(...)")
+    _require_tasks("ifelse(...)", (true_task, false_task))
     flow.add_edge(_gate(condition, True, "truthy", "if"), true_task)
     flow.add_edge(_gate(condition, False, "falsy", "if"), false_task)
 
@@ -160,6 +181,7 @@ def conditional(condition: Any, task: Task) -> Task:
         task: the task to guard.
     """
     flow = _require_flow("conditional(...)")
+    _require_tasks("conditional(...)", (task,))
     flow.add_edge(_gate(condition, True, "truthy", "if"), task)
     return task
 
@@ -173,13 +195,18 @@ class Merge(Task):
         super().__init__(name=name, trigger=triggers.not_all_skipped)
 
     def run(self, **branches: State | tuple[State, ...]) -> Any:
-        """Return the first non-skipped branch's result (branches named ``branch_<i>``)."""
+        """Return the first non-skipped branch's result (branches named ``branch_<i>``).
+
+        A mapped branch (a tuple of children's states) counts as skipped when every child
+        skipped; otherwise its value is the list of its children's results.
+        """
         order = sorted(branches, key=lambda k: int(k.rsplit("_", 1)[1]))
         for key in order:
             state = branches[key]
             if isinstance(state, tuple):
-                return [s.result for s in state]
-            if not state.is_skipped():
+                if not all(s.is_skipped() for s in state):
+                    return [s.result for s in state]
+            elif not state.is_skipped():
                 return state.result
         return None
 
@@ -195,8 +222,7 @@ def merge(*tasks: Task, name: str = "merge") -> Task:
         name: the merge task's name.
     """
     _require_flow("merge(...)")
-    if not tasks:
-        raise FlowDefinitionError("merge(...) needs at least one task")
+    _require_tasks("merge(...)", tasks)
     branches: dict[str, Any] = {f"branch_{i}": t for i, t in enumerate(tasks)}
     return Merge(name=name)(**branches)
 
@@ -219,7 +245,9 @@ class FilterResults(Task):
 
     def run(self, states: State | tuple[State, ...]) -> list[Any]:  # type: ignore[override]
         """Return the kept children's results, in index order."""
-        children = states if isinstance(states, tuple) else (states,)
+        children: list[State] = []
+        for s in states if isinstance(states, tuple) else (states,):
+            children.extend(s.map_states if isinstance(s, Mapped) else (s,))
         return [s.result for s in children if not isinstance(s, self.drop)]
 
 
@@ -234,6 +262,7 @@ def filter_results(
         name: the task's name.
     """
     _require_flow("filter_results(...)")
+    _require_tasks("filter_results(...)", (mapped,))
     return FilterResults(drop, name=name)(mapped)
 
 
@@ -263,6 +292,7 @@ def any_condition(*conditions: Task) -> Task:
         *conditions: tasks whose results are tested for truth.
     """
     _require_flow("any_condition(...)")
+    _require_tasks("any_condition(...)", conditions)
     return _Conditions(any, "any_condition")(**_numbered(conditions))
 
 
@@ -273,6 +303,7 @@ def all_conditions(*conditions: Task) -> Task:
         *conditions: tasks whose results are tested for truth.
     """
     _require_flow("all_conditions(...)")
+    _require_tasks("all_conditions(...)", conditions)
     return _Conditions(all, "all_conditions")(**_numbered(conditions))
 
 

@@ -27,6 +27,11 @@ When a map cannot be expanded (the upstream did not succeed, its result is not a
 sequence, mapped arguments differ in length) the mapped task becomes a single node whose run
 checks the trigger first (so an upstream failure gives TriggerFailed and an upstream skip
 gives Skipped, as for any task) and then fails with a message saying why.
+
+A map with no children is Mapped with no children, and a reduce of it receives ``[]``. When
+it has inputs that are not mapped (a ``case`` condition, an ``unmapped`` argument, a wait),
+no child would check them, so one node (:func:`run_empty_map`) checks its conditions and
+trigger instead: an empty map in a branch not taken is Skipped like the rest of the branch.
 """
 
 from __future__ import annotations
@@ -113,6 +118,14 @@ def run_node(task_def: TaskDef, flow_context: FlowContext, spec: NodeSpec, *stat
         spec: how ``states`` map onto the task's inputs.
         *states: the upstream states, in the order of ``spec.inputs``.
     """
+    upstream = _upstream_of(spec, states)
+    runner = TaskRunner(
+        task_def.task, task_def.constants, spec.map_index, task_def.result, task_def.checkpoint
+    )
+    return runner.run(upstream, flow_context.values, spec.initial_state, spec.map_error)
+
+
+def _upstream_of(spec: NodeSpec, states: Sequence[State]) -> list[Upstream]:
     upstream: list[Upstream] = []
     pos = 0
     for inp in spec.inputs:
@@ -123,10 +136,35 @@ def run_node(task_def: TaskDef, flow_context: FlowContext, spec: NodeSpec, *stat
             state = tuple(states[pos : pos + inp.count])
             pos += inp.count
         upstream.append(Upstream(inp.key, state, inp.index, inp.flattened, inp.gate))
-    runner = TaskRunner(
-        task_def.task, task_def.constants, spec.map_index, task_def.result, task_def.checkpoint
-    )
-    return runner.run(upstream, flow_context.values, spec.initial_state, spec.map_error)
+    return upstream
+
+
+def run_empty_map(
+    task_def: TaskDef, flow_context: FlowContext, spec: NodeSpec, *states: State
+) -> State:
+    """Decide the state of a mapped task with no children from its non-mapped inputs.
+
+    Its conditions and trigger are checked as a child's would be (an untaken branch gives
+    Skipped, a failed upstream TriggerFailed); when they pass it is Mapped with no children.
+
+    Args:
+        task_def: the task and its constants.
+        flow_context: the flow run's context (unused; every node takes it).
+        spec: how ``states`` map onto the task's non-mapped inputs.
+        *states: the upstream states, in the order of ``spec.inputs``.
+    """
+    upstream = _upstream_of(spec, states)
+    runner = TaskRunner(task_def.task)
+    state = spec.initial_state or Pending()
+    if state.is_finished():
+        return state
+    try:
+        runner.check_upstream_finished(state, [s for up in upstream for s in up.states()])
+        runner.check_gates(state, [up.state for up in upstream if up.gate])
+        runner.check_trigger(state, [s for up in upstream if not up.gate for s in up.states()])
+    except signals.ENDRUN as end:
+        return end.end_state
+    return _mapped_state(task_def.task, [])
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +184,7 @@ def _shape_of_value(value: Any, what: str) -> int | str:
         hasattr(value, "__len__") and hasattr(value, "__getitem__")
     ):
         return (
-            f"cannot map over {what}: a {type(value).__name__} is not a sequence "
+            f"{what} is of type {type(value).__name__!r}, which is not a sequence "
             "(map over a list or tuple; use list(...) or sorted(...) to make one)"
         )
     return len(value)
@@ -162,7 +200,7 @@ def shape_of(what: str, flattened: bool, *states: State) -> Shape:
     """
     for s in states:
         if not s.is_successful():
-            return Shape(problem=f"cannot map over {what}: it ended {type(s).__name__}")
+            return Shape(problem=f"{what} ended {type(s).__name__}")
     values = [s.result for s in states]
     if len(states) == 1 and not flattened:
         got = _shape_of_value(values[0], what)
@@ -389,7 +427,7 @@ class FlowRunner:
                 continue
             up = e.upstream_task
             out = plan.outputs[up]
-            what = f"the result of {up.name!r}"
+            what = "the value given" if isinstance(up, Constant) else f"the result of {up.name!r}"
             if out.children is not None and not e.flattened:
                 sources.append((e, [(k, None) for k in out.children]))
                 continue
@@ -407,7 +445,8 @@ class FlowRunner:
                     continue
                 shape = plan.shapes[shape_key]
             if shape.problem is not None:
-                problems.append(shape.problem)
+                arg = f"argument {e.key!r}" if e.key else f"upstream task {up.name!r}"
+                problems.append(f"Task {task.name!r} cannot map over {arg}: {shape.problem}")
                 continue
             sources.append((e, _element_sources(out, shape)))
         if needs:
@@ -416,7 +455,9 @@ class FlowRunner:
         if not problems and len(lengths) > 1:
             given = ", ".join(f"{e.key or e.upstream_task.name}={len(src)}" for e, src in sources)
             problems.append(
-                f"mapped arguments of task {task.name!r} have different lengths: {given}"
+                f"Task {task.name!r} cannot map: its mapped arguments have different lengths "
+                f"({given}); give them the same length, or wrap one in unmapped(...) to pass "
+                "it whole to every child"
             )
         if problems:
             inputs = [self._whole_input(plan, e) for e in edges]
@@ -429,6 +470,20 @@ class FlowRunner:
         n = lengths.pop() if lengths else 0
         by_edge = {e: src for e, src in sources}
         whole = {e: self._whole_input(plan, e) for e in edges if not e.mapped}
+        if n == 0 and whole:
+            # No child will check the condition, unmapped inputs or waits: one node does, so
+            # an empty map in a branch not taken is Skipped, not an empty Mapped.
+            spec = NodeSpec(tuple(i for i, _ in whole.values()), None, initial)
+            args = [k for _, keys in whole.values() for k in keys]
+            batch[key] = (
+                run_empty_map,
+                self._def_key(plan, task, batch),
+                plan.ctx_key,
+                spec,
+                *args,
+            )
+            plan.outputs[task] = _Output(single=key)
+            return set()
         children = []
         for i in range(n):
             inputs = []
