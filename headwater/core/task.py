@@ -280,7 +280,16 @@ class Task:
 
         Returns:
             The new (mapped) task.
+
+        Raises:
+            FlowDefinitionError: when no argument is mapped (all are :class:`unmapped`).
         """
+        given = [*args, *kwargs.values(), *(upstream_tasks or ())]
+        if not any(_is_mapped_argument(a) for a in given):
+            raise FlowDefinitionError(
+                f"{self.name}.map(...) has nothing to map over: give it at least one argument "
+                f"that is not unmapped(...), or call {self.name}(...) to run it once."
+            )
         new = self.copy(**(task_args or {}))
         new.bind(*args, upstream_tasks=upstream_tasks, flow=flow, mapped=True, **kwargs)
         return new
@@ -444,6 +453,14 @@ class CollectionTask(Task):
             n = len(items) // 2
             return {items[f"key_{i}"]: items[f"value_{i}"] for i in range(n)}
         return self.kind(items[f"item_{i}"] for i in range(len(items)))
+
+
+def _is_mapped_argument(value: Any) -> bool:
+    while isinstance(value, unmapped | flatten):
+        if isinstance(value, unmapped):
+            return False
+        value = value.value
+    return True
 
 
 def _contains_task(value: Any) -> bool:

@@ -1,7 +1,7 @@
 """Mapping (issue 3): children, zipping, unmapped, flatten, element-wise maps, reduces, the
 parent's Mapped state, per-child options and the edge cases.
 
-Every test takes the ``executor`` fixture, so it runs on every executor kind.
+Every test that runs a flow takes the ``executor`` fixture, so it runs on every executor kind.
 """
 
 from __future__ import annotations
@@ -13,7 +13,17 @@ from typing import Any
 
 import pytest
 
-from headwater import Flow, Parameter, Task, case, flatten, triggers, unmapped
+from headwater import (
+    Flow,
+    FlowDefinitionError,
+    Parameter,
+    Task,
+    case,
+    filter_results,
+    flatten,
+    triggers,
+    unmapped,
+)
 from headwater.core import states as S
 from headwater.executors.base import is_node
 from tests.flows import mapping_flows as M
@@ -579,3 +589,28 @@ def test_mapping_inside_a_flow_function(executor: Any) -> None:
 
     assert squares(n=4, executor=executor) == 10
     assert squares(n=0, executor=executor) == 0
+
+
+def test_map_needs_something_to_map_over() -> None:
+    with Flow("nothing"):
+        for call in (lambda: M.inc.map(), lambda: M.inc.map(x=unmapped([1, 2]))):
+            with pytest.raises(
+                FlowDefinitionError,
+                match=r"inc\.map\(\.\.\.\) has nothing to map over: give it at least one "
+                r"argument that is not unmapped\(\.\.\.\), or call inc\(\.\.\.\) to run it once",
+            ):
+                call()
+
+
+def test_flatten_in_a_plain_call_and_after_filter_results(executor: Any) -> None:
+    with Flow("flatten-reduce") as f:
+        of_constant = M.collect(flatten([[1], [2, 3]]))
+        of_task = M.collect(flatten(M.give([[1], [], [4]])))
+        lists = M.pair.map(M.skip_odd.map([2, 3, 4]))  # child 1 skipped
+        one_skip_skips_all = M.identity.map(flatten(lists))
+        kept = M.identity.map(flatten(filter_results(lists)))
+    states = run(f, executor)
+    assert states[of_constant].result == [1, 2, 3]
+    assert states[of_task].result == [1, 4]
+    assert type(states[one_skip_skips_all]) is S.Skipped
+    assert states[kept].result == [2, 20, 4, 40]
