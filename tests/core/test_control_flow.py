@@ -6,7 +6,11 @@ Every test that runs a flow takes the ``executor`` fixture, so it runs on every 
 
 from __future__ import annotations
 
+import importlib.util
+import subprocess
+import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -538,3 +542,37 @@ def test_bad_arguments_are_refused_with_clear_messages() -> None:
         with pytest.raises(FlowDefinitionError, match=r"Use `with case\(task, value\):`"):
             if t:
                 pass
+
+
+# -- the example ----------------------------------------------------------------------------
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "map_and_case.py"
+
+
+def _load_example() -> Any:
+    spec = importlib.util.spec_from_file_location("map_and_case_example", EXAMPLE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # not in sys.modules: workers get its tasks by value
+    return module
+
+
+@pytest.mark.parametrize(
+    ("minimum", "report"),
+    [(3, "5 values, total 14"), (6, "only 5 values: not enough to summarize")],
+)
+def test_the_map_and_case_example(executor: Any, minimum: int, report: str) -> None:
+    example = _load_example()
+    f, tasks = example.build()
+    state = f.run(parameters={"minimum": minimum}, executor=executor)
+    assert state.is_successful()
+    assert state.result[tasks["good"]].result == [3, 1, 4, 1, 5]
+    assert state.result[tasks["report"]].result == report
+
+
+def test_the_map_and_case_example_runs_as_a_script() -> None:
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLE)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "report: 5 values, total 14" in done.stdout
