@@ -312,7 +312,9 @@ def test_switch_and_ifelse_gate_mapped_branches(executor: Any) -> None:
         m = merge(one, two)
     states = run(f, executor, n=2)
     assert states[m].result == [11, 21]
-    assert all(skipped(c, "condition") for c in states[one].map_states)
+    mapped = states[one]
+    assert isinstance(mapped, S.Mapped)
+    assert all(skipped(c, "condition") for c in mapped.map_states)
 
 
 # -- merge ----------------------------------------------------------------------------------

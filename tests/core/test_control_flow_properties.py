@@ -233,7 +233,8 @@ def build(layout: tuple[Any, ...]) -> tuple[Flow, dict[Task, Model]]:
         for spec, joined in stage_specs:
             ends, models = builder.stage(cond, spec)
             if joined:
-                builder.add(C.join(**{f"b{i}": t for i, t in enumerate(ends)}), join_model(models))
+                branches: dict[str, Any] = {f"b{i}": t for i, t in enumerate(ends)}
+                builder.add(C.join(**branches), join_model(models))
             cond = builder.add(merge(*ends), merge_model(models))
     return f, builder.expected
 
