@@ -12,6 +12,7 @@ builtin exception where one fits, so ``except ValueError`` keeps working::
     ├── ScheduleError (ValueError)           a schedule or its parts refused, or no event found
     ├── JournalError (LookupError)           a run is not in the run journal, or is unreadable
     ├── GraphvizNotFoundError (RuntimeError) drawing needs the Graphviz `dot` program
+    ├── SchedulerConnectionError (ConnectionError) a Dask scheduler cannot be reached
     └── ResultError                          reading or writing a Result failed
         ├── ResultLocationError (ValueError) a rendered location is unsafe or incomplete
         ├── ResultIntegrityError             a stored payload is tampered with or truncated
@@ -98,3 +99,7 @@ class ResultIntegrityError(ResultError):
 
 class ResultStorageError(ResultError, OSError):
     """The storage behind a Result failed (endpoint down, permission denied, bucket missing)."""
+
+
+class SchedulerConnectionError(HeadwaterError, ConnectionError):
+    """A Dask scheduler could not be reached (nothing was started)."""

@@ -7,8 +7,10 @@ cloudpickle can ship) and never rely on shared in-process memory between tasks.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -16,13 +18,64 @@ from headwater.executors import LocalExecutor
 
 os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
 
+_session: dict[str, Any] = {}
+"""The session's dask.distributed Client (started on first use by the ``dask`` kind)."""
+
+
+def _threads() -> object:
+    from headwater.executors import LocalDaskExecutor
+
+    return LocalDaskExecutor("threads", num_workers=4)
+
+
+def _processes() -> object:
+    from headwater.executors import LocalDaskExecutor
+
+    return LocalDaskExecutor("processes", num_workers=2)
+
+
+def _dask() -> object:
+    from headwater.executors import DaskExecutor
+
+    return DaskExecutor(client=_session["client"])
+
+
 EXECUTOR_KINDS: dict[str, Callable[[], object]] = {
     "local": LocalExecutor,
+    "threads": _threads,
+    "processes": _processes,
+    "dask": _dask,
 }
-"""Executor kind -> factory. The Dask executors add themselves here."""
+"""Executor kind -> factory. ``dask`` runs on ONE LocalCluster per test session (two worker
+processes of two threads each, on 127.0.0.1), reused through ``client=``."""
+
+
+@pytest.fixture(scope="session")
+def dask_client() -> Iterator[Any]:
+    """A Client on a LocalCluster of 2 worker processes x 2 threads, for the whole session."""
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=2,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        ) as cluster,
+        Client(cluster, set_as_default=False) as client,
+    ):
+        _session["client"] = client
+        try:
+            yield client
+        finally:
+            _session.pop("client", None)
 
 
 @pytest.fixture(params=sorted(EXECUTOR_KINDS))
 def executor(request: pytest.FixtureRequest) -> Iterator[object]:
     """Every executor kind in turn."""
+    if request.param == "dask":
+        request.getfixturevalue("dask_client")
     yield EXECUTOR_KINDS[request.param]()

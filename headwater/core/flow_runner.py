@@ -37,12 +37,14 @@ trigger instead: an empty map in a branch not taken is Skipped like the rest of 
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from headwater import _pickling
 from headwater.core import caching, signals
 from headwater.core.flow import Edge, Flow
 from headwater.core.parameter import resolve_parameters
@@ -62,6 +64,8 @@ from headwater.core.task import Constant, Task
 from headwater.errors import HeadwaterError
 from headwater.results.base import Result
 
+logger = logging.getLogger("headwater.flow_runner")
+
 # ---------------------------------------------------------------------------------------
 # What travels in the graph
 # ---------------------------------------------------------------------------------------
@@ -80,9 +84,14 @@ class TaskDef:
 
 @dataclass(frozen=True, slots=True)
 class FlowContext:
-    """The flow run's context: one graph literal per run."""
+    """The flow run's context: one graph literal per run.
+
+    ``ships_values`` is set when the executor moves states between processes: each node
+    then checks that its state pickles, and fails the task naming the culprit when not.
+    """
 
     values: Mapping[str, Any]
+    ships_values: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +131,45 @@ def run_node(task_def: TaskDef, flow_context: FlowContext, spec: NodeSpec, *stat
     runner = TaskRunner(
         task_def.task, task_def.constants, spec.map_index, task_def.result, task_def.checkpoint
     )
-    return runner.run(upstream, flow_context.values, spec.initial_state, spec.map_error)
+    state = runner.run(upstream, flow_context.values, spec.initial_state, spec.map_error)
+    if flow_context.ships_values:
+        state = _picklable_state(state, task_def.task)
+    return state
+
+
+def _picklable_state(state: State, task: Task) -> State:
+    """The state, or a Failed state naming what keeps it from leaving this process."""
+    try:
+        _pickling.dumps(state)
+        return state
+    except Exception:
+        pass
+    what = "returned a value" if _pickling.pickle_problem(state.result) else "ended in a state"
+    problem = _pickling.pickle_problem(state.result, "result") or _pickling.pickle_problem(
+        state.exception, "exception"
+    )
+    if problem is None:
+        problem = _pickling.pickle_problem(state, "state")
+    return Failed(
+        f"Task {task.name!r} {what} that cannot be pickled, so it cannot leave the worker: "
+        f"{problem}. Return plain data (or run on LocalExecutor or threads).",
+        run_count=state.run_count,
+        map_index=state.map_index,
+        traceback=state.traceback,
+    )
+
+
+def strip_result(state: State) -> State:
+    """The state without its value: what the driver needs of a task it does not return.
+
+    Args:
+        state: a task's state.
+    """
+    if not isinstance(state, State):
+        return state
+    if isinstance(state, Mapped):
+        return state
+    return state.with_(result=None)
 
 
 def _upstream_of(spec: NodeSpec, states: Sequence[State]) -> list[Upstream]:
@@ -245,6 +292,13 @@ class _Plan:
     def_keys: dict[Task, str] = field(default_factory=dict)
     shape_keys: dict[tuple[Task, bool], str] = field(default_factory=dict)
     shapes: dict[str, Shape] = field(default_factory=dict)
+    # for collection and repairs (docs/notices/0008-compilation.md)
+    wanted: frozenset[Task] = frozenset()
+    nodes: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    submitted: list[str] = field(default_factory=list)
+    collect: dict[str, str] = field(default_factory=dict)
+    settled: dict[str, Any] = field(default_factory=dict)
+    crashes: dict[str, int] = field(default_factory=dict)
 
 
 class FlowRunner:
@@ -314,12 +368,30 @@ class FlowRunner:
             "today": now.strftime("%Y-%m-%d"),
             **(context or {}),
         }
-        plan = _Plan(token=run_id[:8], ctx_key=f"flow-context-{run_id[:8]}")
+        plan = _Plan(
+            token=run_id[:8], ctx_key=f"flow-context-{run_id[:8]}", wanted=frozenset(wanted)
+        )
+        ships = bool(getattr(self.executor, "ships_values", False))
+        flow_context = FlowContext(MappingProxyType(ctx), ships)
+        if ships:
+            problem = _pickling.pickle_problem(dict(ctx), "context")
+            if problem is not None:
+                raise HeadwaterError(
+                    f"Flow {flow.name!r} cannot run on {self.executor!r}: its parameters or "
+                    f"context must pickle to reach the workers, but {problem}"
+                )
         state = self._flow_transition(Pending(), Running("Running flow."))
+        interrupted = False
         with self.executor.start():
-            self._compile_and_submit(plan, FlowContext(MappingProxyType(ctx)))
-            states = self._collect(plan)
+            try:
+                self._compile_and_submit(plan, flow_context)
+                states = self._collect(plan)
+            except KeyboardInterrupt:
+                interrupted = True
+                states = self._cancel(plan)
         final = self._flow_state(states)
+        if interrupted:
+            final = Cancelled(f"The flow run was interrupted (KeyboardInterrupt). {final.message}")
         result = {t: states[t] for t in wanted if t in states}
         final = final.with_(result=result)
         return self._flow_transition(state, final)
@@ -349,16 +421,67 @@ class FlowRunner:
                 if needs:
                     blocked.add(task)
                     waiting |= needs
-                elif task.priority is not None:
-                    for key in plan.outputs[task].keys():
-                        annotations[key] = {"priority": task.priority}
-            self.executor.submit(batch, annotations)
+                else:
+                    self._finish_planning(plan, task, batch, annotations)
+            self._submit(plan, batch, annotations)
             if not blocked:
                 return
             ready = self.executor.wait_any(sorted(waiting))
-            plan.shapes.update(self.executor.gather(ready))
+            got = self.executor.gather(ready)
             self.executor.release(ready)
+            lost = {k: v for k, v in got.items() if isinstance(v, BaseException)}
+            plan.shapes.update({k: v for k, v in got.items() if k not in lost})
+            if lost:  # something upstream of a shape was lost: repair it, then wait again
+                self._settle(plan)
+                current = set(plan.shape_keys.values())
+                for k, exc in lost.items():
+                    if k in current:  # not renamed by the repair: the shape node itself failed
+                        plan.shapes[k] = Shape(
+                            problem=f"its length could not be computed ({type(exc).__name__}: {exc})"
+                        )
             pending = [t for t in pending if t in blocked]
+
+    def _finish_planning(
+        self,
+        plan: _Plan,
+        task: Task,
+        batch: dict[str, Any],
+        annotations: dict[str, dict[str, Any]],
+    ) -> None:
+        """Check that a planned task can travel, annotate its nodes, and add a result-free
+        summary node for each of its keys when the caller does not want its states."""
+        keys = plan.outputs[task].keys()
+        def_key = plan.def_keys.get(task)
+        if def_key in batch and getattr(self.executor, "ships_values", False):
+            problem = _pickling.pickle_problem(batch[def_key], "task")
+            if problem is not None:
+                del batch[def_key]
+                message = (
+                    f"Task {task.name!r} cannot be sent to the workers of {self.executor!r}: "
+                    f"it does not pickle: {problem}. Define its function and the objects it "
+                    "uses at module level, or create unpicklable objects inside the task."
+                )
+                for i, k in enumerate(keys):
+                    index = i if plan.outputs[task].children is not None else None
+                    batch[k] = Failed(message, map_index=index)
+        ann = _annotations(task)
+        for k in keys:
+            if not _is_node(batch.get(k)):
+                continue
+            if ann:
+                annotations[k] = ann
+            if task not in plan.wanted:
+                plan.collect[k] = summary = f"state-{k}"
+                batch[summary] = (strip_result, k)
+
+    def _submit(
+        self, plan: _Plan, batch: dict[str, Any], annotations: dict[str, dict[str, Any]]
+    ) -> None:
+        for k, v in batch.items():
+            if _is_node(v):
+                plan.nodes[k] = v
+        plan.submitted.extend(batch)
+        self.executor.submit(batch, annotations)
 
     def _def_key(self, plan: _Plan, task: Task, batch: dict[str, Any]) -> str:
         key = plan.def_keys.get(task)
@@ -503,17 +626,128 @@ class FlowRunner:
 
     # -- completion ----------------------------------------------------------------------
     def _collect(self, plan: _Plan) -> dict[Task, State]:
-        keys = [k for out in plan.outputs.values() for k in out.keys()]
-        values = self.executor.gather(keys)
-        self.executor.release(keys)
+        values = self._settle(plan)
+        self.executor.release(plan.submitted)
+        return self._states_of(plan, values)
+
+    def _states_of(self, plan: _Plan, values: Mapping[str, Any]) -> dict[Task, State]:
         states: dict[Task, State] = {}
         for task, out in plan.outputs.items():
             if out.children is None:
                 states[task] = _as_state(values[out.single or ""], task)
                 continue
-            children = [_as_state(values[k], task) for k in out.children]
+            children = [_as_state(values[k], task, i) for i, k in enumerate(out.children)]
             states[task] = _mapped_state(task, children)
         return states
+
+    def _cancel(self, plan: _Plan) -> dict[Task, State]:
+        """After Ctrl-C: cancel everything, keep the states that are final, and say
+        Cancelled for the rest (tasks never planned included)."""
+        cancel = getattr(self.executor, "cancel", None)
+        if cancel is not None:
+            cancel(plan.submitted)
+        keys = [plan.collect.get(k, k) for out in plan.outputs.values() for k in out.keys()]
+        got = self.executor.gather(keys)
+        values = {
+            k: got[plan.collect.get(k, k)] for out in plan.outputs.values() for k in out.keys()
+        }
+        self.executor.release(plan.submitted)
+        states = self._states_of(plan, values)
+        for task in self.flow.tasks:
+            if task not in states:
+                states[task] = Cancelled("Not run: the flow run was interrupted.")
+        return states
+
+    # -- repairs (lost tasks; docs/notices/0008-compilation.md) ---------------------------
+    def _settle(self, plan: _Plan) -> dict[str, Any]:
+        """Gather the state of every planned key, repairing lost ones until none is left.
+
+        Returns:
+            Output key -> its state, or the exception of a key that could not be repaired.
+        """
+        values: dict[str, Any] = {}
+        for _ in range(_MAX_REPAIR_ROUNDS):
+            out_keys = [k for out in plan.outputs.values() for k in out.keys()]
+            need = [plan.collect.get(k, k) for k in out_keys]
+            need = [k for k in need if k not in plan.settled]
+            if need:
+                plan.settled.update(self.executor.gather(need))
+            values = {k: plan.settled[plan.collect.get(k, k)] for k in out_keys}
+            lost = {k: v for k, v in values.items() if _is_lost(v)}
+            if not lost or not self._repair(plan, lost):
+                break
+        return values
+
+    def _repair(self, plan: _Plan, lost: Mapping[str, BaseException]) -> bool:
+        """Resubmit what a lost key took down with it, under new keys.
+
+        A *root* (a lost key none of whose inputs was lost: Dask gave up on it) runs again
+        while its task has retries left, else becomes a Crashed state; everything downstream
+        of a root in the submitted graph is submitted again, reading the new keys.
+        """
+        owner = {k: t for t, out in plan.outputs.items() for k in out.keys()}
+        roots = [k for k in lost if not any(d in lost for d in _deps(plan.nodes.get(k)))]
+        if not roots:
+            return False
+        dependents: dict[str, list[str]] = {}
+        for k, node in plan.nodes.items():
+            for d in _deps(node):
+                dependents.setdefault(d, []).append(k)
+        closure: set[str] = set()
+        todo = list(roots)
+        while todo:
+            for d in dependents.get(todo.pop(), ()):
+                if d not in closure:
+                    closure.add(d)
+                    todo.append(d)
+        rename: dict[str, str] = {}
+        batch: dict[str, Any] = {}
+        annotations: dict[str, dict[str, Any]] = {}
+
+        def new_key(old: str) -> str:
+            plan.crashes["#"] = plan.crashes.get("#", 0) + 1
+            base = old.split("~", 1)[0]
+            rename[old] = key = f"{base}~{plan.crashes['#']}"
+            return key
+
+        for r in roots:
+            task, lost_node, exc = owner[r], plan.nodes.get(r), lost[r]
+            base = r.split("~", 1)[0]
+            crashes = plan.crashes[base] = plan.crashes.get(base, 0) + 1
+            key = new_key(r)
+            if lost_node is not None and lost_node[0] is run_node and crashes <= task.max_retries:
+                batch[key] = lost_node
+                logger.warning("Task %r was lost (%s); running it again", task.name, exc)
+            else:
+                spec = lost_node[3] if lost_node is not None and len(lost_node) > 3 else None
+                index = getattr(spec, "map_index", None)
+                batch[key] = _as_state(exc, task, index, crashes)
+        for k in plan.nodes:
+            if k in closure and k not in rename:
+                node = plan.nodes[k]
+                key = new_key(k)
+                batch[key] = (node[0], *(_renamed(a, rename) for a in node[1:]))
+        for k, key in rename.items():
+            if k in owner and _is_node(batch[key]):
+                ann = _annotations(owner[k])
+                if ann:
+                    annotations[key] = ann
+        for out in plan.outputs.values():
+            if out.single is not None:
+                out.single = rename.get(out.single, out.single)
+            if out.children is not None:
+                out.children = [rename.get(k, k) for k in out.children]
+        for k, key in rename.items():
+            plan.nodes.pop(k, None)
+            old_collect = plan.collect.pop(k, None)
+            if old_collect is not None:
+                plan.collect[key] = rename.get(old_collect, old_collect)
+            plan.settled.pop(k, None)
+        for shape, k in list(plan.shape_keys.items()):
+            plan.shape_keys[shape] = rename.get(k, k)
+        self.executor.release(list(rename))
+        self._submit(plan, batch, annotations)
+        return True
 
     def _flow_state(self, states: Mapping[Task, State]) -> State:
         reference = self.flow.reference_tasks()
@@ -566,12 +800,81 @@ def _element_sources(out: _Output, shape: Shape) -> list[tuple[str, int | tuple[
     return [(out.single, (j, k)) for j, n in enumerate(lengths) for k in range(n)]
 
 
-def _as_state(value: Any, task: Task) -> State:
+_MAX_REPAIR_ROUNDS = 100
+"""Bounds the repair loop (each round spends a retry or gives up on every lost key)."""
+
+
+def _is_node(value: Any) -> bool:
+    return type(value) is tuple and bool(value) and callable(value[0])
+
+
+def _deps(node: tuple[Any, ...] | None) -> list[str]:
+    if node is None:
+        return []
+    out = [a for a in node[1:] if type(a) is str]
+    for a in node[1:]:
+        if type(a) is list:
+            out.extend(a)
+    return out
+
+
+def _renamed(arg: Any, rename: Mapping[str, str]) -> Any:
+    if type(arg) is str:
+        return rename.get(arg, arg)
+    if type(arg) is list:
+        return [rename.get(k, k) for k in arg]
+    return arg
+
+
+def _is_cancel(value: Any) -> bool:
+    return isinstance(value, KeyboardInterrupt) or type(value).__name__ == "CancelledError"
+
+
+def _is_lost(value: Any) -> bool:
+    return isinstance(value, BaseException) and not _is_cancel(value)
+
+
+def _annotations(task: Task) -> dict[str, Any] | None:
+    """Dask annotations for a task's nodes: its priority, and its ``dask-resource:NAME=N``
+    tags as resource restrictions."""
+    ann: dict[str, Any] = {}
+    if task.priority is not None:
+        ann["priority"] = task.priority
+    resources: dict[str, float] = {}
+    for tag in task.tags:
+        if not tag.startswith("dask-resource:"):
+            continue
+        name, sep, amount = tag[len("dask-resource:") :].partition("=")
+        try:
+            value = float(amount)
+        except ValueError:
+            value = -1.0
+        if not (sep and name and value >= 0):
+            raise HeadwaterError(
+                f"Task {task.name!r} has tag {tag!r}; a resource tag reads "
+                "'dask-resource:NAME=N', e.g. 'dask-resource:GPU=1'"
+            )
+        resources[name] = value
+    if resources:
+        ann["resources"] = resources
+    return ann or None
+
+
+def _as_state(value: Any, task: Task, map_index: int | None = None, tries: int = 1) -> State:
     if isinstance(value, State):
         return value
+    if _is_cancel(value):
+        return Cancelled(
+            f"Task {task.name!r} was cancelled: the flow run was interrupted.",
+            map_index=map_index,
+        )
     if isinstance(value, BaseException):
+        where = f"[{map_index}]" if map_index is not None else ""
+        times = f" (lost {tries} times)" if tries > 1 else ""
         return Crashed(
-            f"Task {task.name!r} was lost: {type(value).__name__}: {value}", exception=value
+            f"Task {task.name!r}{where} was lost{times}: {type(value).__name__}: {value}",
+            exception=value,
+            map_index=map_index,
         )
     raise HeadwaterError(f"Executor returned {value!r} for task {task.name!r} instead of a State")
 

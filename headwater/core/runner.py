@@ -116,7 +116,8 @@ class TaskTimeoutInterrupt(BaseException):
 
 
 def wait_for_retry(seconds: float) -> None:
-    """Sleep before a retry without holding a dask.distributed worker slot.
+    """Sleep before a retry without holding a worker slot (on a dask.distributed worker the
+    thread secedes; LocalDaskExecutor's threads lend their slot, see executors.base.lend_slot).
 
     Args:
         seconds: how long to wait.
@@ -139,6 +140,11 @@ def wait_for_retry(seconds: float) -> None:
             time.sleep(seconds)
         finally:
             rejoin()
+        return
+    base = sys.modules.get("headwater.executors.base")  # LocalDaskExecutor's threads lend theirs
+    if base is not None:
+        with base.lend_slot():
+            time.sleep(seconds)
     else:
         time.sleep(seconds)
 

@@ -21,14 +21,25 @@ before it or of earlier batches. ``annotations`` maps a key to Dask annotations
 (``priority``, ``resources``) for backends that support them.
 
 An executor is used as ``with executor.start(): ...`` around one flow run.
+
+Errors are values: ``gather`` returns the exception object for a key whose computation
+raised, was lost (a worker died too often: Dask's ``KilledWorker``) or was cancelled, and a
+key whose dependency errored may return that same exception. It never raises for one key, so
+one poisoned task cannot fail a whole run; the flow runner turns those exceptions into
+Crashed (or Cancelled) states and resubmits what depended on them.
+
+``ships_values`` says whether nodes and values cross a process boundary (so they must
+pickle). A backend that can lend a worker slot out while a task sleeps before a retry
+publishes how through :func:`lend_slot` (dask.distributed does it with ``secede``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterator, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 Graph = Mapping[str, Any]
 """Key -> ``(function, *args)`` node or literal value."""
@@ -48,8 +59,49 @@ def resolve(arg: Any, values: Mapping[str, Any]) -> Any:
     return arg
 
 
+_slot = threading.local()
+
+
+@contextlib.contextmanager
+def lending_slot(release: Callable[[], Any], reacquire: Callable[[], Any]) -> Iterator[None]:
+    """Let code running in this thread lend its worker slot out (see :func:`lend_slot`).
+
+    A backend wraps each node's call in it, with how to give the slot back to its pool and
+    how to take it again.
+
+    Args:
+        release: gives this thread's slot to another task.
+        reacquire: blocks until this thread has a slot again.
+    """
+    previous = getattr(_slot, "hooks", None)
+    _slot.hooks = (release, reacquire)
+    try:
+        yield
+    finally:
+        _slot.hooks = previous
+
+
+@contextlib.contextmanager
+def lend_slot() -> Iterator[None]:
+    """While inside, the current task does not count against its backend's worker limit
+    (a no-op outside a backend that supports it). Used for the wait before a retry."""
+    hooks = getattr(_slot, "hooks", None)
+    if hooks is None:
+        yield
+        return
+    release, reacquire = hooks
+    release()
+    try:
+        yield
+    finally:
+        reacquire()
+
+
 class Executor(ABC):
     """Runs batches of a task graph; subclass it to add a backend."""
+
+    ships_values: ClassVar[bool] = False
+    """Whether nodes and values cross a process boundary (so they must pickle)."""
 
     @contextlib.contextmanager
     def start(self) -> Iterator[Executor]:
@@ -68,11 +120,12 @@ class Executor(ABC):
 
     @abstractmethod
     def gather(self, keys: Collection[str]) -> dict[str, Any]:
-        """Return the values of ``keys``, waiting for them if needed."""
+        """Return the values of ``keys``, waiting for them if needed; the exception object
+        for a key whose computation failed (see the module's note), never raising for it."""
 
     def release(self, keys: Collection[str]) -> None:  # noqa: B027 - optional hook
         """Forget values the flow runner no longer needs."""
 
-    def sleep_function(self) -> Callable[[float], None] | None:
-        """Return how tasks should wait between retries here (None: the default)."""
-        return None
+    def cancel(self, keys: Collection[str]) -> None:  # noqa: B027 - optional hook
+        """Stop computing ``keys``: ``gather`` then returns a ``CancelledError`` for each one
+        not finished, at once; running tasks are interrupted where the backend can."""

@@ -10,6 +10,7 @@ tracebacks are plain. Values live in a dict until released.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from concurrent.futures import CancelledError
 from typing import Any
 
 from headwater.executors.base import Executor, Graph, is_node, resolve
@@ -29,7 +30,15 @@ class LocalExecutor(Executor):
         for key, node in graph.items():
             if is_node(node):
                 fn, *args = node
-                values[key] = fn(*[resolve(a, values) for a in args])
+                resolved = [resolve(a, values) for a in args]
+                failed = _first_error(resolved)
+                if failed is not None:  # a dependency errored: so does this node (as in Dask)
+                    values[key] = failed
+                    continue
+                try:
+                    values[key] = fn(*resolved)
+                except Exception as exc:  # errors are values (see executors.base)
+                    values[key] = exc
             else:
                 values[key] = node
 
@@ -46,5 +55,21 @@ class LocalExecutor(Executor):
         for k in keys:
             self._values.pop(k, None)
 
+    def cancel(self, keys: Collection[str]) -> None:
+        """Nodes run inside ``submit``; a key an interrupted batch never reached is cancelled."""
+        for k in keys:
+            self._values.setdefault(k, CancelledError())
+
     def __repr__(self) -> str:
         return "LocalExecutor()"
+
+
+def _first_error(args: list[Any]) -> BaseException | None:
+    for a in args:
+        if isinstance(a, BaseException):
+            return a
+        if type(a) is list:
+            for x in a:
+                if isinstance(x, BaseException):
+                    return x
+    return None

@@ -1,0 +1,316 @@
+"""DaskExecutor: run the compiled graph on a dask.distributed cluster.
+
+Design note
+-----------
+A thin adapter. Each batch becomes one ``update-graph`` message: nodes become Dask
+``Task`` specs whose key arguments are ``TaskRef``s (to keys of the same batch, or to keys
+of earlier batches that the futures held here keep alive on the scheduler), literals become
+``DataNode``s, so a task's definition is sent once per run and then moves between workers
+like any other data (a worker fetches it once). Annotations (priority, resources) travel as
+layers of a HighLevelGraph, one layer per distinct annotation. No tokenizing of the graph
+happens on the driver.
+
+Results stay on the workers: this side holds one future per key and gathers only what the
+flow runner asks for. ``gather`` never raises for a key: an erred key (``KilledWorker``
+when Dask gave up on a task whose workers kept dying, or an error raised outside the task
+runner) or a cancelled one gives its exception object back, which the flow runner turns
+into a Crashed or Cancelled state.
+
+The client comes from one of three places: ``client=`` (reused, never closed),
+``address=`` (connected for the run, closed after; an unreachable scheduler is an error
+within the connect timeout), or a cluster started from ``cluster_class`` (LocalCluster by
+default, or an import path such as ``"dask_jobqueue.SLURMCluster"``), closed after the run.
+Logs of the ``headwater`` loggers on workers are forwarded to the driver's loggers
+(``Client.forward_logging``), once per client. ``distributed`` is imported only here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+import uuid
+import weakref
+from collections.abc import Collection, Iterator, Mapping
+from concurrent.futures import CancelledError
+from typing import Any
+
+from headwater.errors import HeadwaterError, SchedulerConnectionError
+from headwater.executors.base import Executor, Graph, is_node
+
+logger = logging.getLogger("headwater.executors")
+
+_forwarding: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+"""Clients whose workers already forward their ``headwater`` logs."""
+
+
+def _set_log_level(level: int) -> None:
+    logging.getLogger("headwater").setLevel(level)
+
+
+def _import_class(path: str) -> Any:
+    module, _, name = path.rpartition(".")
+    if not module:
+        raise ValueError(
+            f"cluster_class {path!r} is not an import path; give one such as "
+            "'dask_jobqueue.SLURMCluster', or the class itself"
+        )
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"cluster_class {path!r} cannot be imported: {exc}") from exc
+
+
+class DaskExecutor(Executor):
+    """Run tasks on a dask.distributed cluster: an existing one, a new one, or a Client's.
+
+    With no arguments a LocalCluster sized to the machine is started for the run and closed
+    afterwards.
+
+    Args:
+        address: the address of a running scheduler (``tcp://host:8786``).
+        cluster_class: the cluster to start when no address is given: a class, or its import
+            path as a string (``"dask_jobqueue.SLURMCluster"``); ``distributed.LocalCluster``
+            by default.
+        cluster_kwargs: keyword arguments for ``cluster_class``.
+        adapt_kwargs: when given, the cluster scales adaptively: ``cluster.adapt(**adapt_kwargs)``.
+        client_kwargs: keyword arguments for ``distributed.Client`` (``security=`` for TLS,
+            ``timeout=`` for the connect timeout).
+        client: a Client to reuse (from Jupyter, or shared between runs); it is not closed.
+        debug: keep the logs of a LocalCluster this executor starts (silenced otherwise).
+    """
+
+    ships_values = True
+
+    def __init__(
+        self,
+        address: str | None = None,
+        cluster_class: type | str | None = None,
+        cluster_kwargs: Mapping[str, Any] | None = None,
+        adapt_kwargs: Mapping[str, Any] | None = None,
+        client_kwargs: Mapping[str, Any] | None = None,
+        client: Any = None,
+        debug: bool = False,
+    ) -> None:
+        if client is not None and (address is not None or cluster_class is not None):
+            raise ValueError("DaskExecutor takes client= or address= or cluster_class=, not two")
+        if address is not None and (cluster_class is not None or cluster_kwargs or adapt_kwargs):
+            raise ValueError(
+                "DaskExecutor(address=...) connects to a running scheduler; cluster_class, "
+                "cluster_kwargs and adapt_kwargs are for starting a cluster"
+            )
+        self.address = address
+        self.cluster_class = cluster_class
+        self.cluster_kwargs = dict(cluster_kwargs or {})
+        self.adapt_kwargs = dict(adapt_kwargs) if adapt_kwargs is not None else None
+        self.client_kwargs = dict(client_kwargs or {})
+        self.client = client
+        self.debug = debug
+        self._client: Any = None
+        self._futures: dict[str, Any] = {}
+
+    # -- lifecycle -----------------------------------------------------------------------
+    @contextlib.contextmanager
+    def start(self) -> Iterator[DaskExecutor]:
+        """Connect (or start a cluster), run, then cancel what is left and close what was
+        started here.
+
+        Raises:
+            SchedulerConnectionError: when the scheduler at ``address`` cannot be reached.
+        """
+        try:
+            import distributed
+        except ImportError as exc:  # pragma: no cover - distributed is a dependency
+            raise HeadwaterError(
+                "DaskExecutor needs the 'distributed' package: pip install 'headwater[dask]'"
+            ) from exc
+        with contextlib.ExitStack() as stack:
+            if self.client is not None:
+                client = self.client
+            elif self.address is not None:
+                client = self._connect(distributed)
+                stack.callback(client.close)
+            else:
+                cluster = self._start_cluster(distributed)
+                stack.callback(cluster.close)
+                client = distributed.Client(cluster, **self.client_kwargs)
+                stack.callback(client.close)
+            self._client = client
+            try:
+                self._forward_logs(client)
+                yield self
+            finally:
+                futures = list(self._futures.values())
+                self._futures.clear()
+                self._client = None
+                pending = [f for f in futures if not f.done()]
+                if pending:
+                    with contextlib.suppress(Exception):
+                        client.cancel(pending, force=True)
+                for f in futures:
+                    f.release()
+
+    def _connect(self, distributed: Any) -> Any:
+        kwargs = dict(self.client_kwargs)
+        kwargs.setdefault("set_as_default", False)
+        timeout = kwargs.get("timeout") or distributed.config.get(
+            "distributed.comm.timeouts.connect"
+        )
+        try:
+            return distributed.Client(self.address, **kwargs)
+        except (OSError, TimeoutError) as exc:
+            raise SchedulerConnectionError(
+                f"Could not connect to the Dask scheduler at {self.address!r} within "
+                f"{timeout} ({type(exc).__name__}: {exc}); check the address, that the "
+                "scheduler runs, and its security settings (client_kwargs={'security': ...})",
+            ) from exc
+
+    def _start_cluster(self, distributed: Any) -> Any:
+        cls = self.cluster_class or distributed.LocalCluster
+        if isinstance(cls, str):
+            cls = _import_class(cls)
+        kwargs = dict(self.cluster_kwargs)
+        if cls is distributed.LocalCluster and not self.debug:
+            kwargs.setdefault("silence_logs", logging.CRITICAL)
+        cluster = cls(**kwargs)
+        try:
+            if self.adapt_kwargs is not None:
+                cluster.adapt(**self.adapt_kwargs)
+        except BaseException:
+            cluster.close()
+            raise
+        return cluster
+
+    def _forward_logs(self, client: Any) -> None:
+        address = str(getattr(getattr(client, "scheduler", None), "address", "") or "")
+        if address.startswith("inproc://"):
+            return  # workers in this process log here already
+        level = logging.getLogger("headwater").getEffectiveLevel()
+        if client not in _forwarding:
+            client.forward_logging("headwater")
+            _forwarding[client] = level
+        client.run(_set_log_level, level)  # workers log at the driver's level
+
+    # -- the graph -----------------------------------------------------------------------
+    def submit(
+        self, graph: Graph, annotations: Mapping[str, Mapping[str, Any]] | None = None
+    ) -> None:
+        """Send the batch to the scheduler in one message."""
+        from dask._expr import HLGExpr, LLGExpr
+        from dask._task_spec import DataNode, List, Task, TaskRef
+        from dask.highlevelgraph import HighLevelGraph, MaterializedLayer
+
+        client = self._client
+        if client is None:
+            raise RuntimeError("DaskExecutor.submit called outside executor.start()")
+        dsk: dict[str, Any] = {}
+        for key, node in graph.items():
+            if not is_node(node):
+                dsk[key] = DataNode(key, node)
+                continue
+            args: list[Any] = []
+            for a in node[1:]:
+                if type(a) is str:
+                    args.append(TaskRef(a))
+                elif type(a) is list:
+                    args.append(List(*(TaskRef(k) for k in a)))
+                else:
+                    args.append(a)
+            dsk[key] = Task(key, node[0], *args)
+        if not dsk:
+            return
+        keys = list(dsk)
+        token = uuid.uuid4().hex
+        expr: Any
+        if annotations:
+            layers: dict[str, Any] = {}
+            groups: dict[tuple[Any, ...], dict[str, Any]] = {}
+            for key, task in dsk.items():
+                ann = annotations.get(key) or {}
+                sig = tuple(sorted((k, repr(v)) for k, v in ann.items()))
+                group = groups.get(sig)
+                if group is None:
+                    group = groups[sig] = {}
+                    name = f"headwater-{token}-{len(groups)}"
+                    layers[name] = MaterializedLayer(group, annotations=dict(ann) or None)
+                group[key] = task
+            hlg = HighLevelGraph(layers, {name: set() for name in layers})
+            expr = HLGExpr(dsk=hlg, output_keys=keys, _determ_token=token)
+        else:
+            expr = LLGExpr(dsk, _determ_token=token)
+        futures = client.get(expr, keys, sync=False)
+        self._futures.update(zip(keys, futures, strict=True))
+
+    # -- values --------------------------------------------------------------------------
+    def wait_any(self, keys: Collection[str]) -> set[str]:
+        """Block until one of ``keys`` is done (finished, erred or cancelled)."""
+        futures = [self._futures[k] for k in keys]
+        if not futures:
+            return set()
+        return {f.key for f in self._wait(futures, "FIRST_COMPLETED")}
+
+    def _wait(self, futures: list[Any], return_when: str) -> set[Any]:
+        from distributed.client import _wait  # distributed.wait would use the default client
+
+        try:
+            return set(self._client.sync(_wait, futures, return_when=return_when).done)
+        except Exception:  # some were cancelled: they are done too
+            return {f for f in futures if f.done()}
+
+    def gather(self, keys: Collection[str]) -> dict[str, Any]:
+        """Return the values of ``keys``; the exception for a key that erred or was
+        cancelled."""
+        client = self._client
+        futures = {k: self._futures[k] for k in keys}
+        if not futures:
+            return {}
+        self._wait(list(futures.values()), "ALL_COMPLETED")
+        good = [k for k, f in futures.items() if f.status == "finished"]
+        out: dict[str, Any] = {}
+        if good:
+            try:
+                values = client.gather([futures[k] for k in good])
+                out.update(zip(good, values, strict=True))
+            except Exception:  # a value lost meanwhile: one by one, errors as values
+                for k in good:
+                    out[k] = self._one(futures[k])
+        for k, f in futures.items():
+            if k not in out:
+                out[k] = self._one(f)
+        return out
+
+    @staticmethod
+    def _one(future: Any) -> Any:
+        if future.status == "cancelled":
+            return CancelledError(f"Dask task {future.key!r} was cancelled")
+        try:
+            return future.result()
+        except BaseException as exc:
+            return exc
+
+    def release(self, keys: Collection[str]) -> None:
+        """Drop the futures of ``keys``; Dask frees a value once nothing needs it."""
+        for k in keys:
+            f = self._futures.pop(k, None)
+            if f is not None:
+                f.release()
+
+    def cancel(self, keys: Collection[str]) -> None:
+        """Cancel the futures of ``keys`` that are not done (running tasks run to their end
+        on the workers, but nothing waits for them)."""
+        pending = [f for k in keys if (f := self._futures.get(k)) is not None and not f.done()]
+        if pending and self._client is not None:
+            self._client.cancel(pending, force=True)
+
+    def __repr__(self) -> str:
+        where = (
+            f"address={self.address!r}"
+            if self.address
+            else "client=..."
+            if self.client is not None
+            else f"cluster_class={getattr(self.cluster_class, '__name__', self.cluster_class)!r}"
+        )
+        return f"DaskExecutor({where})"
+
+
+__all__ = ["DaskExecutor"]

@@ -1,0 +1,395 @@
+"""LocalDaskExecutor: Dask's local scheduler (threads or processes) over a growing graph.
+
+Design note
+-----------
+Dask's local scheduler (:func:`dask.local.get_async`) computes one whole graph per call. The
+flow runner hands graphs over in batches, so each batch runs as its own ``get_async`` call
+in a small driver thread, all of them feeding one shared pool; values are kept here (a dict
+guarded by one condition) until the flow runner releases them. A batch that refers to keys
+of earlier batches first waits for those values, then passes them in as data: batches never
+deadlock (a later batch waits only on earlier ones), and the threads of the pool never
+block on one another.
+
+Errors are values. Each node's call is wrapped: an exception becomes an ``_Errored`` marker
+stored under the key, and a node receiving a marker returns it without running (as
+dask.distributed does for the dependents of an erred task), so one bad node never aborts a
+``get_async`` call and ``gather`` hands the exception back for the flow runner to judge.
+
+Threads: the pool is larger than ``num_workers`` and a semaphore of ``num_workers`` slots
+bounds the nodes that actually run; a task sleeping before a retry lends its slot out
+(:func:`~headwater.executors.base.lend_slot`), so waiting tasks never starve the rest.
+
+Processes (forked from a forkserver where there is one, else spawned; a pool per run): a
+literal (a task's definition, the run's context) is pickled once, into bytes
+that every worker process unpickles once (:class:`_Packed`), not once per child of a map.
+Task logs travel back through a queue to the driver's loggers. Cancelling terminates the
+worker processes; in threads, running nodes get a KeyboardInterrupt at their next bytecode.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import logging.handlers
+import multiprocessing
+import os
+import pickle
+import threading
+import uuid
+from collections.abc import Callable, Collection, Iterator, Mapping
+from concurrent.futures import CancelledError, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor as PoolExecutor
+from typing import Any
+
+from headwater._pickling import dumps as _dumps
+from headwater.executors.base import Executor, Graph, is_node, lending_slot
+
+_SPARE_THREADS = 16
+"""Threads beyond ``num_workers``, so tasks waiting to retry do not hold pool threads."""
+
+_POLL = 0.2
+"""Seconds between wake-ups of a waiting driver thread, so Ctrl-C is seen promptly."""
+
+
+class _Errored:
+    """The value of a key whose computation raised (or was cancelled)."""
+
+    __slots__ = ("exc",)
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        try:
+            _dumps(self.exc)
+            exc = self.exc
+        except Exception:
+            exc = RuntimeError(f"{type(self.exc).__name__}: {self.exc}")
+        return (_Errored, (exc,))
+
+
+def _first_error(args: tuple[Any, ...]) -> _Errored | None:
+    for a in args:
+        if type(a) is _Errored:
+            return a
+        if type(a) is list:
+            for x in a:
+                if type(x) is _Errored:
+                    return x
+    return None
+
+
+class _Packed:
+    """A literal pickled once in the driver; each worker process unpickles it once."""
+
+    __slots__ = ("blob", "token")
+
+    def __init__(self, value: Any) -> None:
+        self.token = uuid.uuid4().hex
+        self.blob = _dumps(value)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_unpack, (self.token, self.blob))
+
+
+_unpacked: dict[str, Any] = {}
+
+
+def _unpack(token: str, blob: bytes) -> Any:
+    try:
+        return _unpacked[token]
+    except KeyError:
+        value = _unpacked[token] = pickle.loads(blob)
+        return value
+
+
+def _call_in_process(fn: Callable[..., Any], *args: Any) -> Any:
+    """Run one node in a worker process; an exception becomes the key's value."""
+    err = _first_error(args)
+    if err is not None:
+        return err
+    try:
+        return fn(*args)
+    except BaseException as exc:
+        return _Errored(exc)
+
+
+def _init_process(queue: Any, level: int) -> None:
+    """Send the worker process's ``headwater`` logs to the driver."""
+    logger = logging.getLogger("headwater")
+    logger.handlers[:] = [logging.handlers.QueueHandler(queue)]
+    logger.setLevel(level)
+    logger.propagate = False
+
+
+class _Redispatch(logging.Handler):
+    """Hand a record from a worker process to the driver's logger of the same name."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        logging.getLogger(record.name).handle(record)
+
+
+def _process_context() -> Any:
+    """forkserver where there is one (a fresh process per run costs ~15 ms instead of a
+    ~300 ms spawn; the server is forked before any thread of ours exists), else spawn."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["headwater.core.flow_runner", __name__])
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
+class _Gate:
+    """Wraps each node's call in a thread: at most ``slots`` run, errors become values,
+    cancelling stops new calls and interrupts running ones."""
+
+    def __init__(self, slots: int) -> None:
+        self.sem = threading.Semaphore(slots)
+        self.cancelled = False
+        self.lock = threading.Lock()
+        self.running: set[int] = set()
+
+    def __call__(self, fn: Callable[..., Any], *args: Any) -> Any:
+        err = _first_error(args)
+        if err is not None:
+            return err
+        if self.cancelled:
+            return _Errored(CancelledError())
+        ident = threading.get_ident()
+        self.sem.acquire()
+        try:
+            if self.cancelled:
+                return _Errored(CancelledError())
+            with self.lock:
+                self.running.add(ident)
+            with lending_slot(self.sem.release, self.sem.acquire):
+                return fn(*args)
+        except BaseException as exc:
+            return _Errored(exc)
+        finally:
+            with self.lock:
+                self.running.discard(ident)
+            self.sem.release()
+
+    def cancel(self) -> None:
+        with self.lock:
+            self.cancelled = True
+            for ident in self.running:
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                    ctypes.c_ulong(ident), ctypes.py_object(KeyboardInterrupt)
+                )
+
+
+class LocalDaskExecutor(Executor):
+    """Run tasks with Dask's local scheduler, in threads or in worker processes.
+
+    Args:
+        scheduler: ``"threads"`` (the default) or ``"processes"``.
+        num_workers: how many tasks run at once; the number of CPUs by default.
+    """
+
+    def __init__(self, scheduler: str = "threads", num_workers: int | None = None) -> None:
+        if scheduler not in ("threads", "processes"):
+            raise ValueError(
+                f"LocalDaskExecutor scheduler must be 'threads' or 'processes', got {scheduler!r}"
+                " (use DaskExecutor for a dask.distributed cluster)"
+            )
+        if num_workers is not None and num_workers < 1:
+            raise ValueError(f"num_workers must be at least 1, got {num_workers}")
+        self.scheduler = scheduler
+        self.num_workers = num_workers or os.cpu_count() or 1
+        self._pool: PoolExecutor | None = None
+        self._gate: _Gate | None = None
+        self._cond = threading.Condition()
+        self._values: dict[str, Any] = {}
+        self._watch: set[str] = set()
+        self._threads: list[threading.Thread] = []
+        self._unfinished: set[str] = set()
+        self._cancelled = False
+
+    @property
+    def ships_values(self) -> bool:  # type: ignore[override]
+        """True for processes: nodes and values are pickled to the worker processes."""
+        return self.scheduler == "processes"
+
+    # -- lifecycle -----------------------------------------------------------------------
+    @contextlib.contextmanager
+    def start(self) -> Iterator[LocalDaskExecutor]:
+        """Start the pool (and, for processes, the log listener); stop them afterwards."""
+        listener = None
+        if self.scheduler == "threads":
+            self._gate = _Gate(self.num_workers)
+            self._pool = ThreadPoolExecutor(
+                self.num_workers + _SPARE_THREADS, thread_name_prefix="headwater-dask"
+            )
+        else:
+            ctx = _process_context()
+            queue = ctx.Queue()
+            listener = logging.handlers.QueueListener(queue, _Redispatch())
+            listener.start()
+            level = logging.getLogger("headwater").getEffectiveLevel()
+            self._pool = ProcessPoolExecutor(
+                self.num_workers, mp_context=ctx, initializer=_init_process, initargs=(queue, level)
+            )
+        try:
+            yield self
+        finally:
+            if self._unfinished:  # an error left work running
+                self.cancel(list(self._unfinished))
+            abandoned, self._cancelled = self._cancelled, False
+            pool, self._pool = self._pool, None
+            pool.shutdown(wait=not abandoned, cancel_futures=True)
+            if not abandoned:
+                for t in self._threads:
+                    t.join(timeout=5)
+            if listener is not None:
+                listener.stop()
+            self._threads.clear()
+            with self._cond:
+                self._values.clear()
+                self._watch.clear()
+                self._unfinished.clear()
+
+    # -- the graph -----------------------------------------------------------------------
+    def submit(
+        self, graph: Graph, annotations: Mapping[str, Mapping[str, Any]] | None = None
+    ) -> None:
+        """Start computing a batch in the background (annotations are not used locally)."""
+        from dask._task_spec import DataNode, List, Task, TaskRef
+
+        if self._pool is None:
+            raise RuntimeError("LocalDaskExecutor.submit called outside executor.start()")
+        ships = self.scheduler == "processes"
+        dsk: dict[str, Any] = {}
+        external: set[str] = set()
+        literals: dict[str, Any] = {}
+        wrapper: Callable[..., Any] = _call_in_process if ships else self._gate  # type: ignore[assignment]
+        for key, node in graph.items():
+            if not is_node(node):
+                literals[key] = node
+                dsk[key] = DataNode(key, _Packed(node) if ships else node)
+                continue
+            args: list[Any] = [node[0]]
+            for a in node[1:]:
+                if type(a) is str:
+                    args.append(TaskRef(a))
+                    if a not in graph:
+                        external.add(a)
+                elif type(a) is list:
+                    args.append(List(*(TaskRef(k) for k in a)))
+                    external.update(k for k in a if k not in graph)
+                else:
+                    args.append(a)
+            dsk[key] = Task(key, wrapper, *args)
+        keys = [k for k in dsk if k not in literals]
+        with self._cond:
+            self._values.update(literals)
+            self._unfinished.update(keys)
+        if not keys:
+            return
+        thread = threading.Thread(
+            target=self._run_batch, args=(dsk, keys, external), daemon=True, name="headwater-batch"
+        )
+        self._threads.append(thread)
+        thread.start()
+
+    def _run_batch(self, dsk: dict[str, Any], keys: list[str], external: set[str]) -> None:
+        from dask._task_spec import DataNode
+        from dask.local import get_async
+
+        try:
+            values = self.gather(external)
+            for k, v in values.items():
+                dsk[k] = DataNode(k, _Errored(v) if isinstance(v, BaseException) else v)
+            pool = self._pool
+            if pool is None:
+                raise CancelledError()
+            ships = self.scheduler == "processes"
+            get_async(
+                pool.submit,
+                self.num_workers + (0 if ships else _SPARE_THREADS),
+                dsk,
+                keys,
+                callbacks=[(None, None, None, self._finished, None)],
+                chunksize=1,
+                get_id=threading.get_ident,
+                dumps=_dumps if ships else (lambda x: x),
+                loads=pickle.loads if ships else (lambda x: x),
+            )
+        except BaseException as exc:  # a broken pool, a cancelled run: every key left errs
+            with self._cond:
+                for k in keys:
+                    if k not in self._values:
+                        self._values[k] = _Errored(exc)
+                        self._unfinished.discard(k)
+                self._cond.notify_all()
+
+    def _finished(self, key: str, value: Any, dsk: Any, state: Any, worker_id: Any) -> None:
+        with self._cond:
+            if key in self._unfinished:
+                self._unfinished.discard(key)
+                self._values[key] = value
+                if key in self._watch:
+                    self._cond.notify_all()
+
+    # -- values --------------------------------------------------------------------------
+    def wait_any(self, keys: Collection[str]) -> set[str]:
+        """Block until one of ``keys`` is computed; return those that are."""
+        with self._cond:
+            done = {k for k in keys if k in self._values}
+            if done or not keys:
+                return done
+            self._watch.update(keys)
+            try:
+                while not done:
+                    self._cond.wait(_POLL)
+                    done = {k for k in keys if k in self._values}
+            finally:
+                self._watch.difference_update(keys)
+            return done
+
+    def gather(self, keys: Collection[str]) -> dict[str, Any]:
+        """Return the values of ``keys`` (the exception for a key that errored)."""
+        with self._cond:
+            missing = {k for k in keys if k not in self._values}
+            if missing:
+                self._watch.update(missing)
+                try:
+                    while missing:
+                        self._cond.wait(_POLL)
+                        missing = {k for k in missing if k not in self._values}
+                finally:
+                    self._watch.difference_update(keys)
+            out = {}
+            for k in keys:
+                v = self._values[k]
+                out[k] = v.exc if type(v) is _Errored else v
+            return out
+
+    def release(self, keys: Collection[str]) -> None:
+        """Forget values."""
+        with self._cond:
+            for k in keys:
+                self._values.pop(k, None)
+
+    def cancel(self, keys: Collection[str]) -> None:
+        """Stop: unfinished keys get a CancelledError now; running tasks are interrupted."""
+        self._cancelled = True
+        with self._cond:
+            for k in keys:
+                if k in self._unfinished:
+                    self._unfinished.discard(k)
+                    self._values[k] = _Errored(CancelledError())
+            self._cond.notify_all()
+        if self._gate is not None:
+            self._gate.cancel()
+        elif isinstance(self._pool, ProcessPoolExecutor):
+            for proc in list(getattr(self._pool, "_processes", {}).values()):
+                proc.terminate()
+
+    def __repr__(self) -> str:
+        return f"LocalDaskExecutor(scheduler={self.scheduler!r}, num_workers={self.num_workers})"
+
+
+__all__ = ["LocalDaskExecutor"]

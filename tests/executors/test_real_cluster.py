@@ -1,0 +1,222 @@
+"""DaskExecutor against real clusters: a `dask scheduler` and two `dask worker` processes on
+127.0.0.1 (one killed with SIGKILL mid-run), and a TLS cluster with certificates made here.
+
+Processes start in their own session with PR_SET_PDEATHSIG (they die with the test run),
+on free ports, with bounded waits, and are always stopped (SIGTERM, then SIGKILL).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import datetime as _dt
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from distributed import Client, LocalCluster
+from distributed.security import Security
+
+from headwater import Flow, unmapped
+from headwater.executors import DaskExecutor
+from tests.flows import executor_flows as E
+
+BIN = Path(sys.executable).parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _die_with_parent() -> None:
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+@contextmanager
+def process(args: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            args,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+        )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+
+
+def wait_for_workers(client: Client, n: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while len(client.scheduler_info()["workers"]) < n:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{n} workers did not join within {timeout} s")
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def real_cluster(tmp_path: Path) -> Iterator[tuple[str, list[subprocess.Popen[bytes]]]]:
+    """A scheduler and two single-thread workers (no nanny: a killed worker stays dead)."""
+    for _attempt in range(3):
+        port = _free_port()
+        address = f"tcp://127.0.0.1:{port}"
+        scheduler_args = [
+            str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
+            "--dashboard-address", "127.0.0.1:0", "--no-show",
+        ]  # fmt: skip
+        with process(scheduler_args, tmp_path / "scheduler.log") as scheduler:
+            worker_args = [
+                str(BIN / "dask"), "worker", address, "--nthreads", "1", "--no-nanny",
+                "--host", "127.0.0.1", "--no-dashboard", "--death-timeout", "30",
+            ]  # fmt: skip
+            with (
+                process(worker_args, tmp_path / "worker-a.log") as a,
+                process(worker_args, tmp_path / "worker-b.log") as b,
+            ):
+                try:
+                    with Client(address, timeout=30, set_as_default=False) as client:
+                        wait_for_workers(client, 2)
+                except OSError:
+                    if scheduler.poll() is not None:
+                        continue  # the port was taken in between: another one
+                    raise
+                yield address, [a, b]
+                return
+    raise RuntimeError("could not start a scheduler on a free port")
+
+
+def test_a_worker_killed_mid_run_does_not_lose_the_run(
+    real_cluster: tuple[str, list[subprocess.Popen[bytes]]],
+) -> None:
+    address, workers = real_cluster
+    with Flow("survivor") as f:
+        ys = E.slow_inc.map(list(range(40)), unmapped(0.1))
+        zs = E.inc.map(ys)
+        t = E.total(zs)
+    with Client(address, set_as_default=False) as client:
+        executor = DaskExecutor(client=client)
+
+        def kill_one_when_busy() -> None:
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                processing = client.processing()
+                if sum(len(v) for v in processing.values()) >= 2:
+                    break
+                time.sleep(0.05)
+            time.sleep(0.5)  # some finished on the victim: their results are lost too
+            os.kill(workers[1].pid, signal.SIGKILL)
+
+        import threading
+
+        killer = threading.Thread(target=kill_one_when_busy)
+        killer.start()
+        try:
+            state = f.run(executor=executor)
+        finally:
+            killer.join()
+        assert workers[1].wait(timeout=10) == -signal.SIGKILL
+    assert state.is_successful(), state.result
+    assert state.result[t].result == sum(range(2, 42))
+    assert [s.result for s in state.result[zs].map_states] == list(range(2, 42))
+
+
+# -- TLS ------------------------------------------------------------------------------------
+
+
+def make_certificates(folder: Path) -> tuple[Path, Path, Path]:
+    """A self-signed CA, and a certificate for 127.0.0.1 / localhost signed by it."""
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = _dt.datetime.now(_dt.UTC)
+
+    def build(subject: str, issuer: Any, key: Any, signer: Any, ca: bool) -> Any:
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(issuer)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - _dt.timedelta(minutes=5))
+            .not_valid_after(now + _dt.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if not ca:
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName(
+                    [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+                ),
+                critical=False,
+            )
+        return builder.sign(signer, hashes.SHA256())
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "headwater test CA")])
+    ca_cert = build("headwater test CA", ca_name, ca_key, ca_key, ca=True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = build("127.0.0.1", ca_name, key, ca_key, ca=False)
+    ca_file, cert_file, key_file = folder / "ca.pem", folder / "cert.pem", folder / "key.pem"
+    ca_file.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return ca_file, cert_file, key_file
+
+
+def test_tls_through_client_kwargs(tmp_path: Path) -> None:
+    ca, cert, key = (str(p) for p in make_certificates(tmp_path))
+    security = Security(
+        tls_ca_file=ca,
+        tls_client_cert=cert,
+        tls_client_key=key,
+        tls_scheduler_cert=cert,
+        tls_scheduler_key=key,
+        tls_worker_cert=cert,
+        tls_worker_key=key,
+        require_encryption=True,
+    )
+    with LocalCluster(
+        n_workers=1,
+        threads_per_worker=2,
+        processes=False,
+        protocol="tls://",
+        host="127.0.0.1",
+        security=security,
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
+    ) as cluster:
+        address = cluster.scheduler_address
+        assert address.startswith("tls://")
+        with Flow("tls") as f:
+            t = E.total(E.inc.map(list(range(5))))
+        executor = DaskExecutor(address=address, client_kwargs={"security": security})
+        state = f.run(executor=executor)
+        assert state.is_successful(), state.result
+        assert state.result[t].result == 15
