@@ -1,0 +1,168 @@
+"""LocalResult, S3Result and GCSResult: thin adapters over FSSpecResult.
+
+Design note
+-----------
+Each adapter only turns its own arguments (a folder, a bucket) into a root URL, keeps
+them as attributes for people and tools (``LocalResult.dir``, ``S3Result.bucket``), and
+says how to install its file system and what to check when storage fails. Reading,
+writing, atomicity, integrity and error handling are FSSpecResult's, once for all.
+
+LocalResult's folder is resolved when the Result is made (on the driver), so every worker
+writes to the same absolute path: ``dir``, else ``HEADWATER_RESULTS_DIR``, else
+``~/.headwater/results``. It is created on the first write, not before.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import Any
+
+from headwater.errors import ResultLocationError
+from headwater.results._fsspec import FSSpecResult
+from headwater.results.base import Validator
+from headwater.serializers.base import Serializer
+
+RESULTS_DIR_ENV = "HEADWATER_RESULTS_DIR"
+"""The environment variable that moves LocalResult's default folder."""
+
+DEFAULT_RESULTS_DIR = "~/.headwater/results"
+"""LocalResult's folder when neither ``dir`` nor ``HEADWATER_RESULTS_DIR`` is given."""
+
+
+class LocalResult(FSSpecResult):
+    """A Result stored in a folder on the local file system.
+
+    Args:
+        dir: the folder; relative locations resolve under it. Default:
+            ``HEADWATER_RESULTS_DIR`` if set, else ``~/.headwater/results``.
+        location: a location template (see :meth:`Result.format`).
+        serializer: how the value becomes bytes; a PickleSerializer by default.
+        value: the value held.
+        validators: see :meth:`Result.validate`.
+        signing_key: sign stored results (see :class:`FSSpecResult`).
+
+    >>> import tempfile
+    >>> result = LocalResult(dir=tempfile.mkdtemp(), location="{task_name}.pkl")
+    >>> written = result.write({"rows": 3}, task_name="load")
+    >>> written.location, result.exists("load.pkl"), result.read("load.pkl").value
+    ('load.pkl', True, {'rows': 3})
+    """
+
+    def __init__(
+        self,
+        dir: str | os.PathLike[str] | None = None,
+        location: str | None = None,
+        serializer: Serializer | None = None,
+        *,
+        value: Any = None,
+        validators: Iterable[Validator] | None = None,
+        signing_key: str | bytes | None = None,
+    ) -> None:
+        chosen = dir if dir is not None else os.environ.get(RESULTS_DIR_ENV) or DEFAULT_RESULTS_DIR
+        self.dir = os.path.abspath(os.path.expanduser(os.fspath(chosen)))
+        super().__init__(
+            self.dir,
+            location,
+            serializer,
+            value=value,
+            validators=validators,
+            signing_key=signing_key,
+        )
+
+    def _fix_hint(self) -> str:
+        return f"Check that {self.dir!r} can be created and written to, and has free space."
+
+    def __repr__(self) -> str:
+        return f"<LocalResult dir={self.dir!r} location={self.location!r}>"
+
+
+class _BucketResult(FSSpecResult):
+    """Shared by S3Result and GCSResult: a root made of a bucket (and an optional prefix)."""
+
+    _scheme = ""
+
+    def __init__(
+        self,
+        bucket: str,
+        location: str | None = None,
+        serializer: Serializer | None = None,
+        *,
+        value: Any = None,
+        validators: Iterable[Validator] | None = None,
+        signing_key: str | bytes | None = None,
+        **storage_options: Any,
+    ) -> None:
+        name = bucket.split("://", 1)[1] if isinstance(bucket, str) and "://" in bucket else bucket
+        if not isinstance(name, str) or not name.strip("/"):
+            raise ResultLocationError(
+                f"{type(self).__name__} needs a bucket name (optionally with a prefix, "
+                f"'bucket/prefix'), not {bucket!r}"
+            )
+        self.bucket = name.strip("/")
+        super().__init__(
+            f"{self._scheme}://{self.bucket}",
+            location,
+            serializer,
+            value=value,
+            validators=validators,
+            signing_key=signing_key,
+            **storage_options,
+        )
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} bucket={self.bucket!r} location={self.location!r}>"
+
+
+class S3Result(_BucketResult):
+    """A Result stored in an S3 bucket (or any S3-compatible store), through s3fs.
+
+    Args:
+        bucket: the bucket, optionally with a prefix: ``"my-bucket/results"``.
+        location: a location template (see :meth:`Result.format`).
+        serializer: how the value becomes bytes; a PickleSerializer by default.
+        value: the value held.
+        validators: see :meth:`Result.validate`.
+        signing_key: sign stored results (see :class:`FSSpecResult`).
+        **storage_options: passed to ``s3fs.S3FileSystem``: ``endpoint_url`` for an
+            S3-compatible server, ``key``/``secret``, ``client_kwargs``, ``config_kwargs``.
+            Credentials otherwise come from the usual AWS environment and files.
+    """
+
+    _scheme = "s3"
+    _install_hint = "the 's3fs' package: pip install 'headwater[s3]'"
+
+    def _fix_hint(self) -> str:
+        endpoint = self.storage_options.get("endpoint_url")
+        at = f" at {endpoint}" if endpoint else ""
+        return (
+            f"Check that bucket {self.bucket.split('/')[0]!r} exists, the endpoint{at} is "
+            "reachable, and the credentials may read and write it."
+        )
+
+
+class GCSResult(_BucketResult):
+    """A Result stored in a Google Cloud Storage bucket, through gcsfs.
+
+    Args:
+        bucket: the bucket, optionally with a prefix: ``"my-bucket/results"``.
+        location: a location template (see :meth:`Result.format`).
+        serializer: how the value becomes bytes; a PickleSerializer by default.
+        value: the value held.
+        validators: see :meth:`Result.validate`.
+        signing_key: sign stored results (see :class:`FSSpecResult`).
+        **storage_options: passed to ``gcsfs.GCSFileSystem``: ``project``, ``token``,
+            ``endpoint_url`` for an emulator.
+    """
+
+    _scheme = "gcs"
+    _install_hint = "the 'gcsfs' package: pip install 'headwater[gcs]'"
+
+    def _fix_hint(self) -> str:
+        return (
+            f"Check that bucket {self.bucket.split('/')[0]!r} exists, the endpoint is "
+            "reachable, and the credentials (token, project) may read and write it."
+        )
+
+
+__all__ = ["DEFAULT_RESULTS_DIR", "RESULTS_DIR_ENV", "GCSResult", "LocalResult", "S3Result"]

@@ -1,0 +1,308 @@
+"""FSSpecResult: the one storage core behind every persisting Result.
+
+Design note
+-----------
+Every persisting backend is this class with a root URL: LocalResult is a folder,
+S3Result is ``s3://bucket``, GCSResult is ``gcs://bucket``, and FSSpecResult itself takes
+any fsspec URL (``memory://``, ``file://``, ``abfs://`` ...). The adapters only choose the
+root, the storage options and an installation hint; everything else lives here, once.
+
+* Locations are rendered and checked by :mod:`headwater.results._locations`; the full
+  path is ``<root>/<location>``. A location never leaves the root.
+* Stored bytes are framed by :mod:`headwater.results._payload` (header, length, CRC-32 or
+  HMAC-SHA256), checked before the serializer sees them.
+* Writes are atomic. On a local file system the bytes go to a temporary file in the same
+  folder (``.<name>.<random>.tmp``), then ``os.replace`` puts it in place: a reader sees
+  the old file or the new one, also when the writer is killed. A killed writer leaves its
+  temporary file behind; nothing reads it, since reads and ``exists`` look at the exact
+  location only. There is no ``fsync``: atomicity holds when a process dies; after a
+  power loss a result may be missing or empty, which its header then reports. Object
+  stores make an object visible only when its single PUT (or its multipart upload)
+  completes (for gcsfs, see ``_GCSFS_BOUNDARY``). Other fsspec file systems get one ``pipe_file`` call and are as atomic as
+  that is.
+* ``exists`` and ``read`` drop fsspec's cached listing for the path first: s3fs and gcsfs
+  cache listings per instance, and an object another process wrote would otherwise stay
+  invisible (TESTING.md). ``exists`` then asks for the object itself (one HEAD).
+* Every failure of the storage (endpoint down, permission denied, bucket missing) becomes
+  :class:`~headwater.errors.ResultStorageError` naming the location, the full URL and the
+  cause, raised ``from`` the original. A missing object is not a failure for ``exists``
+  (False), but when it is missing the bucket is checked once per instance, so a missing
+  bucket is reported instead of looking like an empty one.
+* The file system instance is made lazily and never pickled: Results travel to Dask
+  workers, which make their own (also after a fork).
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from headwater.errors import ResultLocationError, ResultStorageError
+from headwater.results import _payload
+from headwater.results._locations import check_inside, default_location, render
+from headwater.results.base import Result, Validator
+from headwater.serializers.base import Serializer
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from fsspec import AbstractFileSystem
+
+_BUCKET_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss"})
+"""Stores whose root starts with a bucket (container) that must exist before writing."""
+
+
+_GCSFS_BOUNDARY = b"--==0=="
+"""gcsfs frames a single-request upload as multipart with this fixed boundary and does not
+check that the bytes do not contain it; bytes that do are cut short at it (by the emulator
+and by GCS alike). Such bytes go up as a one-chunk resumable upload instead, which sends
+them unframed and is just as atomic (one extra request, for 1 in 2**56 random payloads)."""
+
+
+class FSSpecResult(Result):
+    """A Result stored under any fsspec URL, e.g. ``memory://results`` or ``file:///data``.
+
+    Args:
+        root_url: the root every location is relative to.
+        location: a location template (see :meth:`Result.format`).
+        serializer: how the value becomes bytes; a PickleSerializer by default.
+        value: the value held.
+        validators: see :meth:`Result.validate`.
+        signing_key: sign stored results with HMAC-SHA256 and refuse unsigned or tampered
+            ones (a str or bytes). When None, ``HEADWATER_RESULT_SIGNING_KEY`` is used if
+            set where the result is written or read. A key given here travels with the
+            Result when it is pickled (to Dask workers): prefer the environment variable
+            on clusters.
+        **storage_options: passed to the fsspec file system (``endpoint_url``, ``key``...).
+    """
+
+    _install_hint = ""
+    """How to install the file system's package, for the ImportError."""
+
+    def __init__(
+        self,
+        root_url: str,
+        location: str | None = None,
+        serializer: Serializer | None = None,
+        *,
+        value: Any = None,
+        validators: Iterable[Validator] | None = None,
+        signing_key: str | bytes | None = None,
+        **storage_options: Any,
+    ) -> None:
+        super().__init__(value, location, serializer, validators)
+        if not isinstance(root_url, str) or not root_url:
+            raise ResultLocationError(
+                f"{type(self).__name__} needs a root URL such as 'memory://results' or "
+                f"'file:///data/results', not {root_url!r}"
+            )
+        self.root_url = root_url
+        self.storage_options = dict(storage_options)
+        self.signing_key = signing_key.encode() if isinstance(signing_key, str) else signing_key
+        self._fs: tuple[int, AbstractFileSystem, str] | None = None
+        self._bucket_checked = False
+
+    # -- the interface ---------------------------------------------------------------------
+    def write(self, value: Any, /, **context: Any) -> Result:
+        """Serialize ``value``, store it atomically, and return a new Result holding it.
+
+        Args:
+            value: the value to store.
+            **context: the run context the location template is rendered with. Without a
+                template, a fresh location ``<flow_name>/<task_name>/<random hex>`` is used.
+
+        Returns:
+            A new Result with the value and the rendered location.
+
+        Raises:
+            ResultLocationError: when the location cannot be rendered or leaves the root.
+            SerializationError: when the serializer cannot handle the value.
+            ResultStorageError: when the storage fails; nothing stored before is lost.
+        """
+        if self.location is None:
+            location = default_location(context)
+        else:
+            location = render(self.location, context)
+        data = _payload.seal(self.serializer.serialize(value), self._key())
+        fs, path = self._path(location)
+        try:
+            if _is_local(fs):
+                _write_local_atomically(path, data)
+            elif _protocol(fs) in ("gs", "gcs") and _GCSFS_BOUNDARY in data:
+                fs.pipe_file(path, data, chunksize=len(data))  # see _GCSFS_BOUNDARY
+            else:
+                fs.pipe_file(path, data)
+        except Exception as exc:
+            raise self._storage_error("write", location, exc) from exc
+        return self._with(value, location)
+
+    def read(self, location: str) -> Result:
+        """Read the value stored at ``location`` and return a new Result holding it.
+
+        Args:
+            location: a rendered location, relative to the root.
+
+        Raises:
+            ResultLocationError: when the location leaves the root.
+            ResultStorageError: when nothing is stored there or the storage fails.
+            ResultIntegrityError: when the stored bytes are truncated, tampered with, or
+                not signed as required (they are never deserialized).
+            SerializationError: when the serializer cannot read the bytes.
+        """
+        check_inside(location)
+        fs, path = self._path(location)
+        try:
+            fs.invalidate_cache(path)
+            payload = fs.cat_file(path)
+        except (FileNotFoundError, NotADirectoryError) as exc:
+            self._check_bucket(fs, "read", location)
+            raise self._storage_error("read", location, exc) from exc
+        except Exception as exc:
+            raise self._storage_error("read", location, exc) from exc
+        data = _payload.unseal(payload, self._key(), self.uri(location))
+        return self._with(self.serializer.deserialize(data), location)
+
+    def exists(self, location: str, /, **context: Any) -> bool:
+        """Return whether a result is stored at ``location``, asking the storage itself.
+
+        Args:
+            location: a location; when ``context`` is given, a template rendered with it.
+            **context: the run context for a template.
+
+        Raises:
+            ResultLocationError: when the location cannot be rendered or leaves the root.
+            ResultStorageError: when the storage fails or its bucket does not exist.
+        """
+        location = render(location, context) if context else check_inside(location)
+        fs, path = self._path(location)
+        try:
+            fs.invalidate_cache(path)
+            info = fs.info(path)
+        except (FileNotFoundError, NotADirectoryError):
+            self._check_bucket(fs, "check", location)
+            return False
+        except Exception as exc:
+            raise self._storage_error("check", location, exc) from exc
+        return info.get("type") != "directory"
+
+    def uri(self, location: str) -> str:
+        """The full URL (or local path) of ``location``, for messages and other tools.
+
+        Args:
+            location: a rendered location, relative to the root.
+
+        >>> FSSpecResult("memory://results").uri("etl/x.pkl")
+        'memory://results/etl/x.pkl'
+        """
+        return f"{self.root_url.rstrip('/')}/{location}"
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _key(self) -> bytes | None:
+        return _payload.resolve_key(self.signing_key)
+
+    def _filesystem(self) -> tuple[AbstractFileSystem, str]:
+        """The file system and the root path in it, made on first use in each process."""
+        cached = self._fs
+        if cached is not None and cached[0] == os.getpid():
+            return cached[1], cached[2]
+        try:
+            from fsspec.core import url_to_fs
+
+            fs, root = url_to_fs(self.root_url, **self.storage_options)
+        except ImportError as exc:
+            hint = self._install_hint or f"install the fsspec implementation it names ({exc})"
+            raise ImportError(f"{type(self).__name__}({self.root_url!r}) needs {hint}") from exc
+        except ValueError as exc:
+            raise ResultLocationError(
+                f"{type(self).__name__} cannot use the root {self.root_url!r}: {exc}. Give an "
+                "fsspec URL such as 'memory://results', 'file:///data' or 's3://bucket'."
+            ) from exc
+        root = root.rstrip("/")
+        self._fs = (os.getpid(), fs, root)
+        return fs, root
+
+    def _path(self, location: str) -> tuple[AbstractFileSystem, str]:
+        fs, root = self._filesystem()
+        return fs, f"{root}/{location}" if root else location
+
+    def _check_bucket(self, fs: AbstractFileSystem, action: str, location: str) -> None:
+        """Raise when the root's bucket does not exist (checked once per instance)."""
+        if self._bucket_checked or _protocol(fs) not in _BUCKET_PROTOCOLS:
+            return
+        _, root = self._filesystem()
+        bucket = root.split("/", 1)[0]
+        try:
+            fs.invalidate_cache(bucket)
+            fs.info(bucket)
+        except FileNotFoundError as exc:
+            raise self._storage_error(
+                action, location, exc, f"the bucket {bucket!r} does not exist"
+            ) from exc
+        except Exception as exc:
+            raise self._storage_error(action, location, exc) from exc
+        self._bucket_checked = True
+
+    def _storage_error(
+        self, action: str, location: str, exc: BaseException, problem: str | None = None
+    ) -> ResultStorageError:
+        where = self.uri(location)
+        fix = self._fix_hint()
+        if problem is None and isinstance(exc, FileNotFoundError) and action == "read":
+            problem = f"nothing is stored there ({type(exc).__name__}: {exc})"
+            fix = "Check the location (exists() tells whether a result is stored), or write it."
+        elif problem is None:
+            problem = f"{type(exc).__name__}: {exc}".rstrip(": ")
+        err = ResultStorageError(
+            f"{type(self).__name__} could not {action} the result at {location!r} ({where}): "
+            f"{problem}. {fix}"
+        )
+        setattr(err, "location", location)  # noqa: B010 - context for handlers
+        setattr(err, "uri", where)  # noqa: B010
+        return err
+
+    def _fix_hint(self) -> str:
+        return "Check that the root exists, is reachable and may be written to."
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_fs"] = None  # live connections stay in the process that made them
+        state["_bucket_checked"] = False
+        return state
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} root={self.root_url!r} location={self.location!r}>"
+
+
+def _protocol(fs: AbstractFileSystem) -> str:
+    protocol = fs.protocol
+    return protocol if isinstance(protocol, str) else protocol[0]
+
+
+def _is_local(fs: AbstractFileSystem) -> bool:
+    from fsspec.implementations.local import LocalFileSystem
+
+    return isinstance(fs, LocalFileSystem)
+
+
+def _write_local_atomically(path: str, data: bytes) -> None:
+    """Write ``data`` to a temporary file next to ``path``, then rename it into place."""
+    folder, name = posixpath.split(path)
+    os.makedirs(folder, exist_ok=True)
+    temp = posixpath.join(folder, f".{name[:100]}.{uuid.uuid4().hex[:12]}.tmp")
+    # 0o666 & ~umask, like any new file (mkstemp would give 0o600)
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(temp, path)
+    except BaseException:
+        try:
+            os.unlink(temp)
+        except OSError:
+            pass
+        raise
+
+
+__all__ = ["FSSpecResult"]

@@ -1,0 +1,1 @@
+"""Tests of headwater.results: one conformance suite over every backend, and the parts."""
