@@ -92,8 +92,8 @@ def render(template: str, context: Mapping[str, Any]) -> str:
         available = ", ".join(sorted(context)) or "none"
         raise ResultLocationError(
             f"Location template {template!r} uses the field {missing[0]!r}, which the run "
-            f"context does not have (fields available: {available}). Use one of these, or "
-            "pass the field as a keyword argument."
+            f"context does not have (fields available: {available}). Use one of these, a "
+            "task input by its name, or a flow parameter as {parameters[name]}."
         )
     try:
         rendered = template.format_map(context)
