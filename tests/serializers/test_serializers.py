@@ -173,6 +173,33 @@ def test_compressed_round_trips_through_json(format: str, value: Any) -> None:
     assert same(s.deserialize(s.serialize(value)), value)
 
 
+byte_payloads = (
+    st.binary(max_size=2000)
+    | st.binary(max_size=60).map(lambda b: b + b"\r")
+    | st.binary(max_size=60).map(lambda b: b + b"\r\n")
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(byte_payloads)
+def test_bytes_round_trip_through_every_serializer_that_takes_them(value: bytes) -> None:
+    for s in (
+        PickleSerializer(),
+        MsgPackSerializer(),
+        CompressedSerializer(MsgPackSerializer(), format="lz4"),
+    ):
+        back = s.deserialize(s.serialize(value))
+        assert back == value and type(back) is bytes
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(byte_payloads, max_size=3), st.text().map(lambda t: t + "\r"))
+def test_text_ending_in_cr_round_trips(blobs: list[bytes], text: str) -> None:
+    assert JSONSerializer().deserialize(JSONSerializer().serialize([text])) == [text]
+    value = {text: blobs}
+    assert MsgPackSerializer().deserialize(MsgPackSerializer().serialize(value)) == value
+
+
 def test_json_gives_tuples_back_as_lists() -> None:
     s = JSONSerializer()
     assert s.deserialize(s.serialize({"a": (1, (2, 3))})) == {"a": [1, [2, 3]]}

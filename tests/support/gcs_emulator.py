@@ -1,4 +1,4 @@
-"""Run gcp-storage-emulator with two fixes for testing against it with gcsfs.
+"""Run gcp-storage-emulator with three fixes for testing against it with gcsfs.
 
 Design note
 -----------
@@ -16,8 +16,10 @@ emulator in its own process, then hands over to the emulator's own ``main()``:
    ``\\r`` loses that byte. :func:`split_related` reads the framing byte-exactly instead:
    the line ending that follows the first boundary line (LF from gcsfs, CRLF from
    google-cloud-storage) is the one that precedes every delimiter.
+3. A server thread that dies (the port is taken) ends the process; the emulator would
+   otherwise wait forever for it, and the launcher could not try another port.
 
-Nothing here is part of headwater; the bug lies in the emulator, not in our code.
+Nothing here is part of headwater; the bugs lie in the emulator, not in our code.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from __future__ import annotations
 import base64
 import http.server
 import json
+import os
 import sys
+import threading
 from typing import Any
 
 REQUEST_QUEUE_SIZE = 1024
@@ -94,7 +98,7 @@ def _part(raw: bytes, newline: bytes) -> tuple[dict[str, str], bytes]:
 
 
 def install_fixes() -> None:
-    """Patch the emulator in this process (both fixes in the module docstring)."""
+    """Patch the emulator in this process (the fixes in the module docstring)."""
     from gcp_storage_emulator import server
 
     http.server.HTTPServer.request_queue_size = REQUEST_QUEUE_SIZE
@@ -117,6 +121,12 @@ def install_fixes() -> None:
         }
 
     server._read_data = read_data
+
+    def die(args: threading.ExceptHookArgs) -> None:
+        threading.__excepthook__(args)  # print the traceback as usual
+        os._exit(1)
+
+    threading.excepthook = die
 
 
 def main(argv: list[str]) -> None:

@@ -282,12 +282,13 @@ def _wait_ready(server: ServerProcess, path: str, timeout: float) -> bool:
         if not server.is_running():
             return False
         try:
-            with urllib.request.urlopen(server.url + path, timeout=2):
-                return True
-        except urllib.error.HTTPError:
-            return True  # it answered
-        except OSError:
-            time.sleep(0.05)
+            with urllib.request.urlopen(server.url + path, timeout=2) as resp:
+                # 200 from our own process: not another server that holds the port
+                if resp.status == 200 and server.is_running():
+                    return True
+        except OSError:  # refused, reset, or an HTTP error status
+            pass
+        time.sleep(0.05)
     return False
 
 
