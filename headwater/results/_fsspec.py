@@ -18,8 +18,8 @@ root, the storage options and an installation hint; everything else lives here, 
   location only. There is no ``fsync``: atomicity holds when a process dies; after a
   power loss a result may be missing or empty, which its header then reports. Object
   stores make an object visible only when its single PUT (or its multipart upload)
-  completes (for gcsfs, see ``_GCSFS_BOUNDARY``). Other fsspec file systems get one ``pipe_file`` call and are as atomic as
-  that is.
+  completes (for gcsfs, see ``_GCSFS_BOUNDARY``). Other fsspec file systems get one
+  ``pipe_file`` call and are as atomic as that is.
 * ``exists`` and ``read`` drop fsspec's cached listing for the path first: s3fs and gcsfs
   cache listings per instance, and an object another process wrote would otherwise stay
   invisible (TESTING.md). ``exists`` then asks for the object itself (one HEAD).
@@ -56,9 +56,10 @@ _BUCKET_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", 
 
 _GCSFS_BOUNDARY = b"--==0=="
 """gcsfs frames a single-request upload as multipart with this fixed boundary and does not
-check that the bytes do not contain it; bytes that do are cut short at it (by the emulator
-and by GCS alike). Such bytes go up as a one-chunk resumable upload instead, which sends
-them unframed and is just as atomic (one extra request, for 1 in 2**56 random payloads)."""
+check that the bytes do not contain it; bytes that do are cut short at it by any parser that
+follows the multipart rules (the emulator's does). Such bytes go up as a one-chunk resumable
+upload instead, which sends them unframed and is just as atomic (one more request, for data
+that holds these 7 bytes: rare, but a result's header then reports the cut, not the user)."""
 
 
 class FSSpecResult(Result):
