@@ -254,7 +254,7 @@ class FSSpecResult(Result):
             problem = f"nothing is stored there ({type(exc).__name__}: {exc})"
             fix = "Check the location (exists() tells whether a result is stored), or write it."
         elif problem is None:
-            problem = f"{type(exc).__name__}: {exc}".rstrip(": ")
+            problem = f"{type(exc).__name__}: {exc}".rstrip(": .")
         err = ResultStorageError(
             f"{type(self).__name__} could not {action} the result at {location!r} ({where}): "
             f"{problem}. {fix}"

@@ -442,6 +442,23 @@ def test_an_s3_endpoint_that_is_down_is_a_storage_error(cloud_env: dict[str, str
             call()
 
 
+def test_permission_denied_is_a_storage_error(cloud_env: dict[str, str]) -> None:
+    """moto checks credentials when told to; the test credentials are unknown to it."""
+    with servers.start_moto(env={"INITIAL_NO_AUTH_ACTION_COUNT": "0"}) as server:
+        result = S3Result(BUCKET, "x.pkl", endpoint_url=server.url, config_kwargs=FAST_FAIL)
+        for action, call in [
+            ("write", lambda: result.write(1)),
+            ("read", lambda: result.read("x.pkl")),
+            ("check", lambda: result.exists("x.pkl")),
+        ]:
+            with pytest.raises(
+                ResultStorageError, match=rf"could not {action} .*'x.pkl'.*PermissionError"
+            ) as info:
+                call()
+            assert isinstance(info.value.__cause__, PermissionError)
+            assert "credentials may read and write it" in str(info.value)
+
+
 def test_a_stopped_server_is_a_storage_error_and_loses_nothing_written_before(
     cloud_env: dict[str, str], tmp_path: Path
 ) -> None:

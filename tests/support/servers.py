@@ -172,12 +172,16 @@ class ServerProcess:
         self.stop()
 
 
-def start_moto(host: str = HOST, timeout: float = READY_TIMEOUT) -> ServerProcess:
+def start_moto(
+    host: str = HOST, timeout: float = READY_TIMEOUT, env: Mapping[str, str] | None = None
+) -> ServerProcess:
     """Start moto's standalone S3 server (the console script of this virtualenv).
 
     Args:
         host: the address to listen on.
         timeout: seconds to wait for it to answer.
+        env: extra environment for the server, e.g. ``{"INITIAL_NO_AUTH_ACTION_COUNT": "0"}``
+            to make it check credentials and permissions.
 
     Raises:
         RuntimeError: when it does not start on any of a few free ports.
@@ -191,6 +195,7 @@ def start_moto(host: str = HOST, timeout: float = READY_TIMEOUT) -> ServerProces
         "/moto-api/data.json",
         _create_s3_bucket,
         timeout,
+        env,
     )
 
 
@@ -222,6 +227,7 @@ def start_gcs_emulator(host: str = HOST, timeout: float = READY_TIMEOUT) -> Serv
         "/storage/v1/b",
         _create_gcs_bucket,
         timeout,
+        None,
     )
 
 
@@ -241,6 +247,7 @@ def _start(
     ready_path: str,
     create_bucket: Callable[[str, str], None],
     timeout: float,
+    env: Mapping[str, str] | None,
 ) -> ServerProcess:
     problems: list[str] = []
     for _ in range(START_ATTEMPTS):
@@ -249,6 +256,7 @@ def _start(
         with log.open("wb") as out:
             proc = subprocess.Popen(
                 command(port),
+                env={**os.environ, **(env or {})},
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
