@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from headwater.errors import SerializationError
 from headwater.serializers.base import ConfiguredSerializer, type_name
@@ -146,8 +147,8 @@ def _datetime_parts(value: _dt.datetime) -> list[Any]:
     spec: Any
     if offset is None:
         spec = None
-    elif type(tz).__name__ == "ZoneInfo" and getattr(tz, "key", None):
-        spec = tz.key  # type: ignore[union-attr]
+    elif isinstance(tz, ZoneInfo) and tz.key:
+        spec = tz.key
     else:
         spec = (offset.days * 86400 + offset.seconds) * 1_000_000 + offset.microseconds
     return [value.replace(tzinfo=None).isoformat(), value.fold, spec]
@@ -165,8 +166,6 @@ def _ext_hook(code: int, data: bytes) -> Any:
         if spec is None:
             return naive
         if isinstance(spec, str):
-            from zoneinfo import ZoneInfo
-
             return naive.replace(tzinfo=ZoneInfo(spec))
         return naive.replace(tzinfo=_dt.timezone(_dt.timedelta(microseconds=spec)))
     if code == EXT_DATE:
