@@ -464,6 +464,12 @@ class FlowRunner:
                 for i, k in enumerate(keys):
                     index = i if plan.outputs[task].children is not None else None
                     batch[k] = Failed(message, map_index=index)
+        out = plan.outputs[task]
+        node = batch.get(out.single or "")
+        if def_key in batch and node is not None and _is_node(node) and node[1] == def_key:
+            # A task with one node: its definition rides inside that node (no extra key,
+            # no transfer between workers); only a map's children share it as a literal.
+            batch[out.single or ""] = (node[0], batch.pop(def_key), *node[2:])
         ann = _annotations(task)
         for k in keys:
             if not _is_node(batch.get(k)):

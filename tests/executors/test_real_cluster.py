@@ -209,7 +209,7 @@ def test_tls_through_client_kwargs(tmp_path: Path) -> None:
         protocol="tls://",
         host="127.0.0.1",
         security=security,
-        dashboard_address=None,
+        dashboard_address="127.0.0.1:0",
         silence_logs=logging.ERROR,
     ) as cluster:
         address = cluster.scheduler_address

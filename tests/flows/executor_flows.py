@@ -78,9 +78,11 @@ def sleeper(seconds: float) -> float:
 
 @task(max_retries=1)
 def poison(marker: str) -> int:
-    """Kills the worker process running it; counts its runs in ``marker``."""
+    """Kills the worker process running it, after a second (so the short tasks around it are
+    done, not running, when it dies); counts its runs in ``marker``."""
     with Path(marker).open("a") as f:
         f.write("run\n")
+    time.sleep(1)
     os._exit(1)
 
 
@@ -89,6 +91,12 @@ def sturdy_inc(x: int) -> int:
     """Retried if its worker is killed under it by a neighbour."""
     time.sleep(0.05)
     return x + 1
+
+
+@task(max_retries=2)
+def sturdy_total(xs: list[int]) -> int:
+    """Retried if its worker is killed under it by a neighbour."""
+    return sum(xs)
 
 
 class Counted:
