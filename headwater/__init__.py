@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+from headwater import schedules
 from headwater.core import signals, states, triggers
 from headwater.core.context import context, get_logger
 from headwater.core.control import (
@@ -66,6 +67,7 @@ __all__ = [
     "get_logger",
     "ifelse",
     "merge",
+    "schedules",
     "signals",
     "states",
     "switch",

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -17,6 +19,16 @@ import pytest
 from headwater.executors import LocalExecutor
 
 os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
+
+_JOURNAL_DIR = tempfile.mkdtemp(prefix="headwater-test-journal-")
+os.environ["HEADWATER_JOURNAL_DIR"] = _JOURNAL_DIR
+"""Every flow run in the tests journals here, never into the user's home."""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_test_journal() -> Iterator[None]:
+    yield
+    shutil.rmtree(_JOURNAL_DIR, ignore_errors=True)
 
 _session: dict[str, Any] = {}
 """The session's dask.distributed Client (started on first use by the ``dask`` kind)."""

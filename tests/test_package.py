@@ -40,6 +40,7 @@ PUBLIC = [
     "get_logger",
     "ifelse",
     "merge",
+    "schedules",
     "signals",
     "states",
     "switch",
@@ -58,6 +59,9 @@ PUBLIC_MODULES = [
     "headwater.serializers",
     "headwater.journal",
     "headwater.viz",
+    "headwater.schedules",
+    "headwater.schedules.filters",
+    "headwater.schedules.adjustments",
 ]
 
 

@@ -98,7 +98,7 @@ def resolve_result(
 
 
 def _default_result() -> Result:
-    from headwater.results import LocalResult  # type: ignore[attr-defined]  # until results land
+    from headwater.results import LocalResult
 
     return LocalResult()
 

@@ -535,7 +535,7 @@ class TaskRunner:
         try:
             if self.task.target is not None:
                 location = self.result.format(**fields)
-                if self.result.exists(location, **fields):
+                if self.result.exists(location):
                     return Cached(
                         f"Target {location!r} exists: read it back instead of running.",
                         result=self.result.read(location),
