@@ -6,6 +6,7 @@ Commands (click)::
 
     headwater run FILE.py[:FLOW] [-p NAME=VALUE]... [--executor local|threads|processes|dask]
                                  [--address ADDRESS] [--log-level LEVEL]
+                                 [--schedule | --schedule-json FILE] [--max-runs N]
     headwater visualize FILE.py[:FLOW] -o dag.svg
     headwater runs list [--limit N] [--flow NAME]
     headwater runs show RUN_ID [--timeline out.html]
@@ -13,7 +14,10 @@ Commands (click)::
 Exit codes: 0 when the flow run succeeded, 1 when it did not, 2 for bad input (a file that is
 not there or fails to import, no flow in it, several flows and none named, an unknown
 parameter or a value its type refuses, an unknown run id), always with a one-line message
-and never a traceback.
+and never a traceback. On a schedule (``--schedule``), one line is printed per run (with the
+task table of a run that did not succeed) and a summary at the end; the exit code is 1 when any
+run failed, else 130 when Ctrl-C stopped the schedule, else 0 (also when ``--max-runs`` was
+reached or the schedule has no more events). A flow without a schedule is bad input (2).
 
 ``-p`` values are strings. For a parameter with a type annotation the string is tried first
 and then, if the type refuses it, the string read as JSON (so ``-p xs='[1,2]'`` fits
@@ -43,6 +47,9 @@ BAD_INPUT = 2
 
 FLOW_FAILED = 1
 """The exit code when the flow run did not succeed."""
+
+INTERRUPTED = 130
+"""The exit code when Ctrl-C stopped a run on a schedule and no run failed."""
 
 EXECUTORS = ("local", "threads", "processes", "dask")
 """The ``--executor`` choices."""
@@ -269,6 +276,26 @@ def main() -> None:
     "--log-level", default=None, help="DEBUG, INFO, ... (default: $HEADWATER_LOG_LEVEL or INFO)."
 )
 @click.option("--children/--no-children", default=False, help="Show mapped children in the table.")
+@click.option(
+    "--schedule",
+    "on_schedule",
+    is_flag=True,
+    help="Run at each event of the flow's schedule, until Ctrl-C or --max-runs.",
+)
+@click.option(
+    "--schedule-json",
+    "schedule_json",
+    default=None,
+    metavar="FILE",
+    help="Run on the schedule in FILE (a Schedule's JSON) instead of the flow's; "
+    "implies --schedule.",
+)
+@click.option(
+    "--max-runs",
+    type=click.IntRange(min=0),
+    default=None,
+    help="With --schedule: stop after N runs.",
+)
 def run(
     target: str,
     params: tuple[str, ...],
@@ -276,8 +303,15 @@ def run(
     address: str | None,
     log_level: str | None,
     children: bool,
+    on_schedule: bool,
+    schedule_json: str | None,
+    max_runs: int | None,
 ) -> None:
-    """Run a flow from FILE.py and print the final state of each task."""
+    """Run a flow from FILE.py and print the final state of each task.
+
+    With --schedule (or --schedule-json FILE) the flow runs at each event of its schedule,
+    printing one line per run (and the task table of a run that did not succeed).
+    """
     from headwater import journal
     from headwater.core.logs import configure_logging
     from headwater.errors import FlowValidationError, ParameterError
@@ -286,10 +320,22 @@ def run(
         configure_logging(log_level)
     except ValueError as exc:
         _fail(str(exc))
+    if max_runs is not None and not (on_schedule or schedule_json):
+        _fail("--max-runs is for runs on a schedule: add --schedule (or --schedule-json FILE)")
     path, name = split_target(target)
     flow = find_flow(load_module(path), path, name)
+    schedule = load_schedule(schedule_json) if schedule_json else None
+    if on_schedule and schedule is None and flow.schedule is None:
+        _fail(
+            f"Flow {flow.name!r} has no schedule: give it one with "
+            f"Flow(..., schedule=Schedule([...])) or @flow(schedule=...), "
+            f"or pass --schedule-json FILE"
+        )
     values = parse_parameters(flow, params)
     chosen = make_executor(executor, address)
+    if on_schedule or schedule is not None:
+        run_scheduled(flow, values, chosen, schedule, max_runs, children)
+        return
     run_id = str(uuid.uuid4())
     try:
         state = flow.run(parameters=values, executor=chosen, context={"flow_run_id": run_id})
@@ -302,6 +348,74 @@ def run(
         click.echo(f"Run {run_id} (headwater runs show {run_id[:8]})")
     if not state.is_successful():
         sys.exit(FLOW_FAILED)
+
+
+def load_schedule(path: str) -> Any:
+    """Read a :class:`~headwater.schedules.Schedule` from the JSON file ``path``.
+
+    Raises:
+        BadInput: when the file cannot be read or is not a Schedule's JSON.
+    """
+    from headwater.errors import ScheduleError
+    from headwater.schedules import Schedule
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        _fail(f"Cannot read the schedule file {path!r}: {exc.strerror or exc}")
+    try:
+        return Schedule.model_validate_json(text)
+    except (ScheduleError, ValueError) as exc:
+        _fail(
+            f"{path!r} is not a schedule's JSON (write one with schedule.model_dump_json()): "
+            + str(exc).replace("\n  - ", " - ")
+        )
+
+
+def run_scheduled(
+    flow: Any,
+    values: dict[str, Any],
+    executor: Any,
+    schedule: Any,
+    max_runs: int | None,
+    children: bool,
+) -> NoReturn:
+    """Run ``flow`` on ``schedule`` (its own when None), print a line per run, and exit.
+
+    Exit code: 1 when any run failed; otherwise 130 when Ctrl-C stopped it; otherwise 0.
+    """
+    from headwater import journal
+    from headwater.core.scheduled import ScheduledRun, run_flow_on_schedule
+    from headwater.errors import FlowValidationError, ParameterError, ScheduleError
+
+    recorded = journal.is_enabled()
+
+    def on_run(run: ScheduledRun) -> None:
+        state = run.state
+        where = f" (run {run.run_id[:8]})" if recorded else ""
+        click.echo(
+            f"{run.event.start_time.isoformat(sep=' ', timespec='seconds')}  Flow "
+            f"{flow.name!r}: {type(state).__name__}: {state.message}{where}"
+        )
+        if not state.is_successful() and isinstance(state.result, dict) and state.result:
+            click.echo(task_table(journal.task_records(state), children))
+
+    try:
+        runs = run_flow_on_schedule(
+            flow, values, schedule=schedule, max_runs=max_runs, executor=executor, on_run=on_run
+        )
+    except (ParameterError, FlowValidationError, ScheduleError) as exc:
+        _fail(str(exc).replace("\n  - ", " - "))
+    counts: dict[str, int] = {}
+    for state in runs.states:
+        counts[type(state).__name__] = counts.get(type(state).__name__, 0) + 1
+    detail = ": " + ", ".join(f"{n} {s}" for s, n in counts.items()) if counts else ""
+    stopped = " (stopped by Ctrl-C)" if runs.interrupted else ""
+    plural = "" if len(runs) == 1 else "s"
+    click.echo(f"\nFlow {flow.name!r}: {len(runs)} scheduled run{plural}{detail}{stopped}")
+    if any(state.is_failed() for state in runs.states):
+        sys.exit(FLOW_FAILED)
+    sys.exit(INTERRUPTED if runs.interrupted else 0)
 
 
 @main.command()

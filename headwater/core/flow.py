@@ -28,7 +28,7 @@ import copy as _copy
 import inspect
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from headwater.core.parameter import Parameter
 from headwater.core.task import (
@@ -43,8 +43,10 @@ from headwater.core.task import (
 from headwater.errors import FlowDefinitionError, FlowRunError, FlowValidationError
 
 if TYPE_CHECKING:
+    from headwater.core.scheduled import ScheduledRuns
     from headwater.core.states import State
     from headwater.results.base import Result
+    from headwater.schedules.schedule import Schedule
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +87,8 @@ class Flow:
         reference_tasks: the tasks whose states decide the flow's state.
         result: the default Result for its tasks' outputs.
         state_handlers: ``handler(flow, old_state, new_state)`` called on the flow's transitions.
-        schedule: when to run the flow with ``flow.run(run_on_schedule=True)``.
+        schedule: a :class:`headwater.schedules.Schedule`: when ``flow.run(run_on_schedule=True)``
+            runs the flow.
         checkpoint: whether tasks that do not say write their results (see
             :mod:`headwater.core.caching` for the whole rule).
     """
@@ -98,7 +101,7 @@ class Flow:
         reference_tasks: Iterable[Task] | None = None,
         result: Result | None = None,
         state_handlers: Iterable[Callable[..., Any]] | None = None,
-        schedule: Any = None,
+        schedule: Schedule | None = None,
         checkpoint: bool | None = None,
     ) -> None:
         if not isinstance(name, str) or not name:
@@ -121,6 +124,17 @@ class Flow:
             self._add_edge_object(e)
         if reference_tasks is not None:
             self.set_reference_tasks(reference_tasks)
+
+    @property
+    def schedule(self) -> Schedule | None:
+        """When ``flow.run(run_on_schedule=True)`` runs the flow (a Schedule, or None)."""
+        return self._schedule
+
+    @schedule.setter
+    def schedule(self, value: Schedule | None) -> None:
+        from headwater.core.scheduled import check_schedule
+
+        self._schedule = check_schedule(value, self.name)
 
     # -- context manager -----------------------------------------------------------------
     def __enter__(self) -> Flow:
@@ -418,6 +432,7 @@ class Flow:
         return new
 
     # -- running -------------------------------------------------------------------------
+    @overload
     def run(
         self,
         parameters: Mapping[str, Any] | None = None,
@@ -426,8 +441,42 @@ class Flow:
         task_states: Mapping[Task, State] | None = None,
         return_tasks: Iterable[Task] | None = None,
         context: Mapping[str, Any] | None = None,
-    ) -> State:
+        run_on_schedule: Literal[False] = False,
+        max_runs: None = None,
+    ) -> State: ...
+
+    @overload
+    def run(
+        self,
+        parameters: Mapping[str, Any] | None = None,
+        *,
+        executor: Any = None,
+        task_states: Mapping[Task, State] | None = None,
+        return_tasks: Iterable[Task] | None = None,
+        context: Mapping[str, Any] | None = None,
+        run_on_schedule: Literal[True],
+        max_runs: int | None = None,
+    ) -> ScheduledRuns: ...
+
+    def run(
+        self,
+        parameters: Mapping[str, Any] | None = None,
+        *,
+        executor: Any = None,
+        task_states: Mapping[Task, State] | None = None,
+        return_tasks: Iterable[Task] | None = None,
+        context: Mapping[str, Any] | None = None,
+        run_on_schedule: bool = False,
+        max_runs: int | None = None,
+    ) -> State | ScheduledRuns:
         """Run the flow once and return its State; ``state.result[task]`` is each task's State.
+
+        With ``run_on_schedule=True`` the flow runs at each event of its ``schedule``, one run
+        at a time, until ``max_runs`` runs, Ctrl-C, or the schedule's end, and a
+        :class:`~headwater.core.scheduled.ScheduledRuns` (each run's event and State) comes
+        back instead; see :func:`headwater.core.scheduled.run_flow_on_schedule`. Each event's
+        ``parameter_defaults`` apply under ``parameters`` (explicit values win), and the flow
+        and its parameters are checked before the first wait.
 
         The run is recorded in the run journal (:mod:`headwater.journal`) unless
         ``HEADWATER_JOURNAL=false``, and secrets are masked in the returned states' messages.
@@ -438,11 +487,25 @@ class Flow:
             task_states: initial states, e.g. ``{task: Resume()}`` or a previous run's states.
             return_tasks: the tasks whose states to return (all by default).
             context: extra keys for the run context.
+            run_on_schedule: run at each event of the flow's schedule instead of once.
+            max_runs: with ``run_on_schedule``, stop after this many runs (None: no limit).
 
         Raises:
             FlowValidationError: when the flow has problems (nothing runs).
             ParameterError: when the parameters are refused (nothing runs).
+            ScheduleError: ``run_on_schedule=True`` and the flow has no schedule, or
+                ``max_runs`` without ``run_on_schedule=True``.
         """
+        if run_on_schedule or max_runs is not None:
+            return self._run_on_schedule(
+                parameters,
+                run_on_schedule,
+                max_runs,
+                executor=executor,
+                task_states=task_states,
+                return_tasks=return_tasks,
+                context=context,
+            )
         import datetime as _dt
         import uuid
 
@@ -464,6 +527,23 @@ class Flow:
             self, state, parameters, run_id=str(context["flow_run_id"]), start=started
         )
         return state
+
+    def _run_on_schedule(
+        self,
+        parameters: Mapping[str, Any] | None,
+        run_on_schedule: bool,
+        max_runs: int | None,
+        **run_options: Any,
+    ) -> ScheduledRuns:
+        from headwater.core.scheduled import run_flow_on_schedule
+        from headwater.errors import ScheduleError
+
+        if not run_on_schedule:
+            raise ScheduleError(
+                f"Flow {self.name!r}: max_runs={max_runs} is for runs on a schedule; "
+                f"add run_on_schedule=True, or drop max_runs to run once."
+            )
+        return run_flow_on_schedule(self, parameters, max_runs=max_runs, **run_options)
 
     # -- looking at it -------------------------------------------------------------------
     def visualize(
@@ -492,7 +572,17 @@ class Flow:
         return f"<Flow {self.name!r}: {len(self._tasks)} tasks>"
 
 
-RUN_KEYWORDS = frozenset({"executor", "task_states", "return_tasks", "context", "parameters"})
+RUN_KEYWORDS = frozenset(
+    {
+        "executor",
+        "task_states",
+        "return_tasks",
+        "context",
+        "parameters",
+        "run_on_schedule",
+        "max_runs",
+    }
+)
 
 
 class FunctionFlow(Flow):
@@ -552,6 +642,7 @@ class FunctionFlow(Flow):
             ) from None
         return dict(bound.arguments)
 
+    @overload
     def run(
         self,
         *args: Any,
@@ -560,10 +651,50 @@ class FunctionFlow(Flow):
         return_tasks: Iterable[Task] | None = None,
         context: Mapping[str, Any] | None = None,
         parameters: Mapping[str, Any] | None = None,
+        run_on_schedule: Literal[False] = False,
+        max_runs: None = None,
         **params: Any,
-    ) -> State:
-        """Run the flow with these parameter values and return its State."""
+    ) -> State: ...
+
+    @overload
+    def run(
+        self,
+        *args: Any,
+        executor: Any = None,
+        task_states: Mapping[Task, State] | None = None,
+        return_tasks: Iterable[Task] | None = None,
+        context: Mapping[str, Any] | None = None,
+        parameters: Mapping[str, Any] | None = None,
+        run_on_schedule: Literal[True],
+        max_runs: int | None = None,
+        **params: Any,
+    ) -> ScheduledRuns: ...
+
+    def run(
+        self,
+        *args: Any,
+        executor: Any = None,
+        task_states: Mapping[Task, State] | None = None,
+        return_tasks: Iterable[Task] | None = None,
+        context: Mapping[str, Any] | None = None,
+        parameters: Mapping[str, Any] | None = None,
+        run_on_schedule: bool = False,
+        max_runs: int | None = None,
+        **params: Any,
+    ) -> State | ScheduledRuns:
+        """Run the flow with these parameter values and return its State (or, with
+        ``run_on_schedule=True``, every run on its schedule: see :meth:`Flow.run`)."""
         values = {**(parameters or {}), **self._bind(args, params)}
+        if run_on_schedule or max_runs is not None:
+            return self._run_on_schedule(
+                values,
+                run_on_schedule,
+                max_runs,
+                executor=executor,
+                task_states=task_states,
+                return_tasks=return_tasks,
+                context=context,
+            )
         return super().run(
             values,
             executor=executor,

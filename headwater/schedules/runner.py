@@ -117,6 +117,7 @@ def run_on_schedule(
             logger.info("Schedule has no more events after %s; stopping.", after)
             break
         event = upcoming[0]
+        logger.info("Next event at %s.", event.start_time)
         if not _wait_until(event.start_time, now, sleep, stop, max_sleep):
             break
         results.append(run(event))
