@@ -120,7 +120,7 @@ def test_a_run_that_cannot_start_becomes_a_failed_run(unscheduled_copy: Flow) ->
     class Broken:
         """Not an executor: flow.run refuses it, every time."""
 
-    unscheduled_copy.schedule = Schedule([seconds_from_now(0.3, 0.6)])
+    unscheduled_copy.schedule = Schedule([seconds_from_now(0.6, 1.0)])
     runs = run_flow_on_schedule(unscheduled_copy, executor=Broken())
     assert [type(s).__name__ for s in runs.states] == ["Failed", "Failed"]
     assert "could not start: TypeError: executor must be an Executor" in runs[0].state.message
@@ -143,7 +143,7 @@ def test_on_run_sees_each_run_as_it_finishes_and_stop_ends_the_loop(
 
 
 def test_the_context_keeps_the_callers_keys(unscheduled_copy: Flow) -> None:
-    unscheduled_copy.schedule = Schedule([seconds_from_now(0.3)])
+    unscheduled_copy.schedule = Schedule([seconds_from_now(0.6)])
     runs = unscheduled_copy.run(
         run_on_schedule=True, context={"flow_run_id": "mine", "team": "data"}
     )
@@ -156,7 +156,7 @@ def test_the_context_keeps_the_callers_keys(unscheduled_copy: Flow) -> None:
 def test_dates_in_the_past_are_not_run_and_the_loop_ends_with_the_dates(
     unscheduled_copy: Flow,
 ) -> None:
-    unscheduled_copy.schedule = Schedule([seconds_from_now(-3600, -1, 0.4, 0.8)])
+    unscheduled_copy.schedule = Schedule([seconds_from_now(-3600, -1, 0.6, 1.0)])
     begun = time.monotonic()
     runs = unscheduled_copy.run(run_on_schedule=True)
     assert len(runs) == 2 and time.monotonic() - begun < 10
@@ -205,7 +205,7 @@ def test_a_clocks_bad_defaults_are_refused_before_the_first_wait(
 
 
 def test_a_required_parameter_may_come_from_the_clock() -> None:
-    @flow(schedule=Schedule([seconds_from_now(0.3, n=4)]))
+    @flow(schedule=Schedule([seconds_from_now(0.6, n=4)]))
     def needs_n(n: int, label: str = "x") -> Any:
         return report(n, label, False)
 

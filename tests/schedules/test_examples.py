@@ -116,3 +116,34 @@ def test_first_weekday_at_least_5_days_after_month_end() -> None:
         "2024-11-05",
         "2024-12-05",
     ]
+
+
+def test_hourly_between_9_and_17_on_weekdays_across_march_dst() -> None:
+    # An hourly *interval* clock counts elapsed time; on the hour before the change, on the
+    # hour after it, so office hours stay 09:00-17:00 on the wall clock.
+    schedule = Schedule(
+        [IntervalClock(timedelta(hours=1), start_date=datetime(2024, 1, 1, tzinfo=NY))],
+        filters=[filters.is_weekday, filters.between_times(time(9), time(17))],
+    )
+    friday = [f"2024-03-08T{h:02d}:00:00-05:00" for h in range(9, 18)]
+    monday = [f"2024-03-11T{h:02d}:00:00-04:00" for h in range(9, 18)]
+    assert iso(schedule, 18, datetime(2024, 3, 8, tzinfo=NY)) == friday + monday
+
+
+def test_the_named_examples_survive_json() -> None:
+    named = [
+        BUSINESS_DAYS_CRON,
+        BUSINESS_DAYS_INTERVAL,
+        Schedule(
+            [CronClock("0 9 14 * *", start_date=datetime(2024, 1, 1, tzinfo=NY))],
+            adjustments=[adjustments.previous_weekday],
+        ),
+        Schedule(
+            [IntervalClock(timedelta(hours=1), start_date=datetime(2024, 1, 1, tzinfo=NY))],
+            filters=[filters.is_weekday, filters.between_times(time(9), time(17))],
+        ),
+    ]
+    after = datetime(2024, 3, 1, tzinfo=NY)
+    for schedule in named:
+        again = Schedule.model_validate_json(schedule.model_dump_json())
+        assert iso(again, 40, after) == iso(schedule, 40, after)
