@@ -190,7 +190,8 @@ def run_flow_on_schedule(
             ``parameter_defaults``.
         schedule: the schedule to follow (the flow's own by default).
         max_runs: stop after this many runs (None: until stopped or the schedule ends).
-        stop: set it (from another thread) to end the loop before the next run.
+        stop: set it (from another thread) to end the loop before the next run; the loop sets
+            it itself when a run ends Cancelled (Ctrl-C during the run).
         on_run: called with each :class:`ScheduledRun` as soon as it finished.
         now: the current time, aware (UTC now by default; injectable for tests).
         sleep: sleeps a number of seconds (``time.sleep`` by default).
