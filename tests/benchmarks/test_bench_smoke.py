@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+
+WORKLOADS = ("map-10", "map-100", "chain", "layers", "sleep", "arrays", "checkpoint")
+EXECUTORS = ("local", "threads", "processes", "dask")
 
 
 def run(script: str, *args: str) -> str:
@@ -16,7 +20,7 @@ def run(script: str, *args: str) -> str:
         [sys.executable, str(ROOT / "benchmarks" / script), *args],
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=300,
         env=env,
         cwd=ROOT,
     )
@@ -24,11 +28,30 @@ def run(script: str, *args: str) -> str:
     return out.stdout
 
 
-def test_bench_executors_small_run() -> None:
-    stdout = run("bench_executors.py", "--small")
-    for graph in ("map", "chain", "layers", "sleep"):
-        for kind in ("local", "threads", "processes", "dask", "raw dask.threaded"):
-            assert any(line.split()[:2] == [graph, kind.split()[0]] for line in stdout.splitlines())
+def test_suite_tiny_run_writes_every_row(tmp_path: Path) -> None:
+    run("suite.py", "--sizes", "tiny", "--out", str(tmp_path / "bench"))
+    report = json.loads((tmp_path / "bench.json").read_text())
+    page = (tmp_path / "bench.md").read_text()
+
+    rows = {(r["workload"], r["executor"]): r for r in report["rows"]}
+    assert set(rows) == {(w, e) for w in WORKLOADS for e in EXECUTORS}
+    for (workload, executor), r in rows.items():
+        assert r["headwater_s"] > 0 and r["raw_s"] > 0 and r["ratio"] > 0, (workload, executor)
+        assert r["repeats"] == 1 and r["tasks"] > 0
+        assert any(
+            line.startswith(f"| {r['label']} | {executor} |") for line in page.splitlines()
+        ), (workload, executor)
+    sleep = rows["sleep", "dask"]
+    assert sleep["threads"] == 16 and sleep["ideal_s"] > 0 and sleep["headwater_vs_ideal"] > 0
+
+    assert report["meta"]["settings"]["HEADWATER_JOURNAL"] == "false"
+    assert "HEADWATER_JOURNAL=false" in page
+    assert report["import_time"]["importtime_cumulative_s"] > 0
+    assert report["memory"] and all(
+        m[side]["peak_mib"] > 0 for m in report["memory"] for side in ("headwater", "raw")
+    )
+    assert {t["target"].split(",")[0] for t in report["targets"]} >= {"map 10"}
+    assert "error" not in report["scale"], report["scale"]
 
 
 def test_bench_memory_small_run() -> None:

@@ -1,0 +1,1 @@
+"""Benchmarks: the suite (``python benchmarks/suite.py``), its workloads, and single studies."""
