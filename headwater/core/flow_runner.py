@@ -80,6 +80,7 @@ class TaskDef:
     constants: Mapping[str, Any]
     result: Result | None = None
     checkpoint: bool = False
+    readback: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +130,12 @@ def run_node(task_def: TaskDef, flow_context: FlowContext, spec: NodeSpec, *stat
     """
     upstream = _upstream_of(spec, states)
     runner = TaskRunner(
-        task_def.task, task_def.constants, spec.map_index, task_def.result, task_def.checkpoint
+        task_def.task,
+        task_def.constants,
+        spec.map_index,
+        task_def.result,
+        task_def.checkpoint,
+        readback=task_def.readback,
     )
     state = runner.run(upstream, flow_context.values, spec.initial_state, spec.map_error)
     if flow_context.ships_values:
@@ -497,7 +503,8 @@ class FlowRunner:
                 task, self.flow.result, self.flow.checkpoint, self.checkpoint_switch
             )
             constants = MappingProxyType(dict(self.flow.constants.get(task, {})))
-            batch[key] = TaskDef(task, constants, result, checkpoint)
+            readback = checkpoint and bool(getattr(self.executor, "loses_results", False))
+            batch[key] = TaskDef(task, constants, result, checkpoint, readback)
         return key
 
     def _node(

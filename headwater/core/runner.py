@@ -261,6 +261,8 @@ class TaskRunner:
         map_index: the child's index when the task is mapped.
         result: the Result the task's output persists to (resolved by the flow runner).
         checkpoint: whether a successful result is written to ``result``.
+        readback: look for a checkpoint this flow run already wrote before running (set on
+            executors that can lose a finished result with a worker and compute it again).
     """
 
     def __init__(
@@ -270,12 +272,15 @@ class TaskRunner:
         map_index: int | None = None,
         result: Result | None = None,
         checkpoint: bool = False,
+        *,
+        readback: bool = False,
     ) -> None:
         self.task = task
         self.constants = constants or {}
         self.map_index = map_index
         self.result = result
         self.checkpoint = checkpoint
+        self.readback = readback
 
     # -- transitions ---------------------------------------------------------------------
     def transition(self, old: State, new: State) -> State:
@@ -523,12 +528,14 @@ class TaskRunner:
     def check_cached(
         self, inputs: Mapping[str, Any], ctx: Mapping[str, Any], run_count: int
     ) -> State | None:
-        """Return Cached when the task's target exists or its cache is valid; None to run.
+        """Return Cached when the task's target exists, its checkpoint from this flow run
+        exists (``readback``), or its cache is valid; None to run.
 
         A storage error gives a Failed state naming the problem (its retries apply).
         """
+        readback = self.readback and self.checkpoint and self.task.target is None
         if self.result is None or not (
-            self.task.target is not None or caching.is_cached(self.task)
+            self.task.target is not None or readback or caching.is_cached(self.task)
         ):
             return None
         fields = self.template_context(inputs, ctx)
@@ -541,6 +548,14 @@ class TaskRunner:
                         result=self.result.read(location),
                         run_count=run_count,
                     )
+            own = self._run_checkpoint(fields) if readback else None
+            if own is not None and self.result.exists(own):
+                return Cached(
+                    f"Checkpoint {own!r} was written earlier in this flow run (its "
+                    "worker was lost): read it back instead of running again.",
+                    result=self.result.read(own),
+                    run_count=run_count,
+                )
             if caching.is_cached(self.task):
                 return self._valid_cache(inputs, ctx, run_count)
         except Exception as exc:
@@ -551,6 +566,18 @@ class TaskRunner:
                 run_count=run_count,
             )
         return None
+
+    def _run_checkpoint(self, fields: Mapping[str, Any]) -> str | None:
+        """Where this run's checkpoint of the task is, when only this flow run can have
+        written there: the default location, or a template that uses ``{flow_run_id}``.
+        None otherwise (a file there may be an older run's, so the task runs again)."""
+        from headwater.results._locations import default_location
+
+        assert self.result is not None
+        template = getattr(self.result, "location", None)
+        if template is None:
+            return default_location(fields) if "flow_run_id" in fields else None
+        return self.result.format(**fields) if "{flow_run_id" in template else None
 
     def _cache_store(self, ctx: Mapping[str, Any]) -> tuple[Result, str]:
         """The Result (pickled, in the task's backend) and location of its cache record."""

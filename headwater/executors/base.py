@@ -29,7 +29,8 @@ one poisoned task cannot fail a whole run; the flow runner turns those exception
 Crashed (or Cancelled) states and resubmits what depended on them.
 
 ``ships_values`` says whether nodes and values cross a process boundary (so they must
-pickle). A backend that can lend a worker slot out while a task sleeps before a retry
+pickle); ``loses_results`` whether a finished value can be lost with a worker and computed
+again. A backend that can lend a worker slot out while a task sleeps before a retry
 publishes how through :func:`lend_slot` (dask.distributed does it with ``secede``).
 """
 
@@ -102,6 +103,11 @@ class Executor(ABC):
 
     ships_values: ClassVar[bool] = False
     """Whether nodes and values cross a process boundary (so they must pickle)."""
+
+    loses_results: ClassVar[bool] = False
+    """Whether a finished node's value can be lost with a worker and computed again. When
+    True, checkpointed tasks first look for the checkpoint they wrote earlier in the same
+    flow run and read it back instead of running twice."""
 
     @contextlib.contextmanager
     def start(self) -> Iterator[Executor]:

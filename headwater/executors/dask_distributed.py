@@ -81,6 +81,7 @@ class DaskExecutor(Executor):
     """
 
     ships_values = True
+    loses_results = True
 
     def __init__(
         self,

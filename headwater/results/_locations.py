@@ -163,24 +163,41 @@ def check_inside(location: str, template: str | None = None) -> str:
 
 
 def default_location(context: Mapping[str, Any]) -> str:
-    """A fresh location for a Result written without a template.
+    """The location for a Result written without a template.
 
-    ``<flow_name>/<task_name>/<random hex>`` with the names made safe (either left out when
-    the context lacks it), so unrelated writes never collide.
+    Inside a task run (the context has ``flow_run_id`` and ``task_slug``):
+    ``<flow_name>/<task_name>/<flow_run_id>/<task_slug>[-<map_index>]``, the same for every
+    try of that task in that flow run, so a result computed again after its worker was lost
+    finds its own checkpoint. Elsewhere ``<flow_name>/<task_name>/<random hex>``. Names are
+    made safe (and left out when the context lacks them), so unrelated writes never collide.
 
     Args:
         context: the run context.
 
     >>> default_location({"flow_name": "etl/v2", "task_name": ".."})[:9]
     'etl_v2/_/'
+    >>> default_location({"flow_name": "etl", "task_name": "load", "flow_run_id": "r1",
+    ...                   "task_slug": "load-2", "map_index": 7})
+    'etl/load/r1/load-2-7'
     """
     parts = []
     for key in ("flow_name", "task_name"):
         value = context.get(key)
         if value is not None:
-            parts.append(_UNSAFE.sub("_", str(value)).strip(".") or "_")
-    parts.append(uuid.uuid4().hex)
+            parts.append(_safe(value))
+    run, slug = context.get("flow_run_id"), context.get("task_slug")
+    if run is None or slug is None:
+        parts.append(uuid.uuid4().hex)
+        return "/".join(parts)
+    index = context.get("map_index")
+    parts.append(_safe(run))
+    parts.append(_safe(slug if index is None else f"{slug}-{index}"))
     return "/".join(parts)
+
+
+def _safe(value: object) -> str:
+    """A name made safe to be one path segment."""
+    return _UNSAFE.sub("_", str(value)).strip(".") or "_"
 
 
 __all__ = ["check_inside", "default_location", "render", "template_fields"]

@@ -15,9 +15,10 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from distributed.security import Security
 
 from headwater import Flow, unmapped
 from headwater.executors import DaskExecutor
+from headwater.results import LocalResult
 from tests.flows import executor_flows as E
 
 BIN = Path(sys.executable).parent
@@ -72,9 +74,20 @@ def wait_for_workers(client: Client, n: int, timeout: float = 30) -> None:
         time.sleep(0.1)
 
 
-@pytest.fixture
-def real_cluster(tmp_path: Path) -> Iterator[tuple[str, list[subprocess.Popen[bytes]]]]:
-    """A scheduler and two single-thread workers (no nanny: a killed worker stays dead)."""
+def worker_args(address: str, *extra: str) -> list[str]:
+    """A single-thread `dask worker` without a nanny (a killed worker stays dead)."""
+    return [
+        str(BIN / "dask"), "worker", address, "--nthreads", "1", "--no-nanny",
+        "--host", "127.0.0.1", "--no-dashboard", "--death-timeout", "30", *extra,
+    ]  # fmt: skip
+
+
+@contextmanager
+def cluster(
+    tmp_path: Path, *workers: list[str]
+) -> Iterator[tuple[str, list[subprocess.Popen[bytes]]]]:
+    """A `dask scheduler` on a free port and one worker per entry of ``workers`` (extra
+    worker arguments each), all stopped on exit."""
     for _attempt in range(3):
         port = _free_port()
         address = f"tcp://127.0.0.1:{port}"
@@ -82,25 +95,30 @@ def real_cluster(tmp_path: Path) -> Iterator[tuple[str, list[subprocess.Popen[by
             str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
             "--dashboard-address", "127.0.0.1:0", "--no-show",
         ]  # fmt: skip
-        with process(scheduler_args, tmp_path / "scheduler.log") as scheduler:
-            worker_args = [
-                str(BIN / "dask"), "worker", address, "--nthreads", "1", "--no-nanny",
-                "--host", "127.0.0.1", "--no-dashboard", "--death-timeout", "30",
-            ]  # fmt: skip
-            with (
-                process(worker_args, tmp_path / "worker-a.log") as a,
-                process(worker_args, tmp_path / "worker-b.log") as b,
-            ):
-                try:
-                    with Client(address, timeout=30, set_as_default=False) as client:
-                        wait_for_workers(client, 2)
-                except OSError:
-                    if scheduler.poll() is not None:
-                        continue  # the port was taken in between: another one
-                    raise
-                yield address, [a, b]
-                return
+        with process(scheduler_args, tmp_path / "scheduler.log") as scheduler, ExitStack() as stack:
+            procs = [
+                stack.enter_context(
+                    process(worker_args(address, *extra), tmp_path / f"worker-{i}.log")
+                )
+                for i, extra in enumerate(workers)
+            ]
+            try:
+                with Client(address, timeout=30, set_as_default=False) as client:
+                    wait_for_workers(client, len(workers))
+            except OSError:
+                if scheduler.poll() is not None:
+                    continue  # the port was taken in between: another one
+                raise
+            yield address, procs
+            return
     raise RuntimeError("could not start a scheduler on a free port")
+
+
+@pytest.fixture
+def real_cluster(tmp_path: Path) -> Iterator[tuple[str, list[subprocess.Popen[bytes]]]]:
+    """A scheduler and two single-thread workers (no nanny: a killed worker stays dead)."""
+    with cluster(tmp_path, [], []) as started:
+        yield started
 
 
 def test_a_worker_killed_mid_run_does_not_lose_the_run(
@@ -124,8 +142,6 @@ def test_a_worker_killed_mid_run_does_not_lose_the_run(
             time.sleep(0.5)  # some finished on the victim: their results are lost too
             os.kill(workers[1].pid, signal.SIGKILL)
 
-        import threading
-
         killer = threading.Thread(target=kill_one_when_busy)
         killer.start()
         try:
@@ -136,6 +152,47 @@ def test_a_worker_killed_mid_run_does_not_lose_the_run(
     assert state.is_successful(), state.result
     assert state.result[t].result == sum(range(2, 42))
     assert [s.result for s in state.result[zs].map_states] == list(range(2, 42))
+
+
+def test_a_checkpoint_lost_with_its_worker_is_read_back_not_run_again(tmp_path: Path) -> None:
+    """Checkpointed children finish on the 'victim' worker, which is killed while a
+    downstream task still needs their results: Dask computes them again on a new worker,
+    and each reads back the checkpoint it wrote instead of calling the function twice."""
+    calls, release = tmp_path / "calls.txt", tmp_path / "release"
+    victim = ["--resources", "victim=1"]
+    with cluster(tmp_path, victim, ["--resources", "keeper=1"]) as (address, workers):
+        with Flow("read-back", result=LocalResult(dir=str(tmp_path / "results"))) as f:
+            xs = E.counted_square.map(list(range(4)), unmapped(str(calls)))
+            gate = E.wait_for_file(str(release))
+            t = E.total(xs, upstream_tasks=[gate])
+        with Client(address, set_as_default=False) as client:
+            outcome: dict[str, Any] = {}
+
+            def run() -> None:
+                outcome["state"] = f.run(executor=DaskExecutor(client=client))
+
+            runner = threading.Thread(target=run)
+            runner.start()
+            try:
+                deadline = time.monotonic() + 60
+                while len(E.calls_in(calls)) < 4 and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                assert len(E.calls_in(calls)) == 4, "the mapped children did not run"
+                os.kill(workers[0].pid, signal.SIGKILL)
+                assert workers[0].wait(timeout=10) == -signal.SIGKILL
+                with process(worker_args(address, *victim), tmp_path / "worker-new.log"):
+                    release.touch()
+                    runner.join(timeout=120)
+                    assert not runner.is_alive(), "the flow did not finish"
+            finally:
+                release.touch()
+                runner.join(timeout=120)
+    state = outcome["state"]
+    assert state.is_successful(), state.result
+    assert state.result[t].result == sum(x * x for x in range(4))
+    assert sorted(E.calls_in(calls)) == ["0", "1", "2", "3"], "a checkpointed child ran twice"
+    children = state.result[xs].map_states
+    assert all("written earlier in this flow run" in c.message for c in children), children
 
 
 # -- TLS ------------------------------------------------------------------------------------

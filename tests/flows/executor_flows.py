@@ -128,3 +128,25 @@ class Bomb:
 @task
 def make_bomb() -> Any:
     return Bomb()
+
+
+@task(checkpoint=True, tags=["dask-resource:victim=1"])
+def counted_square(x: int, calls: str) -> int:
+    """x squared; appends x to the ``calls`` file each time it is really called."""
+    with open(calls, "a", encoding="utf-8") as fh:
+        fh.write(f"{x}\n")
+    return x * x
+
+
+def calls_in(path: Path) -> list[str]:
+    """The lines of a side-effect file (none if it does not exist)."""
+    return path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+
+
+@task(tags=["dask-resource:keeper=1"])
+def wait_for_file(path: str, timeout: float = 60.0) -> bool:
+    """Wait (at most ``timeout`` seconds) until ``path`` exists; whether it appeared."""
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return os.path.exists(path)
