@@ -10,7 +10,7 @@ from pathlib import Path
 
 from headwater import Flow, Parameter, context, task, unmapped
 from headwater.core import caching
-from headwater.results import LocalResult
+from headwater.results import LocalResult, Result
 
 
 def note_call(calls: str) -> None:
@@ -66,6 +66,26 @@ def cached_by_inputs(x: int, calls: str) -> int:
 @task(checkpoint=True)
 def checkpointed(x: int) -> int:
     return x * 3
+
+
+@task(checkpoint=True)
+def stored_square(x: int) -> int:
+    return x * x
+
+
+@task(target="{flow_name}/total-{parameters[tag]}.pkl")
+def stored_total(xs: list[int], calls: str) -> int:
+    note_call(calls)
+    return sum(xs)
+
+
+def object_store_flow(result: Result) -> Flow:
+    """Five checkpointed children and a total with a target, all stored in ``result``."""
+    with Flow("to-the-store", result=result) as f:
+        calls = Parameter("calls")
+        Parameter("tag")
+        stored_total(stored_square.map(list(range(5))), calls)
+    return f
 
 
 if __name__ == "__main__":  # run by the restart test in a subprocess
