@@ -16,7 +16,7 @@ from tests.flows import targets as T
 from tests.results.conftest import BUCKET, gcs_options
 from tests.support import servers
 
-S3_CREDENTIALS = {
+S3_CREDENTIALS: dict[str, Any] = {
     "key": "testing",
     "secret": "testing",
     "client_kwargs": {"region_name": "us-east-1"},
