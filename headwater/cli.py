@@ -5,7 +5,7 @@ Design note
 Commands (click)::
 
     headwater run FILE.py[:FLOW] [-p NAME=VALUE]... [--executor local|threads|processes|dask]
-                                 [--address ADDRESS] [--log-level LEVEL]
+                                 [--address ADDRESS] [--log-level LEVEL] [--progress/--no-progress]
                                  [--schedule | --schedule-json FILE] [--max-runs N]
     headwater visualize FILE.py[:FLOW] -o dag.svg
     headwater runs list [--limit N] [--flow NAME]
@@ -18,6 +18,10 @@ and never a traceback. On a schedule (``--schedule``), one line is printed per r
 task table of a run that did not succeed) and a summary at the end; the exit code is 1 when any
 run failed, else 130 when Ctrl-C stopped the schedule, else 0 (also when ``--max-runs`` was
 reached or the schedule has no more events). A flow without a schedule is bad input (2).
+
+A Dask scheduler that cannot be reached at ``--address`` is bad input too (2). While a flow
+runs, its progress bar (``--progress``/``--no-progress``, else the rule of
+:func:`headwater.core.progress.wants_progress`) and the tasks' log lines go to stderr.
 
 ``-p`` values are strings. For a parameter with a type annotation the string is tried first
 and then, if the type refuses it, the string read as JSON (so ``-p xs='[1,2]'`` fits
@@ -277,6 +281,12 @@ def main() -> None:
 )
 @click.option("--children/--no-children", default=False, help="Show mapped children in the table.")
 @click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="A progress bar on stderr (default: on in a terminal, off under CI; "
+    "$HEADWATER_PROGRESS=true/false forces it).",
+)
+@click.option(
     "--schedule",
     "on_schedule",
     is_flag=True,
@@ -303,6 +313,7 @@ def run(
     address: str | None,
     log_level: str | None,
     children: bool,
+    progress: bool | None,
     on_schedule: bool,
     schedule_json: str | None,
     max_runs: int | None,
@@ -314,7 +325,7 @@ def run(
     """
     from headwater import journal
     from headwater.core.logs import configure_logging
-    from headwater.errors import FlowValidationError, ParameterError
+    from headwater.errors import FlowValidationError, ParameterError, SchedulerConnectionError
 
     try:
         configure_logging(log_level)
@@ -338,8 +349,10 @@ def run(
         return
     run_id = str(uuid.uuid4())
     try:
-        state = flow.run(parameters=values, executor=chosen, context={"flow_run_id": run_id})
-    except (ParameterError, FlowValidationError) as exc:
+        state = flow.run(
+            parameters=values, executor=chosen, context={"flow_run_id": run_id}, progress=progress
+        )
+    except (ParameterError, FlowValidationError, SchedulerConnectionError) as exc:
         _fail(str(exc).replace("\n  - ", " - "))
     tasks = journal.task_records(state)
     click.echo(task_table(tasks, children))

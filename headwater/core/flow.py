@@ -441,6 +441,7 @@ class Flow:
         task_states: Mapping[Task, State] | None = None,
         return_tasks: Iterable[Task] | None = None,
         context: Mapping[str, Any] | None = None,
+        progress: bool | None = None,
         run_on_schedule: Literal[False] = False,
         max_runs: None = None,
     ) -> State: ...
@@ -454,6 +455,7 @@ class Flow:
         task_states: Mapping[Task, State] | None = None,
         return_tasks: Iterable[Task] | None = None,
         context: Mapping[str, Any] | None = None,
+        progress: bool | None = None,
         run_on_schedule: Literal[True],
         max_runs: int | None = None,
     ) -> ScheduledRuns: ...
@@ -466,6 +468,7 @@ class Flow:
         task_states: Mapping[Task, State] | None = None,
         return_tasks: Iterable[Task] | None = None,
         context: Mapping[str, Any] | None = None,
+        progress: bool | None = None,
         run_on_schedule: bool = False,
         max_runs: int | None = None,
     ) -> State | ScheduledRuns:
@@ -487,6 +490,9 @@ class Flow:
             task_states: initial states, e.g. ``{task: Resume()}`` or a previous run's states.
             return_tasks: the tasks whose states to return (all by default).
             context: extra keys for the run context.
+            progress: show a progress bar (tqdm: a text bar on stderr, a widget in Jupyter);
+                None decides from ``HEADWATER_PROGRESS``, ``CI`` and whether the session is
+                interactive (:func:`headwater.core.progress.wants_progress`).
             run_on_schedule: run at each event of the flow's schedule instead of once.
             max_runs: with ``run_on_schedule``, stop after this many runs (None: no limit).
 
@@ -505,23 +511,31 @@ class Flow:
                 task_states=task_states,
                 return_tasks=return_tasks,
                 context=context,
+                progress=progress,
             )
         import datetime as _dt
         import uuid
 
         from headwater import journal
         from headwater.core.flow_runner import FlowRunner
+        from headwater.core.progress import progress_for
         from headwater.core.secrets import redact_state
 
         context = {"flow_run_id": str(uuid.uuid4()), **(context or {})}
         started = _dt.datetime.now(_dt.UTC)
         runner = FlowRunner(self, executor=executor)
-        state = runner.run(
-            parameters=parameters,
-            task_states=task_states,
-            return_tasks=return_tasks,
-            context=context,
-        )
+        bar = progress_for(self.name, progress)
+        try:
+            state = runner.run(
+                parameters=parameters,
+                task_states=task_states,
+                return_tasks=return_tasks,
+                context=context,
+                progress=bar,
+            )
+        finally:
+            if bar is not None:
+                bar.close()
         state = redact_state(state)  # secrets never leave in messages (headwater.core.secrets)
         journal.record_safely(
             self, state, parameters, run_id=str(context["flow_run_id"]), start=started
@@ -579,6 +593,7 @@ RUN_KEYWORDS = frozenset(
         "return_tasks",
         "context",
         "parameters",
+        "progress",
         "run_on_schedule",
         "max_runs",
     }
@@ -651,6 +666,7 @@ class FunctionFlow(Flow):
         return_tasks: Iterable[Task] | None = None,
         context: Mapping[str, Any] | None = None,
         parameters: Mapping[str, Any] | None = None,
+        progress: bool | None = None,
         run_on_schedule: Literal[False] = False,
         max_runs: None = None,
         **params: Any,
@@ -665,6 +681,7 @@ class FunctionFlow(Flow):
         return_tasks: Iterable[Task] | None = None,
         context: Mapping[str, Any] | None = None,
         parameters: Mapping[str, Any] | None = None,
+        progress: bool | None = None,
         run_on_schedule: Literal[True],
         max_runs: int | None = None,
         **params: Any,
@@ -678,6 +695,7 @@ class FunctionFlow(Flow):
         return_tasks: Iterable[Task] | None = None,
         context: Mapping[str, Any] | None = None,
         parameters: Mapping[str, Any] | None = None,
+        progress: bool | None = None,
         run_on_schedule: bool = False,
         max_runs: int | None = None,
         **params: Any,
@@ -694,6 +712,7 @@ class FunctionFlow(Flow):
                 task_states=task_states,
                 return_tasks=return_tasks,
                 context=context,
+                progress=progress,
             )
         return super().run(
             values,
@@ -701,6 +720,7 @@ class FunctionFlow(Flow):
             task_states=task_states,
             return_tasks=return_tasks,
             context=context,
+            progress=progress,
         )
 
     def __call__(self, *args: Any, executor: Any = None, **params: Any) -> Any:

@@ -48,6 +48,7 @@ from headwater import _pickling
 from headwater.core import caching, signals
 from headwater.core.flow import Edge, Flow
 from headwater.core.parameter import resolve_parameters
+from headwater.core.progress import ProgressHook, state_name
 from headwater.core.runner import TaskRunner, Upstream
 from headwater.core.states import (
     Cancelled,
@@ -337,9 +338,14 @@ class FlowRunner:
         task_states: Mapping[Task, State] | None = None,
         return_tasks: Iterable[Task] | None = None,
         context: Mapping[str, Any] | None = None,
+        progress: ProgressHook | None = None,
     ) -> State:
-        """Run the flow once; see :meth:`Flow.run`."""
+        """Run the flow once; see :meth:`Flow.run`.
+
+        ``progress`` hears of task runs planned and finished (:mod:`headwater.core.progress`).
+        """
         flow = self.flow
+        self.progress = progress
         flow.validate()
         self.checkpoint_switch = caching.checkpoint_switch()
         values = resolve_parameters(flow.name, flow.parameters(), parameters)
@@ -395,6 +401,8 @@ class FlowRunner:
             except KeyboardInterrupt:
                 interrupted = True
                 states = self._cancel(plan)
+        if progress is not None:
+            progress.on_run_finished(counts=_count_runs(states))
         final = self._flow_state(states)
         if interrupted:
             final = Cancelled(f"The flow run was interrupted (KeyboardInterrupt). {final.message}")
@@ -493,6 +501,8 @@ class FlowRunner:
             if _is_node(v):
                 plan.nodes[k] = v
         plan.submitted.extend(batch)
+        if self.progress is not None:
+            self._watch_progress(plan, batch)
         self.executor.submit(batch, annotations)
 
     def _def_key(self, plan: _Plan, task: Task, batch: dict[str, Any]) -> str:
@@ -762,6 +772,28 @@ class FlowRunner:
         self._submit(plan, batch, annotations)
         return True
 
+    # -- progress (headwater/core/progress.py) -------------------------------------------
+    def _watch_progress(self, plan: _Plan, batch: Mapping[str, Any]) -> None:
+        """Tell the hook how many task runs are planned, and watch this batch's."""
+        assert self.progress is not None
+        keys = [plan.collect.get(k, k) for out in plan.outputs.values() for k in out.keys()]
+        self.progress.on_tasks_planned(total=len(keys))
+        nodes = []
+        for k in keys:
+            if k not in batch:
+                continue
+            if _is_node(batch[k]):
+                nodes.append(k)
+            else:  # a state given in task_states, or a repair's Crashed: finished already
+                self._on_key_done(k, type(batch[k]))
+        watch = getattr(self.executor, "watch", None)
+        if watch is not None and nodes:
+            watch(nodes, self._on_key_done)
+
+    def _on_key_done(self, key: str, value_type: Any) -> None:
+        if self.progress is not None:
+            self.progress.on_task_finished(counts={state_name(value_type): 1})
+
     def _flow_state(self, states: Mapping[Task, State]) -> State:
         reference = self.flow.reference_tasks()
         failed, unfinished, cancelled = [], [], []
@@ -902,6 +934,16 @@ def _mapped_state(task: Task, children: list[State]) -> State:
         return TaskRunner(task).transition(Pending(), new)
     except signals.ENDRUN as end:  # a failing handler ends it Failed
         return end.end_state
+
+
+def _count_runs(states: Mapping[Task, State]) -> dict[str, int]:
+    """Task runs by the class name of their state; a mapped task counts as its children."""
+    counts: dict[str, int] = {}
+    for s in states.values():
+        for c in s.map_states if isinstance(s, Mapped) else (s,):
+            name = type(c).__name__
+            counts[name] = counts.get(name, 0) + 1
+    return counts
 
 
 def _names(names: Iterable[str]) -> str:

@@ -28,6 +28,11 @@ key whose dependency errored may return that same exception. It never raises for
 one poisoned task cannot fail a whole run; the flow runner turns those exceptions into
 Crashed (or Cancelled) states and resubmits what depended on them.
 
+``watch(keys, on_done)`` lets the driver hear of keys finishing as they finish (for the
+progress bar): ``on_done(key, value_type)`` gets the type of the key's value (or of its
+exception), never the value, so nothing is fetched for it. It may be called from another
+thread. A backend that cannot tell keeps the default, which says nothing.
+
 ``ships_values`` says whether nodes and values cross a process boundary (so they must
 pickle); ``loses_results`` whether a finished value can be lost with a worker and computed
 again. A backend that can lend a worker slot out while a task sleeps before a retry
@@ -131,6 +136,19 @@ class Executor(ABC):
 
     def release(self, keys: Collection[str]) -> None:  # noqa: B027 - optional hook
         """Forget values the flow runner no longer needs."""
+
+    def watch(  # noqa: B027 - optional hook
+        self, keys: Collection[str], on_done: Callable[[str, Any], None]
+    ) -> None:
+        """Call ``on_done(key, value_type)`` once for each of ``keys`` when it is computed
+        (at once for one already computed; see the module's note). Call it before
+        submitting the keys. By default nothing is called.
+
+        Args:
+            keys: keys of this batch or earlier ones.
+            on_done: takes the key and the type of its value (the exception's type for a
+                key that erred; ``concurrent.futures.CancelledError`` for a cancelled one).
+        """
 
     def cancel(self, keys: Collection[str]) -> None:  # noqa: B027 - optional hook
         """Stop computing ``keys``: ``gather`` then returns a ``CancelledError`` for each one

@@ -21,17 +21,23 @@ The client comes from one of three places: ``client=`` (reused, never closed),
 within the connect timeout), or a cluster started from ``cluster_class`` (LocalCluster by
 default, or an import path such as ``"dask_jobqueue.SLURMCluster"``), closed after the run.
 Logs of the ``headwater`` loggers on workers are forwarded to the driver's loggers
-(``Client.forward_logging``), once per client. ``distributed`` is imported only here.
+(``Client.forward_logging``, once per client; workers log at the driver's level), through a
+thread of the run's own so that Jupyter shows them under the cell that runs the flow
+(:class:`_LogRelay`). ``watch`` tells the driver of keys finishing with the type the worker
+reported, so the progress bar needs no value. ``distributed`` is imported only here.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import logging
+import queue
+import threading
 import uuid
 import weakref
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from concurrent.futures import CancelledError
 from typing import Any
 
@@ -40,8 +46,62 @@ from headwater.executors.base import Executor, Graph, is_node
 
 logger = logging.getLogger("headwater.executors")
 
-_forwarding: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
-"""Clients whose workers already forward their ``headwater`` logs."""
+_forwarding: weakref.WeakKeyDictionary[Any, _LogRelay] = weakref.WeakKeyDictionary()
+"""Clients whose workers already forward their ``headwater`` logs, and their relays."""
+
+
+class _LogRelay:
+    """Hands the log records forwarded from workers to the driver's loggers.
+
+    distributed receives them in its IO loop thread. While a run is on, the relay queues
+    them for a thread that the run started instead, so that Jupyter shows the lines under
+    the cell running the flow (ipykernel sends a thread's output to the cell that started
+    the thread: the IO loop's is the cell that made the Client). Between runs, a record is
+    handled where it arrives.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queue: queue.SimpleQueue[logging.LogRecord | None] | None = None
+        self._thread: threading.Thread | None = None
+        self._users = 0
+
+    def __call__(self, event: Any) -> None:
+        _, attributes = event
+        record = logging.makeLogRecord(attributes)
+        q = self._queue
+        if q is not None:
+            q.put(record)
+        else:
+            logging.getLogger(record.name).handle(record)
+
+    @contextlib.contextmanager
+    def relaying(self) -> Iterator[None]:
+        """Relay through a thread started here, until the block ends (then drain it)."""
+        with self._lock:
+            self._users += 1
+            if self._thread is None:
+                q: queue.SimpleQueue[logging.LogRecord | None] = queue.SimpleQueue()
+                self._queue = q
+                self._thread = threading.Thread(
+                    target=_relay_records, args=(q,), daemon=True, name="headwater-worker-logs"
+                )
+                self._thread.start()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._users -= 1
+                thread, q2 = self._thread, self._queue
+                if self._users == 0 and thread is not None and q2 is not None:
+                    self._thread = self._queue = None
+                    q2.put(None)
+                    thread.join(timeout=5)
+
+
+def _relay_records(q: queue.SimpleQueue[logging.LogRecord | None]) -> None:
+    while (record := q.get()) is not None:
+        logging.getLogger(record.name).handle(record)
 
 
 def _set_log_level(level: int) -> None:
@@ -109,6 +169,7 @@ class DaskExecutor(Executor):
         self.debug = debug
         self._client: Any = None
         self._futures: dict[str, Any] = {}
+        self._watchers: dict[str, Callable[[str, Any], None]] = {}
 
     # -- lifecycle -----------------------------------------------------------------------
     @contextlib.contextmanager
@@ -138,11 +199,13 @@ class DaskExecutor(Executor):
                 stack.callback(client.close)
             self._client = client
             try:
-                self._forward_logs(client)
-                yield self
+                relay = self._forward_logs(client)
+                with relay.relaying() if relay is not None else contextlib.nullcontext():
+                    yield self
             finally:
                 futures = list(self._futures.values())
                 self._futures.clear()
+                self._watchers.clear()
                 self._client = None
                 pending = [f for f in futures if not f.done()]
                 if pending:
@@ -182,15 +245,22 @@ class DaskExecutor(Executor):
             raise
         return cluster
 
-    def _forward_logs(self, client: Any) -> None:
+    def _forward_logs(self, client: Any) -> _LogRelay | None:
         address = str(getattr(getattr(client, "scheduler", None), "address", "") or "")
         if address.startswith("inproc://"):
-            return  # workers in this process log here already
+            return None  # workers in this process log here already
         level = logging.getLogger("headwater").getEffectiveLevel()
-        if client not in _forwarding:
+        relay = _forwarding.get(client)
+        if relay is None:
+            from distributed.client import TOPIC_PREFIX_FORWARDED_LOG_RECORD
+
             client.forward_logging("headwater")
-            _forwarding[client] = level
+            relay = _forwarding[client] = _LogRelay()
+            # the same topic forward_logging subscribed to, now handled by the relay
+            topic = f"{TOPIC_PREFIX_FORWARDED_LOG_RECORD}-forward-logging-headwater"
+            client.subscribe_topic(topic, relay)
         client.run(_set_log_level, level)  # workers log at the driver's level
+        return relay
 
     # -- the graph -----------------------------------------------------------------------
     def submit(
@@ -241,6 +311,11 @@ class DaskExecutor(Executor):
             expr = LLGExpr(dsk, _determ_token=token)
         futures = client.get(expr, keys, sync=False)
         self._futures.update(zip(keys, futures, strict=True))
+        if self._watchers:
+            for k, f in zip(keys, futures, strict=True):
+                on_done = self._watchers.pop(k, None)
+                if on_done is not None:
+                    f.add_done_callback(functools.partial(_tell, on_done))
 
     # -- values --------------------------------------------------------------------------
     def wait_any(self, keys: Collection[str]) -> set[str]:
@@ -289,6 +364,16 @@ class DaskExecutor(Executor):
         except BaseException as exc:
             return exc
 
+    def watch(self, keys: Collection[str], on_done: Callable[[str, Any], None]) -> None:
+        """Call ``on_done`` as each key's future completes (from distributed's callback
+        thread), with the type the worker reported: no value is fetched."""
+        for k in keys:
+            f = self._futures.get(k)
+            if f is None:
+                self._watchers[k] = on_done
+            else:
+                f.add_done_callback(functools.partial(_tell, on_done))
+
     def release(self, keys: Collection[str]) -> None:
         """Drop the futures of ``keys``; Dask frees a value once nothing needs it."""
         for k in keys:
@@ -312,6 +397,15 @@ class DaskExecutor(Executor):
             else f"cluster_class={getattr(self.cluster_class, '__name__', self.cluster_class)!r}"
         )
         return f"DaskExecutor({where})"
+
+
+def _tell(on_done: Callable[[str, Any], None], future: Any) -> None:
+    if future.status == "finished":
+        on_done(future.key, future.type)
+    elif future.status == "cancelled":
+        on_done(future.key, CancelledError)
+    else:
+        on_done(future.key, BaseException)
 
 
 __all__ = ["DaskExecutor"]

@@ -80,6 +80,16 @@ def _first_error(args: tuple[Any, ...]) -> _Errored | None:
     return None
 
 
+def _type_of(value: Any) -> type:
+    return type(value.exc) if type(value) is _Errored else type(value)
+
+
+def _tell(done: list[tuple[str, Callable[[str, Any], None] | None]], value_type: type) -> None:
+    for key, on_done in done:
+        if on_done is not None:
+            on_done(key, value_type)
+
+
 class _Packed:
     """A literal pickled once in the driver; each worker process unpickles it once."""
 
@@ -207,6 +217,7 @@ class LocalDaskExecutor(Executor):
         self._threads: list[threading.Thread] = []
         self._unfinished: set[str] = set()
         self._cancelled = False
+        self._watchers: dict[str, Callable[[str, Any], None]] = {}
 
     @property
     def ships_values(self) -> bool:  # type: ignore[override]
@@ -250,6 +261,7 @@ class LocalDaskExecutor(Executor):
                 self._values.clear()
                 self._watch.clear()
                 self._unfinished.clear()
+                self._watchers.clear()
 
     # -- the graph -----------------------------------------------------------------------
     def submit(
@@ -286,6 +298,14 @@ class LocalDaskExecutor(Executor):
         with self._cond:
             self._values.update(literals)
             self._unfinished.update(keys)
+            told = (
+                [(k, self._watchers.pop(k, None), v) for k, v in literals.items()]
+                if self._watchers
+                else []
+            )
+        for k, on_done, v in told:
+            if on_done is not None:
+                on_done(k, type(v))
         if not keys:
             return
         thread = threading.Thread(
@@ -318,20 +338,28 @@ class LocalDaskExecutor(Executor):
                 loads=pickle.loads if ships else (lambda x: x),
             )
         except BaseException as exc:  # a broken pool, a cancelled run: every key left errs
+            done = []
             with self._cond:
                 for k in keys:
                     if k not in self._values:
                         self._values[k] = _Errored(exc)
                         self._unfinished.discard(k)
+                        done.append((k, self._watchers.pop(k, None)))
                 self._cond.notify_all()
+            _tell(done, type(exc))
 
     def _finished(self, key: str, value: Any, dsk: Any, state: Any, worker_id: Any) -> None:
+        on_done = None
         with self._cond:
             if key in self._unfinished:
                 self._unfinished.discard(key)
                 self._values[key] = value
+                if self._watchers:
+                    on_done = self._watchers.pop(key, None)
                 if key in self._watch:
                     self._cond.notify_all()
+        if on_done is not None:
+            on_done(key, _type_of(value))
 
     # -- values --------------------------------------------------------------------------
     def wait_any(self, keys: Collection[str]) -> set[str]:
@@ -367,6 +395,18 @@ class LocalDaskExecutor(Executor):
                 out[k] = v.exc if type(v) is _Errored else v
             return out
 
+    def watch(self, keys: Collection[str], on_done: Callable[[str, Any], None]) -> None:
+        """Call ``on_done`` as each key is computed (from the batch's driver thread)."""
+        done = []
+        with self._cond:
+            for k in keys:
+                if k in self._values:
+                    done.append((k, self._values[k]))
+                else:
+                    self._watchers[k] = on_done
+        for k, v in done:
+            on_done(k, _type_of(v))
+
     def release(self, keys: Collection[str]) -> None:
         """Forget values."""
         with self._cond:
@@ -376,12 +416,15 @@ class LocalDaskExecutor(Executor):
     def cancel(self, keys: Collection[str]) -> None:
         """Stop: unfinished keys get a CancelledError now; running tasks are interrupted."""
         self._cancelled = True
+        done = []
         with self._cond:
             for k in keys:
                 if k in self._unfinished:
                     self._unfinished.discard(k)
                     self._values[k] = _Errored(CancelledError())
+                    done.append((k, self._watchers.pop(k, None)))
             self._cond.notify_all()
+        _tell(done, CancelledError)
         if self._gate is not None:
             self._gate.cancel()
         elif isinstance(self._pool, ProcessPoolExecutor):

@@ -9,7 +9,7 @@ tracebacks are plain. Values live in a dict until released.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import CancelledError
 from typing import Any
 
@@ -21,6 +21,7 @@ class LocalExecutor(Executor):
 
     def __init__(self) -> None:
         self._values: dict[str, Any] = {}
+        self._watchers: dict[str, Callable[[str, Any], None]] = {}
 
     def submit(
         self, graph: Graph, annotations: Mapping[str, Mapping[str, Any]] | None = None
@@ -34,13 +35,17 @@ class LocalExecutor(Executor):
                 failed = _first_error(resolved)
                 if failed is not None:  # a dependency errored: so does this node (as in Dask)
                     values[key] = failed
-                    continue
-                try:
-                    values[key] = fn(*resolved)
-                except Exception as exc:  # errors are values (see executors.base)
-                    values[key] = exc
+                else:
+                    try:
+                        values[key] = fn(*resolved)
+                    except Exception as exc:  # errors are values (see executors.base)
+                        values[key] = exc
             else:
                 values[key] = node
+            if self._watchers:
+                on_done = self._watchers.pop(key, None)
+                if on_done is not None:
+                    on_done(key, type(values[key]))
 
     def wait_any(self, keys: Collection[str]) -> set[str]:
         """Every submitted key is already computed."""
@@ -49,6 +54,14 @@ class LocalExecutor(Executor):
     def gather(self, keys: Collection[str]) -> dict[str, Any]:
         """Return the computed values."""
         return {k: self._values[k] for k in keys}
+
+    def watch(self, keys: Collection[str], on_done: Callable[[str, Any], None]) -> None:
+        """Call ``on_done`` as each key is computed inside ``submit``."""
+        for k in keys:
+            if k in self._values:
+                on_done(k, type(self._values[k]))
+            else:
+                self._watchers[k] = on_done
 
     def release(self, keys: Collection[str]) -> None:
         """Drop values."""

@@ -115,8 +115,8 @@ def test_visualize_writes_a_picture(cli, tmp_path: Path) -> None:  # type: ignor
 
 def test_bad_input_is_one_line_and_exit_code_2(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     one_line_error(cli("run", "missing.py"), "File 'missing.py' not found")
-    one_line_error(cli("run", str(FLOWS)), "has several flows (etl, typed)", ":NAME")
-    one_line_error(cli("run", f"{FLOWS}:nope"), "No flow 'nope'", "its flows: etl, typed")
+    one_line_error(cli("run", str(FLOWS)), "has several flows (chatty, etl, typed)", ":NAME")
+    one_line_error(cli("run", f"{FLOWS}:nope"), "No flow 'nope'", "its flows: chatty, etl, typed")
     (tmp_path / "empty.py").write_text("x = 1\n")
     one_line_error(cli("run", "empty.py"), "No flow in 'empty.py'")
     (tmp_path / "broken.py").write_text("import not_a_module_anywhere\n")

@@ -58,3 +58,18 @@ def total_of(xs: list[int], scale: float) -> float:
 def typed(xs: list[int], scale: float = 1.0, label: str = "x") -> float:
     """Annotated parameters, for the command line."""
     return total_of(xs, scale)
+
+
+@task
+def speak(x: int) -> int:
+    """Log at INFO and WARNING, naming the process (to tell a worker from the driver)."""
+    import os
+
+    log = get_logger()
+    log.info("speaking %s in pid %s", x, os.getpid())
+    log.warning("warning %s in pid %s", x, os.getpid())
+    return x
+
+
+with Flow("chatty") as chatty:
+    speak.map([0, 1])
