@@ -7,12 +7,14 @@ Design note
 
 - a task is a rounded box labelled with its name; a Parameter is an ellipse, a constant a
   small plain note;
-- a mapped task is a *stack*: a box with a double border (and a shadow node behind it),
-  labelled ``name ×N`` when a run says how many children it had;
+- a mapped task is a *stack*: a box with a double border, labelled ``name ×N`` when a run
+  says how many children it had;
 - data edges carry the argument name, mapped edges are bold, flattened ones say so, and
   state-only edges (``upstream_tasks=``) are dashed;
 - given a run's State, each node is filled with the color of its final state
-  (:attr:`State.color`); a mapped task is striped by its children's states, in proportion.
+  (:attr:`State.color`); a mapped task whose children ended in different states stays light,
+  with a bar under its name striped by its children's states, in proportion (the name stays
+  readable, and hovering a stripe says which state and how many).
 
 The Graphviz ``dot`` program is needed to render anything. Its absence is reported once, as a
 :class:`~headwater.errors.GraphvizNotFoundError` saying how to install it, not as the
@@ -126,6 +128,7 @@ def build_graph(flow: Flow, flow_state: State | None = None) -> Any:
             attrs.update(shape="note", fontsize="9")
             styles = []
         state = states.get(t)
+        html_label = None
         if flow.is_mapped(t):
             attrs["peripheries"] = "2"
             if isinstance(state, Mapped):
@@ -138,17 +141,17 @@ def build_graph(flow: Flow, flow_state: State | None = None) -> Any:
             if isinstance(state, Mapped) and state.map_states:
                 parts = _stripes(state)
                 if len(parts) > 1:
-                    styles.append("striped")
-                    attrs["fillcolor"] = ":".join(f"{c};{f:.3f}" for c, f in parts)
+                    attrs["fillcolor"] = MIXED_FILL
                     attrs["fontcolor"] = "black"
-                    attrs.pop("peripheries", None)
-                    attrs["penwidth"] = "2"
+                    html_label = _stack_label(label, parts)
+                    summary = ", ".join(f"{n} {name}" for name, _, n in parts)
+                    attrs["tooltip"] = _label(f"{t.name}: {summary}")
                 elif parts:
-                    attrs["fillcolor"] = parts[0][0]
-                    attrs["fontcolor"] = text_color(parts[0][0])
+                    attrs["fillcolor"] = parts[0][1]
+                    attrs["fontcolor"] = text_color(parts[0][1])
         if styles:
             attrs["style"] = ",".join(styles)
-        g.node(_label(t.slug), _label(label), **attrs)
+        g.node(_label(t.slug), html_label or _label(label), **attrs)
     for e in flow.edges:
         attrs = {}
         label = e.key or ""
@@ -168,15 +171,44 @@ def build_graph(flow: Flow, flow_state: State | None = None) -> Any:
     return g
 
 
-def _stripes(state: Any) -> list[tuple[str, float]]:
+MIXED_FILL = "#f5f5f5"
+"""The fill of a mapped task whose children ended in different states."""
+
+STRIPE_WIDTH = 120
+"""The width, in points, of a mapped task's bar of children's states."""
+
+
+def _stripes(state: Any) -> list[tuple[str, str, int]]:
+    """(state name, color, count) of a mapped state's children, in order of first child."""
     counts: dict[str, int] = {}
     colors: dict[str, str] = {}
     for child in state.map_states:
         name = type(child).__name__
         counts[name] = counts.get(name, 0) + 1
         colors[name] = child.color
-    total = sum(counts.values())
-    return [(colors[n], c / total) for n, c in counts.items()]
+    return [(n, colors[n], c) for n, c in counts.items()]
+
+
+def _stack_label(name: str, parts: list[tuple[str, str, int]]) -> str:
+    """An HTML-like label: the name, and under it a bar striped by the children's states.
+
+    >>> print(_stack_label("a<b ×4", [("Success", "#2e7d32", 3), ("Failed", "#c62828", 1)]))
+    <<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="0"><TR><TD COLSPAN="2" CELLPADDING="3">a&lt;b ×4</TD></TR><TR><TD BGCOLOR="#2e7d32" WIDTH="90" HEIGHT="7" FIXEDSIZE="TRUE" TITLE="3 Success"></TD><TD BGCOLOR="#c62828" WIDTH="30" HEIGHT="7" FIXEDSIZE="TRUE" TITLE="1 Failed"></TD></TR></TABLE>>
+    """
+    import html
+
+    total = sum(n for _, _, n in parts)
+    widths = [max(2, round(STRIPE_WIDTH * n / total)) for _, _, n in parts]
+    cells = "".join(
+        f'<TD BGCOLOR="{color}" WIDTH="{w}" HEIGHT="7" FIXEDSIZE="TRUE" '
+        f'TITLE="{n} {html.escape(state)}"></TD>'
+        for (state, color, n), w in zip(parts, widths, strict=True)
+    )
+    return (
+        '<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="0">'
+        f'<TR><TD COLSPAN="{len(parts)}" CELLPADDING="3">{html.escape(name)}</TD></TR>'
+        f"<TR>{cells}</TR></TABLE>>"
+    )
 
 
 def visualize(

@@ -30,8 +30,11 @@ def test_a_run_colors_tasks_by_state_and_stripes_a_map(failed_run: State) -> Non
     assert f'fillcolor="{TriggerFailed.color}"' in source
     mapped = failed_run.result[observed.ys]
     assert isinstance(mapped, Mapped) and len(mapped.map_states) == 5
-    assert f"{Success.color};0.800:{Failed.color};0.200" in source
-    assert "transform ×5" in source
+    # a light stack, the name readable, over a bar striped 4:1 by the children's states
+    assert f'BGCOLOR="{Success.color}" WIDTH="96"' in source and 'TITLE="4 Success"' in source
+    assert f'BGCOLOR="{Failed.color}" WIDTH="24"' in source and 'TITLE="1 Failed"' in source
+    assert "transform ×5</TD>" in source and "transform: 4 Success, 1 Failed" in source
+    assert source.count("peripheries=2") == 1  # still drawn as a stack
     text = svg(observed.etl, failed_run)
     assert Success.color in text and TriggerFailed.color in text
 

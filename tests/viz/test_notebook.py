@@ -1,11 +1,19 @@
-"""In a real Jupyter kernel (nbclient + ipykernel): flows, runs and timelines display as HTML."""
+"""In a real Jupyter kernel (nbclient + ipykernel): flows, runs and timelines display as HTML,
+and the example notebook runs a flow on a Dask cluster."""
 
 from __future__ import annotations
 
+import json
+import re
+import sys
 from pathlib import Path
+from typing import Any
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
+
+from headwater.core.states import Skipped, Success
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -60,3 +68,73 @@ def observed_secret() -> str:
     from tests.flows.observed import SECRET
 
     return SECRET
+
+
+EXAMPLE = ROOT / "examples" / "dask_in_jupyter.ipynb"
+
+
+def _cell(nb: Any, start: str) -> Any:
+    (cell,) = [c for c in nb.cells if c.cell_type == "code" and c.source.startswith(start)]
+    return cell
+
+
+def _result(cell: Any, mime: str) -> str:
+    (out,) = [o for o in cell.outputs if o.output_type == "execute_result"]
+    return str(out.data[mime])
+
+
+def _state_of(html: str, task: str) -> str:
+    found = re.search(rf"<b>{task}</b></td><td[^>]*><span[^>]*>(\w+)</span>", html)
+    assert found, f"no row for task {task!r}"
+    return found.group(1)
+
+
+def test_the_dask_example_notebook_runs_on_a_real_kernel(
+    journal_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """examples/dask_in_jupyter.ipynb: a LocalCluster, a Client, a flow run on
+    DaskExecutor(client=client) with its progress widget and worker logs, the DAG, the
+    timeline, and the cluster closed."""
+    monkeypatch.setenv("HEADWATER_PROGRESS", "true")  # CI sets CI=true, which turns it off
+    nb = nbformat.read(EXAMPLE, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell("import sys\nprint(sys.executable)"))
+    client = NotebookClient(
+        nb,
+        timeout=120,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(EXAMPLE.parent)}},
+    )
+    client.execute()
+    errors = [
+        o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"
+    ]
+    assert not errors, errors
+    assert _cell(nb, "import sys").outputs[0].text.strip() == sys.executable  # the venv's kernel
+    assert _result(_cell(nb, "from distributed"), "text/plain") == "2"  # two workers
+
+    flow_html = _result(_cell(nb, "from headwater import Flow"), "text/html")
+    assert "<b>Flow squares</b>" in flow_html and "<svg" in flow_html
+
+    run = _cell(nb, "state = squares.run")
+    html = _result(run, "text/html")
+    assert "All reference tasks succeeded." in html
+    assert "Success: 13" in html and "Skipped: 2" in html and "15 task runs" in html
+    for task, state in [("total", "Success"), ("celebrate", "Success"), ("shrug", "Skipped")]:
+        assert _state_of(html, task) == state, task
+    assert all(f"square[{i}]" in html for i in range(5))
+    # the worker's log lines, shown under the cell that ran the flow
+    logs = "".join(o.text for o in run.outputs if o.output_type == "stream")
+    for i in range(5):
+        assert f"| INFO    | squares/square[{i}] | squaring {i + 1}" in logs, logs
+    # the progress bar is a widget; its final text is in the saved widget state
+    assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in run.outputs)
+    widgets = json.dumps(nb.metadata["widgets"])
+    assert "15/15" in widgets and "Success=13\\u2007Failed=0\\u2007Skipped=2" in widgets
+
+    assert _result(_cell(nb, "state.result"), "text/plain") == "(55, 'big: 55')"
+    picture = _result(_cell(nb, "squares.visualize"), "image/svg+xml")
+    for name in ("square ×5", "numbers", "total", "celebrate", "shrug", "merge"):
+        assert f">{name}</text>" in picture, name
+    assert Success.color in picture and Skipped.color in picture
+    chart = _result(_cell(nb, "from headwater.viz import timeline"), "text/html")
+    assert 'data-task="square[4]"' in chart and 'data-state="Skipped"' in chart
