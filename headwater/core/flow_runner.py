@@ -776,8 +776,12 @@ class FlowRunner:
     def _watch_progress(self, plan: _Plan, batch: Mapping[str, Any]) -> None:
         """Tell the hook how many task runs are planned, and watch this batch's."""
         assert self.progress is not None
-        keys = [plan.collect.get(k, k) for out in plan.outputs.values() for k in out.keys()]
-        self.progress.on_tasks_planned(total=len(keys))
+        runs = [
+            (plan.collect.get(k, k), n) for out in plan.outputs.values() for k, n in _runs_of(out)
+        ]
+        self.progress.on_tasks_planned(total=sum(n for _, n in runs))
+        self._weights = {k: n for k, n in runs if n != 1}
+        keys = [k for k, _ in runs]
         nodes = []
         for k in keys:
             if k not in batch:
@@ -792,7 +796,8 @@ class FlowRunner:
 
     def _on_key_done(self, key: str, value_type: Any) -> None:
         if self.progress is not None:
-            self.progress.on_task_finished(counts={state_name(value_type): 1})
+            n = self._weights.get(key, 1)
+            self.progress.on_task_finished(counts={state_name(value_type): n})
 
     def _flow_state(self, states: Mapping[Task, State]) -> State:
         reference = self.flow.reference_tasks()
@@ -937,13 +942,27 @@ def _mapped_state(task: Task, children: list[State]) -> State:
 
 
 def _count_runs(states: Mapping[Task, State]) -> dict[str, int]:
-    """Task runs by the class name of their state; a mapped task counts as its children."""
+    """Task runs by the class name of their state; a mapped task counts as its children
+    (from their own ``counts()`` when they keep them, as a batched map's do)."""
     counts: dict[str, int] = {}
     for s in states.values():
-        for c in s.map_states if isinstance(s, Mapped) else (s,):
-            name = type(c).__name__
-            counts[name] = counts.get(name, 0) + 1
+        children = s.map_states if isinstance(s, Mapped) else (s,)
+        known = getattr(children, "counts", None)
+        for name, n in (
+            known().items() if callable(known) else ((type(c).__name__, 1) for c in children)
+        ):
+            counts[name] = counts.get(name, 0) + n
     return counts
+
+
+def _runs_of(out: Any) -> list[tuple[str, int]]:
+    """Each output key with the number of task runs it holds: one, or a batch's children
+    (``starts``: each batch's first child, then the number of children)."""
+    starts = getattr(out, "starts", None)
+    keys = out.keys()
+    if starts is None or len(starts) != len(keys) + 1:
+        return [(k, 1) for k in keys]
+    return [(k, starts[i + 1] - starts[i]) for i, k in enumerate(keys)]
 
 
 def _names(names: Iterable[str]) -> str:

@@ -11,7 +11,9 @@ driver, as it happens, with the class name of the final state, without fetching 
 
 - ``on_tasks_planned(total=N)`` whenever N changes,
 - ``on_task_finished(counts={"Success": 1})`` as task runs finish (counts, so that one
-  backend call that finishes many task runs reports them at once),
+  graph node that finishes many task runs, a batch of a map's children, reports them at
+  once; under :data:`UNKNOWN` when their states are not known before the end, as for a
+  batch on dask.distributed, whose type alone says nothing of its children's states),
 - ``on_run_finished(counts=...)`` once, with the counts of the final states, which are
   authoritative: a task lost with its worker and run again is reported twice while the run
   goes on, and the last call sets the record straight.
@@ -39,6 +41,10 @@ from typing import IO, Any, Protocol
 
 SWITCH_ENV = "HEADWATER_PROGRESS"
 """Set to true or false to force the progress bar on or off."""
+
+UNKNOWN = ""
+"""The count name of task runs that finished in states not known yet (they move the bar;
+the final counts say which states)."""
 
 FIRST = ("Success", "Failed", "Skipped")
 """States always shown in the bar's counts, in this order; others follow when they occur."""
@@ -116,7 +122,7 @@ def format_counts(counts: Mapping[str, int]) -> str:
     >>> format_counts({"Cached": 2, "Success": 3})
     'Success=3 Failed=0 Skipped=0 Cached=2'
     """
-    names = [*FIRST, *sorted(n for n, c in counts.items() if c and n not in FIRST)]
+    names = [*FIRST, *sorted(n for n, c in counts.items() if c and n not in (*FIRST, UNKNOWN))]
     return " ".join(f"{n}={counts.get(n, 0)}" for n in names)
 
 
@@ -183,7 +189,8 @@ class ProgressBar:
                 return
             n = 0
             for name, c in counts.items():
-                self.counts[name] = self.counts.get(name, 0) + c
+                if name != UNKNOWN:
+                    self.counts[name] = self.counts.get(name, 0) + c
                 n += c
             step = min(n, max(self.total - self.done, 0))
             self.done += step
@@ -262,26 +269,29 @@ def state_name(value_type: Any) -> str:
     """The state a finished graph key stands for, from the type of its value.
 
     A State's class name; ``Cancelled`` for a cancelled key; ``Crashed`` for any other
-    error (the flow runner repairs or reports it).
+    error (the flow runner repairs or reports it); :data:`UNKNOWN` for anything else (a
+    batch of states, or a type the driver could not load).
 
     >>> from headwater.core.states import Success
-    >>> state_name(Success), state_name(KeyboardInterrupt), state_name(OSError)
-    ('Success', 'Cancelled', 'Crashed')
+    >>> state_name(Success), state_name(KeyboardInterrupt), state_name(OSError), state_name(list)
+    ('Success', 'Cancelled', 'Crashed', '')
     """
-    if isinstance(value_type, str):  # a type the driver could not load: its dotted name
-        return value_type.rsplit(".", 1)[-1]
+    from headwater.core.states import State
+
     if isinstance(value_type, type):
+        if issubclass(value_type, State):
+            return value_type.__name__
         if issubclass(value_type, BaseException):
             cancel = issubclass(value_type, KeyboardInterrupt) or value_type.__name__ in (
                 "CancelledError",
             )
             return "Cancelled" if cancel else "Crashed"
-        return value_type.__name__
-    return "Crashed"
+    return UNKNOWN
 
 
 __all__ = [
     "SWITCH_ENV",
+    "UNKNOWN",
     "ProgressBar",
     "ProgressHook",
     "format_counts",

@@ -17,7 +17,13 @@ from typing import Any
 import pytest
 
 from headwater import Flow, case, configure_logging, get_logger, task
-from headwater.core.progress import SWITCH_ENV, ProgressBar, format_counts, wants_progress
+from headwater.core.progress import (
+    SWITCH_ENV,
+    UNKNOWN,
+    ProgressBar,
+    format_counts,
+    wants_progress,
+)
 from tests.flows import observed
 
 
@@ -155,11 +161,13 @@ def test_the_bar_counts_what_it_is_told_and_ends_with_the_final_counts() -> None
     bar = ProgressBar("f", file=out)
     bar.on_tasks_planned(total=2)
     bar.on_task_finished(counts={"Success": 1})
-    bar.on_tasks_planned(total=4)  # a map expanded at run time
+    bar.on_tasks_planned(total=6)  # a map expanded at run time
+    bar.on_task_finished(counts={UNKNOWN: 2})  # finished, states known only at the end
+    assert bar.done == 3 and bar.counts == {"Success": 1}
     bar.on_task_finished(counts={"Crashed": 5})  # more than planned: capped at the total
-    assert bar.done == 4
-    bar.on_run_finished(counts={"Success": 3, "Failed": 1})
+    assert bar.done == 6
+    bar.on_run_finished(counts={"Success": 5, "Failed": 1})
     bar.on_task_finished(counts={"Success": 1})  # too late: ignored
-    assert bar.done == bar.total == 4 and bar.counts == {"Success": 3, "Failed": 1}
-    assert "4/4" in last_frame(out.getvalue()) and "Success=3 Failed=1 Skipped=0" in out.getvalue()
+    assert bar.done == bar.total == 6 and bar.counts == {"Success": 5, "Failed": 1}
+    assert "6/6" in last_frame(out.getvalue()) and "Success=5 Failed=1 Skipped=0" in out.getvalue()
     assert format_counts({}) == "Success=0 Failed=0 Skipped=0"
