@@ -72,7 +72,7 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         "## Driver peak memory",
         "",
-        "Peak resident memory (`ru_maxrss`) of a fresh driver process running the workload "
+        "Peak resident memory (`VmHWM`) of a fresh driver process running the workload "
         "once, in MiB, after its imports and set-up -> after the run.",
         "",
         "| workload | executor | headwater MiB | raw MiB |",

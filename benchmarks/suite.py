@@ -24,8 +24,9 @@ distributed one runs on a second LocalCluster of 2 workers x 8 threads). The mai
 LocalCluster has 2 worker processes x 1 thread on 127.0.0.1, dashboard on 127.0.0.1:0.
 
 Also measured: the engine's import time (``python -X importtime``, in fresh subprocesses),
-the driver's peak memory (``ru_maxrss`` of a fresh subprocess that runs one workload once,
-next to the same figure after its imports and set-up), and, when
+the driver's peak memory (``VmHWM``, the peak resident set, of a fresh subprocess that runs
+one workload once, next to the same figure after its imports and set-up; not ``ru_maxrss``,
+which a process started from this one inherits from it on Linux), and, when
 ``benchmarks/bench_scale.py`` exists, its scale section (``run_scale``).
 
 The run journal is off (``HEADWATER_JOURNAL=false``), so are checkpointing by default
@@ -47,7 +48,6 @@ import json
 import logging
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -309,9 +309,20 @@ def import_time(repeats: int = 5) -> dict[str, Any]:
     }
 
 
+def peak_rss_mib() -> float:
+    """This process's peak resident memory since it started, in MiB: ``VmHWM`` from
+    ``/proc/self/status``. (``ru_maxrss`` would do on a process of its own, but on Linux a
+    process started from a large one inherits the parent's figure through fork and exec.)"""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status (Linux only)")
+
+
 def memory_probe(args: argparse.Namespace) -> int:
-    """In a fresh process: set up one workload, note ``ru_maxrss``, run it once, note it
-    again; print both as JSON (the driver's peak memory, in MiB)."""
+    """In a fresh process: set up one workload, note its peak resident memory, run it once,
+    note it again; print both as JSON (the driver's peak memory, in MiB)."""
     from benchmarks.workloads import workloads
 
     workload = next(w for w in workloads(args.sizes, args.folder) if w.id == args.probe_memory)
@@ -329,9 +340,17 @@ def memory_probe(args: argparse.Namespace) -> int:
 
     clusters = _One()
     fn = (headwater_runner if args.side == "headwater" else raw_runner)(kind, workload, clusters)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # both sides' imports happen before the first figure, so the difference is the run's
+    import dask.multiprocessing  # noqa: F401
+    import dask.threaded  # noqa: F401
+    import numpy  # noqa: F401
+
+    import headwater.core.flow_runner  # noqa: F401
+    import headwater.executors.dask_local  # noqa: F401
+
+    before = peak_rss_mib()
     check(fn(), workload.expected, f"{workload.id} on {kind} ({args.side})")
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    after = peak_rss_mib()
     if client is not None:
         client.close()
     print(json.dumps({"before_mib": before, "peak_mib": after}))
