@@ -28,6 +28,14 @@ sequence, mapped arguments differ in length) the mapped task becomes a single no
 checks the trigger first (so an upstream failure gives TriggerFailed and an upstream skip
 gives Skipped, as for any task) and then fails with a message saying why.
 
+A map of more than ``MAX_UNBATCHED`` children (or with ``batch_size`` > 1) is planned as
+*batches*: one :func:`run_batch` node per run of consecutive children, which runs each child
+through the same TaskRunner, one after the other, and returns their states as one compact
+:class:`~headwater.core.children.StateBatch`. A batch of an element-wise map reads only the
+upstream batches it overlaps; a reduce reads every batch and sees the children's states
+through a compact :class:`~headwater.core.children.ChildStates`. The driver ends with one
+StateBatch per batch, never a State per child (docs/notices/0010-batched-maps.md).
+
 A map with no children is Mapped with no children, and a reduce of it receives ``[]``. When
 it has inputs that are not mapped (a ``case`` condition, an ``unmapped`` argument, a wait),
 no child would check them, so one node (:func:`run_empty_map`) checks its conditions and
@@ -36,6 +44,7 @@ trigger instead: an empty map in a branch not taken is Skipped like the rest of 
 
 from __future__ import annotations
 
+import bisect
 import datetime as _dt
 import logging
 import uuid
@@ -46,6 +55,14 @@ from typing import Any
 
 from headwater import _pickling
 from headwater.core import caching, signals
+from headwater.core.batches import (
+    MAX_UNBATCHED,
+    BatchInput,
+    BatchSpec,
+    auto_batch_size,
+    run_batch,
+)
+from headwater.core.children import ChildStates, StateBatch
 from headwater.core.flow import Edge, Flow
 from headwater.core.parameter import resolve_parameters
 from headwater.core.progress import ProgressHook, state_name
@@ -54,6 +71,7 @@ from headwater.core.states import (
     Cancelled,
     Crashed,
     Failed,
+    Finished,
     Mapped,
     Paused,
     Pending,
@@ -101,6 +119,8 @@ class InputSpec:
     """How some of a node's upstream states become one input.
 
     ``count`` is -1 for one state, else the number of states forming a tuple (a reduce).
+    ``pos`` takes one child out of a batch's states (an unbatched child of a batched map);
+    ``batched`` says the ``count`` states are batches (a reduce of a batched map).
     """
 
     key: str | None
@@ -108,6 +128,8 @@ class InputSpec:
     index: int | tuple[int, ...] | None = None
     flattened: bool = False
     gate: bool = False
+    pos: int | None = None
+    batched: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,12 +188,14 @@ def _picklable_state(state: State, task: Task) -> State:
     )
 
 
-def strip_result(state: State) -> State:
+def strip_result(state: Any) -> Any:
     """The state without its value: what the driver needs of a task it does not return.
 
     Args:
-        state: a task's state.
+        state: a task's state (or a batch of children's states).
     """
+    if isinstance(state, StateBatch):
+        return state.without_results()
     if not isinstance(state, State):
         return state
     if isinstance(state, Mapped):
@@ -184,10 +208,12 @@ def _upstream_of(spec: NodeSpec, states: Sequence[State]) -> list[Upstream]:
     pos = 0
     for inp in spec.inputs:
         if inp.count < 0:
-            state: State | tuple[State, ...] = states[pos]
+            value: Any = states[pos]
+            state: State | Sequence[State] = value[inp.pos] if inp.pos is not None else value
             pos += 1
         else:
-            state = tuple(states[pos : pos + inp.count])
+            part = states[pos : pos + inp.count]
+            state = ChildStates(part) if inp.batched else tuple(part)  # type: ignore[arg-type]
             pos += inp.count
         upstream.append(Upstream(inp.key, state, inp.index, inp.flattened, inp.gate))
     return upstream
@@ -214,7 +240,7 @@ def run_empty_map(
         return state
     try:
         runner.check_upstream_finished(state, [s for up in upstream for s in up.states()])
-        runner.check_gates(state, [up.state for up in upstream if up.gate])
+        runner.check_gates(state, [tuple(up.states()) for up in upstream if up.gate])
         runner.check_trigger(state, [s for up in upstream if not up.gate for s in up.states()])
     except signals.ENDRUN as end:
         return end.end_state
@@ -250,8 +276,11 @@ def shape_of(what: str, flattened: bool, *states: State) -> Shape:
     Args:
         what: a description of the upstream for messages.
         flattened: whether each result is a list of parts to measure one by one.
-        *states: one state (a plain upstream) or the children's states (a mapped upstream).
+        *states: one state (a plain upstream) or the children's states (a mapped upstream),
+            or their batches.
     """
+    if any(isinstance(s, StateBatch) for s in states):
+        states = tuple(c for s in states for c in (s if isinstance(s, StateBatch) else (s,)))
     for s in states:
         if not s.is_successful():
             return Shape(problem=f"{what} ended {type(s).__name__}")
@@ -280,13 +309,53 @@ def shape_of(what: str, flattened: bool, *states: State) -> Shape:
 
 @dataclass(slots=True)
 class _Output:
-    """Where a planned task's state(s) are: one key, or one key per mapped child."""
+    """Where a planned task's state(s) are: one key, one key per mapped child, or one key
+    per batch of children (``starts``: each batch's first index, then the number of
+    children)."""
 
     single: str | None = None
     children: list[str] | None = None
+    batches: list[str] | None = None
+    starts: list[int] | None = None
 
     def keys(self) -> list[str]:
-        return self.children if self.children is not None else [self.single or ""]
+        if self.children is not None:
+            return self.children
+        if self.batches is not None:
+            return self.batches
+        return [self.single or ""]
+
+    @property
+    def mapped(self) -> bool:
+        return self.children is not None or self.batches is not None
+
+    def where(self, i: int) -> tuple[str, int | None]:
+        """The key holding child ``i``'s state, and its position in that batch (or None)."""
+        if self.children is not None:
+            return self.children[i], None
+        assert self.batches is not None and self.starts is not None
+        j = bisect.bisect_right(self.starts, i) - 1
+        return self.batches[j], i - self.starts[j]
+
+
+@dataclass(slots=True)
+class _Elements:
+    """Where the elements of one mapped input come from: element ``i`` of ``single``'s
+    value, child ``i`` of the mapped output ``out``, or ``explicit[i]`` (key, position in
+    a batch or None, index into the value)."""
+
+    n: int
+    single: str | None = None
+    out: _Output | None = None
+    explicit: list[tuple[str, int | None, int | tuple[int, ...] | None]] | None = None
+
+    def at(self, i: int) -> tuple[str, int | None, int | tuple[int, ...] | None]:
+        if self.single is not None:
+            return self.single, None, i
+        if self.out is not None:
+            return (*self.out.where(i), None)
+        assert self.explicit is not None
+        return self.explicit[i]
 
 
 @dataclass(slots=True)
@@ -346,6 +415,7 @@ class FlowRunner:
         """
         flow = self.flow
         self.progress = progress
+        self._slots: int | None = None
         flow.validate()
         self.checkpoint_switch = caching.checkpoint_switch()
         values = resolve_parameters(flow.name, flow.parameters(), parameters)
@@ -475,7 +545,14 @@ class FlowRunner:
                     f"it does not pickle: {problem}. Define its function and the objects it "
                     "uses at module level, or create unpicklable objects inside the task."
                 )
+                starts = plan.outputs[task].starts
                 for i, k in enumerate(keys):
+                    if starts is not None:
+                        batch[k] = StateBatch.of(
+                            starts[i],
+                            [Failed(message, map_index=j) for j in range(starts[i], starts[i + 1])],
+                        )
+                        continue
                     index = i if plan.outputs[task].children is not None else None
                     batch[k] = Failed(message, map_index=index)
         out = plan.outputs[task]
@@ -539,6 +616,9 @@ class FlowRunner:
             return InputSpec(edge.key, len(out.children), None, edge.flattened, gate), list(
                 out.children
             )
+        if out.batches is not None:
+            spec = InputSpec(edge.key, len(out.batches), None, edge.flattened, gate, None, True)
+            return spec, list(out.batches)
         assert out.single is not None
         return InputSpec(edge.key, -1, None, edge.flattened, gate), [out.single]
 
@@ -557,6 +637,13 @@ class FlowRunner:
                 batch[key] = self._node(plan, task, batch, inputs, initial_state=initial)
             plan.outputs[task] = _Output(single=key)
             return set()
+        given = getattr(initial, "map_states", None)
+        if isinstance(initial, Mapped) and isinstance(given, ChildStates):
+            keys = [f"{key}-batch{b.start}" for b in given.batches]
+            batch.update(zip(keys, given.batches, strict=True))
+            starts = [b.start for b in given.batches] + [len(given)]
+            plan.outputs[task] = _Output(batches=keys, starts=starts)
+            return set()
         if isinstance(initial, Mapped):
             children = [f"{key}-{i}" for i in range(len(initial.map_states))]
             for child_key, child_state in zip(children, initial.map_states, strict=True):
@@ -565,7 +652,7 @@ class FlowRunner:
             return set()
 
         # Work out, for each mapped edge, where child i takes its element from.
-        sources: list[tuple[Edge, list[tuple[str, int | tuple[int, ...] | None]]]] = []
+        sources: list[tuple[Edge, _Elements]] = []
         needs: set[str] = set()
         problems: list[str] = []
         for e in edges:
@@ -574,8 +661,15 @@ class FlowRunner:
             up = e.upstream_task
             out = plan.outputs[up]
             what = "the value given" if isinstance(up, Constant) else f"the result of {up.name!r}"
-            if out.children is not None and not e.flattened:
-                sources.append((e, [(k, None) for k in out.children]))
+            if out.mapped and not e.flattened:
+                sources.append(
+                    (
+                        e,
+                        _Elements(
+                            len(out.keys()) if out.starts is None else out.starts[-1], out=out
+                        ),
+                    )
+                )
                 continue
             if isinstance(up, Constant) and out.single is not None:
                 shape = shape_of(what, e.flattened, Success(result=up.value))
@@ -597,9 +691,9 @@ class FlowRunner:
             sources.append((e, _element_sources(out, shape)))
         if needs:
             return needs
-        lengths = {len(src) for _, src in sources}
+        lengths = {src.n for _, src in sources}
         if not problems and len(lengths) > 1:
-            given = ", ".join(f"{e.key or e.upstream_task.name}={len(src)}" for e, src in sources)
+            given = ", ".join(f"{e.key or e.upstream_task.name}={src.n}" for e, src in sources)
             problems.append(
                 f"Task {task.name!r} cannot map: its mapped arguments have different lengths "
                 f"({given}); give them the same length, or wrap one in unmapped(...) to pass "
@@ -630,13 +724,19 @@ class FlowRunner:
             )
             plan.outputs[task] = _Output(single=key)
             return set()
+        size = task.batch_size or (
+            1 if n <= MAX_UNBATCHED else auto_batch_size(n, self._parallelism())
+        )
+        if size > 1 and n > 1:
+            self._plan_batches(plan, task, batch, key, n, size, edges, by_edge, whole, initial)
+            return set()
         children = []
         for i in range(n):
             inputs = []
             for e in edges:
                 if e.mapped:
-                    src_key, index = by_edge[e][i]
-                    inputs.append((InputSpec(e.key, -1, index, False), [src_key]))
+                    src_key, at, index = by_edge[e].at(i)
+                    inputs.append((InputSpec(e.key, -1, index, False, False, at), [src_key]))
                 else:
                     inputs.append(whole[e])
             child_key = f"{key}-{i}"
@@ -647,6 +747,78 @@ class FlowRunner:
         plan.outputs[task] = _Output(children=children)
         return set()
 
+    def _parallelism(self) -> int:
+        """The executor's parallelism, asked once per run (a round trip on distributed)."""
+        slots = getattr(self, "_slots", None)
+        if slots is None:
+            slots = self._slots = _parallelism(self.executor)
+        return slots
+
+    def _plan_batches(
+        self,
+        plan: _Plan,
+        task: Task,
+        batch: dict[str, Any],
+        key: str,
+        n: int,
+        size: int,
+        edges: Sequence[Edge],
+        by_edge: Mapping[Edge, _Elements],
+        whole: Mapping[Edge, tuple[InputSpec, list[str]]],
+        initial: State | None,
+    ) -> None:
+        """Plan a map as nodes of ``size`` children each (notice 0010). A batch of an
+        element-wise map over a batched map reads only the upstream batches it overlaps
+        (the same one when both have the same size)."""
+        def_key = self._def_key(plan, task, batch)
+        keys: list[str] = []
+        starts = list(range(0, n, size))
+        for s in starts:
+            e_ = min(n, s + size)
+            inputs: list[BatchInput] = []
+            args: list[str] = []
+            for e in edges:
+                if not e.mapped:
+                    spec, ks = whole[e]
+                    inputs.append(
+                        BatchInput(
+                            spec.key, "whole", spec.count, spec.flattened, spec.gate, spec.batched
+                        )
+                    )
+                    args.extend(ks)
+                    continue
+                src = by_edge[e]
+                if src.single is not None:
+                    inputs.append(BatchInput(e.key, "range"))
+                    args.append(src.single)
+                elif src.out is not None and src.out.children is not None:
+                    ks = src.out.children[s:e_]
+                    inputs.append(BatchInput(e.key, "span", len(ks)))
+                    args.extend(ks)
+                elif src.out is not None:
+                    up_starts = src.out.starts or [0]
+                    j0 = bisect.bisect_right(up_starts, s) - 1
+                    j1 = bisect.bisect_left(up_starts, e_, j0)
+                    ks = (src.out.batches or [])[j0:j1]
+                    inputs.append(BatchInput(e.key, "span", len(ks), batched=True))
+                    args.extend(ks)
+                else:
+                    offsets: dict[str, int] = {}
+                    explicit = []
+                    for i in range(s, e_):
+                        src_key, at, index = src.at(i)
+                        offset = offsets.setdefault(src_key, len(offsets))
+                        explicit.append((offset, at, index))
+                    inputs.append(
+                        BatchInput(e.key, "explicit", len(offsets), explicit=tuple(explicit))
+                    )
+                    args.extend(offsets)
+            node_key = f"{key}-batch{s}"
+            spec_ = BatchSpec(s, e_, tuple(inputs), initial)
+            batch[node_key] = (run_batch, def_key, plan.ctx_key, spec_, *args)
+            keys.append(node_key)
+        plan.outputs[task] = _Output(batches=keys, starts=[*starts, n])
+
     # -- completion ----------------------------------------------------------------------
     def _collect(self, plan: _Plan) -> dict[Task, State]:
         values = self._settle(plan)
@@ -656,6 +828,13 @@ class FlowRunner:
     def _states_of(self, plan: _Plan, values: Mapping[str, Any]) -> dict[Task, State]:
         states: dict[Task, State] = {}
         for task, out in plan.outputs.items():
+            if out.batches is not None and out.starts is not None:
+                parts = [
+                    _as_batch(values[k], task, out.starts[j], out.starts[j + 1])
+                    for j, k in enumerate(out.batches)
+                ]
+                states[task] = _mapped_state(task, ChildStates(parts))
+                continue
             if out.children is None:
                 states[task] = _as_state(values[out.single or ""], task)
                 continue
@@ -738,13 +917,19 @@ class FlowRunner:
             base = r.split("~", 1)[0]
             crashes = plan.crashes[base] = plan.crashes.get(base, 0) + 1
             key = new_key(r)
-            if lost_node is not None and lost_node[0] is run_node and crashes <= task.max_retries:
+            if (
+                lost_node is not None
+                and lost_node[0] in (run_node, run_batch)
+                and crashes <= task.max_retries
+            ):
                 batch[key] = lost_node
                 logger.warning("Task %r was lost (%s); running it again", task.name, exc)
             else:
                 spec = lost_node[3] if lost_node is not None and len(lost_node) > 3 else None
-                index = getattr(spec, "map_index", None)
-                batch[key] = _as_state(exc, task, index, crashes)
+                if isinstance(spec, BatchSpec):
+                    batch[key] = _as_batch(exc, task, spec.start, spec.stop, crashes)
+                else:
+                    batch[key] = _as_state(exc, task, getattr(spec, "map_index", None), crashes)
         for k in plan.nodes:
             if k in closure and k not in rename:
                 node = plan.nodes[k]
@@ -760,6 +945,8 @@ class FlowRunner:
                 out.single = rename.get(out.single, out.single)
             if out.children is not None:
                 out.children = [rename.get(k, k) for k in out.children]
+            if out.batches is not None:
+                out.batches = [rename.get(k, k) for k in out.batches]
         for k, key in rename.items():
             plan.nodes.pop(k, None)
             old_collect = plan.collect.pop(k, None)
@@ -803,13 +990,12 @@ class FlowRunner:
         reference = self.flow.reference_tasks()
         failed, unfinished, cancelled = [], [], []
         for t in reference:
-            s = states[t]
-            children = s.map_states if isinstance(s, Mapped) else (s,)
-            if any(c.is_failed() for c in children):
+            kinds = _kinds(states[t])
+            if any(issubclass(k, Failed) for k in kinds):
                 failed.append(t.name)
-            elif any(not c.is_finished() for c in children):
+            elif any(not issubclass(k, Finished) for k in kinds):
                 unfinished.append(t.name)
-            elif any(c.is_cancelled() for c in children):
+            elif any(issubclass(k, Cancelled) for k in kinds):
                 cancelled.append(t.name)
         paused = [t.name for t, s in states.items() if s.is_paused()]
         if failed:
@@ -838,16 +1024,21 @@ class _Literal(str):
     __slots__ = ()
 
 
-def _element_sources(out: _Output, shape: Shape) -> list[tuple[str, int | tuple[int, ...] | None]]:
-    """Where each element of a mapped input comes from: (state key, index into its result)."""
+def _element_sources(out: _Output, shape: Shape) -> _Elements:
+    """Where each element of a mapped input comes from (a state key, the position in a
+    batch, the index into its result)."""
     if isinstance(shape.lengths, int):
         assert out.single is not None
-        return [(out.single, i) for i in range(shape.lengths)]
+        return _Elements(shape.lengths, single=out.single)
     lengths = shape.lengths or ()
-    if out.children is not None:  # flattened over a mapped task: element k of child j
-        return [(out.children[j], k) for j, n in enumerate(lengths) for k in range(n)]
-    assert out.single is not None  # flattened over a plain task: element [j][k]
-    return [(out.single, (j, k)) for j, n in enumerate(lengths) for k in range(n)]
+    if out.mapped:  # flattened over a mapped task: element k of child j
+        explicit: list[tuple[str, int | None, int | tuple[int, ...] | None]] = [
+            (*out.where(j), k) for j, n in enumerate(lengths) for k in range(n)
+        ]
+    else:  # flattened over a plain task: element [j][k]
+        assert out.single is not None
+        explicit = [(out.single, None, (j, k)) for j, n in enumerate(lengths) for k in range(n)]
+    return _Elements(len(explicit), explicit=explicit)
 
 
 _MAX_REPAIR_ROUNDS = 100
@@ -929,10 +1120,13 @@ def _as_state(value: Any, task: Task, map_index: int | None = None, tries: int =
     raise HeadwaterError(f"Executor returned {value!r} for task {task.name!r} instead of a State")
 
 
-def _mapped_state(task: Task, children: list[State]) -> State:
-    counts: dict[str, int] = {}
-    for c in children:
-        counts[type(c).__name__] = counts.get(type(c).__name__, 0) + 1
+def _mapped_state(task: Task, children: Sequence[State]) -> State:
+    if isinstance(children, ChildStates):
+        counts = children.counts()
+    else:
+        counts = {}
+        for c in children:
+            counts[type(c).__name__] = counts.get(type(c).__name__, 0) + 1
     summary = ", ".join(f"{n} {name}" for name, n in counts.items()) or "no children"
     new = Mapped(f"Mapped {len(children)} children: {summary}.", map_states=children)
     try:
@@ -965,8 +1159,47 @@ def _runs_of(out: Any) -> list[tuple[str, int]]:
     return [(k, starts[i + 1] - starts[i]) for i, k in enumerate(keys)]
 
 
+def _as_batch(value: Any, task: Task, start: int, stop: int, tries: int = 1) -> StateBatch:
+    """A batch node's value as a batch: itself, or the exception that ended it (lost,
+    cancelled) as each child's Crashed or Cancelled state."""
+    if isinstance(value, StateBatch):
+        return value
+    return StateBatch.of(start, [_as_state(value, task, i, tries) for i in range(start, stop)])
+
+
+def _kinds(state: State) -> Iterable[type]:
+    """The state classes of a task's state, or of its children when it is Mapped."""
+    if not isinstance(state, Mapped):
+        return (type(state),)
+    classes = getattr(state.map_states, "classes", None)
+    if classes is not None:
+        return list(classes())
+    return {type(c) for c in state.map_states}
+
+
+def _parallelism(executor: Any) -> int:
+    """How many tasks the executor runs at once, as far as it says (1 if it does not)."""
+    fn = getattr(executor, "parallelism", None)
+    if callable(fn):
+        try:
+            return max(1, int(fn()))
+        except Exception:
+            return 1
+    n = getattr(executor, "num_workers", None)
+    return n if isinstance(n, int) and n > 0 else 1
+
+
 def _names(names: Iterable[str]) -> str:
     return ", ".join(repr(n) for n in names)
 
 
-__all__ = ["FlowRunner", "NodeSpec", "TaskDef", "run_node", "shape_of"]
+__all__ = [
+    "BatchSpec",
+    "FlowRunner",
+    "NodeSpec",
+    "TaskDef",
+    "auto_batch_size",
+    "run_batch",
+    "run_node",
+    "shape_of",
+]

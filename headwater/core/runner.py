@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextvars
 import ctypes
 import datetime as _dt
+import itertools
 import logging
 import os
 import socket
@@ -41,7 +42,7 @@ import threading
 import time
 import traceback as _traceback
 import uuid
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +52,7 @@ from headwater.core.states import (
     Cached,
     Cancelled,
     Failed,
+    Finished,
     Looped,
     Pending,
     Retrying,
@@ -63,6 +65,7 @@ from headwater.core.states import (
     TriggerFailed,
 )
 from headwater.core.task import Task
+from headwater.core.triggers import all_successful as _all_successful
 from headwater.results.base import Result
 
 logger = logging.getLogger("headwater.runner")
@@ -75,7 +78,8 @@ class Upstream:
 
     Args:
         key: the argument receiving the value; None for a state-only dependency.
-        state: the upstream state, or a tuple of children's states (a reduce).
+        state: the upstream state, or the children's states (a reduce): a tuple, or a
+            compact ChildStates for a batched map.
         index: the element to take (a tuple indexes twice: ``value[i][j]``), or None.
         flattened: concatenate the lists first (with ``index`` None: a flattened reduce).
         gate: the upstream is a condition gate (``case``, ``switch``...): when it did not
@@ -83,21 +87,23 @@ class Upstream:
     """
 
     key: str | None
-    state: State | tuple[State, ...]
+    state: State | Sequence[State]
     index: int | tuple[int, ...] | None = None
     flattened: bool = False
     gate: bool = False
 
-    def states(self) -> tuple[State, ...]:
+    def states(self) -> Sequence[State]:
         """The states the trigger sees for this input."""
-        return self.state if isinstance(self.state, tuple) else (self.state,)
+        return (self.state,) if isinstance(self.state, State) else self.state
 
     def value(self) -> Any:
         """The value this input passes to the task."""
-        if isinstance(self.state, tuple):
-            value: Any = [s.result for s in self.state]
-        else:
-            value = self.state.result
+        if isinstance(self.state, State):
+            value: Any = self.state.result
+        elif isinstance(self.state, tuple):
+            value = [s.result for s in self.state]
+        else:  # a batched map's children (headwater.core.children.ChildStates)
+            value = self.state.results()  # type: ignore[attr-defined]
         if self.index is None:
             if self.flattened:
                 value = [item for part in value for item in part]
@@ -280,6 +286,16 @@ class TaskRunner:
         self.map_index = map_index
         self.result = result
         self.checkpoint = checkpoint
+        self.started: _dt.datetime | None = None
+        self.task_run_id: str | None = None
+        self.defer_retries = False
+        """When True, a failure to retry after a delay ends the run Retrying (with its
+        ``start_time``) instead of sleeping; running it again from that state goes on
+        with the same run id and start (how a batch of children retries, notice 0010)."""
+        self.quiet = False
+        """Whether no state handler watches this run (set by ``run``)."""
+        self._fresh: State | None = None
+        self._deferred: dict[int | None, tuple[_dt.datetime | None, str]] = {}
         self.readback = readback
 
     # -- transitions ---------------------------------------------------------------------
@@ -291,6 +307,9 @@ class TaskRunner:
         """
         if self.map_index is not None and new.map_index is None:
             new = new.with_(map_index=self.map_index)
+        task = self.task
+        if not task.state_handlers and task.on_failure is None and task.on_success is None:
+            return new
         handlers = list(self.task.state_handlers)
         if self.task.on_failure is not None and new.is_failed():
             handlers.append(_callback(self.task.on_failure))
@@ -332,23 +351,32 @@ class TaskRunner:
             map_error: why the map could not be expanded; the run fails with it after the
                 trigger check.
         """
-        state = initial_state or Pending(map_index=self.map_index)
+        quiet = self.quiet = not (
+            self.task.state_handlers or self.task.on_failure or self.task.on_success
+        )
+        self._fresh = None
+        # Without handlers nobody sees the states in between: share one Pending.
+        state = initial_state or (_PENDING if quiet else Pending(map_index=self.map_index))
         context = context or {}
-        self.started: _dt.datetime | None = None
+        resumed = self._deferred.pop(self.map_index, None)
+        self.started, self.task_run_id = resumed or (None, None)
         try:
-            state = self.check_initial_state(state)
-            upstream_states = [s for up in upstream for s in up.states()]
-            state = self.check_upstream_finished(state, upstream_states)
-            state = self.check_gates(state, [up.state for up in upstream if up.gate])
-            trigger_states = [s for up in upstream if not up.gate for s in up.states()]
-            state = self.check_trigger(state, trigger_states)
-            state = self.check_map_error(state, map_error)
+            if resumed is None:  # a deferred retry passed these checks already
+                state = self.check_initial_state(state)
+                state = self.check_upstream_finished(state, _states_of(upstream))
+                state = self.check_gates(state, [_whole(up.state) for up in upstream if up.gate])
+                trigger_states = _states_of([up for up in upstream if not up.gate])
+                state = self.check_trigger(state, trigger_states)
+                state = self.check_map_error(state, map_error)
             inputs = self.get_inputs(upstream)
             state = self.run_with_retries(state, inputs, context)
         except signals.ENDRUN as end:
             state = end.end_state
         if state.is_finished() and state is not initial_state:
-            state = state.with_(run_info=_run_info(self.started))
+            if state is self._fresh:  # made by call_task and seen by nobody: no copy
+                object.__setattr__(state, "run_info", _run_info(self.started))
+            else:
+                state = state.with_(run_info=_run_info(self.started))
         return state
 
     def check_initial_state(self, state: State) -> State:
@@ -359,6 +387,13 @@ class TaskRunner:
 
     def check_upstream_finished(self, state: State, upstream_states: Collection[State]) -> State:
         """Stay Pending while an upstream task is not finished; a Cancelled upstream cancels."""
+        classes = getattr(upstream_states, "classes", None)
+        if classes is not None:  # a compact view: only look at the states it must
+            kinds = classes()
+            if all(issubclass(k, Finished) for k in kinds):
+                if not any(issubclass(k, Cancelled) for k in kinds):
+                    return state
+                upstream_states = [s for s in upstream_states if s.is_cancelled()][:1]
         for s in upstream_states:
             if not s.is_finished():
                 raise signals.ENDRUN(
@@ -407,6 +442,9 @@ class TaskRunner:
         new: State
         if state.is_resume() or (not upstream_states and trigger is not manual_only):
             return state
+        if trigger is _all_successful and type(upstream_states) is list:
+            if all(isinstance(s, Success) for s in upstream_states):
+                return state  # the default trigger, met: the common case, without counting
         name = getattr(trigger, "__name__", repr(trigger))
         try:
             met = trigger(upstream_states)
@@ -456,7 +494,7 @@ class TaskRunner:
         wants_states = self.task.wants_states
         for up in upstream:
             if up.key is not None:
-                inputs[up.key] = up.state if wants_states else up.value()
+                inputs[up.key] = _whole(up.state) if wants_states else up.value()
         return inputs
 
     def run_with_retries(
@@ -466,7 +504,7 @@ class TaskRunner:
         run_count = state.run_count
         loop_count = 0
         loop_result: Any = None
-        task_run_id = str(uuid.uuid4())
+        task_run_id = self.task_run_id or _new_run_id()
         while True:
             run_count += 1
             ctx = {
@@ -489,9 +527,15 @@ class TaskRunner:
             if new is not None and new.is_cached():
                 return self.transition(state, new)
             if new is None:
-                state = self.transition(state, Running(run_count=run_count))
-                if self.started is None:
-                    self.started = state.timestamp
+                if self.quiet:  # no handler would see the Running state: skip making it
+                    if self.started is None:
+                        self.started = _dt.datetime.now(_dt.UTC)
+                else:
+                    state = self.transition(
+                        state, Running(run_count=run_count, map_index=self.map_index)
+                    )
+                    if self.started is None:
+                        self.started = state.timestamp
                 new = self.call_task(inputs, ctx, run_count)
                 if new.is_successful():
                     new = self.write_result(new, inputs, ctx)
@@ -511,6 +555,10 @@ class TaskRunner:
                     traceback=new.traceback,
                 )
                 state = self.transition(state, retry)
+                if self.defer_retries and delay > 0:
+                    # the batch runs its other children meanwhile, then this one again
+                    self._deferred[self.map_index] = (self.started, task_run_id)
+                    return state
                 wait_for_retry(delay)
                 continue
             return self.transition(state, new)
@@ -698,7 +746,10 @@ class TaskRunner:
             return TimedOut(str(exc), exception=exc, run_count=run_count)
         except Exception as exc:
             return self._failed(exc, run_count)
-        return Success("Task run succeeded.", value, run_count=run_count)
+        done = Success("Task run succeeded.", value, run_count=run_count, map_index=self.map_index)
+        if self.quiet:
+            self._fresh = done
+        return done
 
     def _failed(self, exc: Exception, run_count: int) -> State:
         logger.debug("Task %r raised %r", self.task.name, exc)
@@ -712,17 +763,97 @@ class TaskRunner:
 
 _HOST = socket.gethostname()
 
+_RUN_ID_PREFIX = uuid.uuid4().hex[:20]
+_run_ids = itertools.count(1)
+
+
+def _new_run_id() -> str:
+    """A task run id unique across processes: a random per-process prefix and a counter
+    (uuid4 per run cost microseconds in the per-child path)."""
+    return f"{_RUN_ID_PREFIX}{next(_run_ids):012x}"
+
+
+def _whole(state: State | Sequence[State]) -> State | tuple[State, ...]:
+    """A state, or children's states as a tuple (what tasks receiving states expect)."""
+    return state if isinstance(state, State | tuple) else tuple(state)
+
+
+class _StatesView(Collection[State]):
+    """The states of several inputs, one after the other, without copying a compact one;
+    ``classes()`` counts them by class cheaply (the built-in triggers use it)."""
+
+    __slots__ = ("parts",)
+
+    def __init__(self, parts: list[Sequence[State]]) -> None:
+        self.parts = parts
+
+    def __len__(self) -> int:
+        return sum(len(p) for p in self.parts)
+
+    def __iter__(self) -> Iterator[State]:
+        for p in self.parts:
+            yield from p
+
+    def __contains__(self, item: object) -> bool:
+        return any(item in p for p in self.parts)
+
+    def classes(self) -> dict[type, int]:
+        out: dict[type, int] = {}
+        for p in self.parts:
+            fast = getattr(p, "classes", None)
+            for k, n in (fast() if fast is not None else _count_classes(p)).items():
+                out[k] = out.get(k, 0) + n
+        return out
+
+
+def _count_classes(states: Iterable[State]) -> dict[type, int]:
+    out: dict[type, int] = {}
+    for s in states:
+        out[type(s)] = out.get(type(s), 0) + 1
+    return out
+
+
+def _states_of(upstream: Sequence[Upstream]) -> Collection[State]:
+    if len(upstream) == 1 and isinstance(upstream[0].state, State):
+        return [upstream[0].state]
+    parts = [up.states() for up in upstream]
+    if all(type(p) is tuple for p in parts):
+        return [s for p in parts for s in p]
+    return _StatesView(parts)
+
+
+_forks = 0
+
+
+def _forked() -> None:
+    global _forks
+    _forks += 1  # a forked child's threads look their worker up again
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)
+
+_PENDING = Pending()
+"""The initial state of a run no handler watches."""
+
+_where = threading.local()
+"""Per thread: (worker, thread name), looked up once per thread (a thread belongs to one
+worker for its whole life)."""
+
 
 def _run_info(started: _dt.datetime | None) -> RunInfo:
-    worker = f"pid:{os.getpid()}"
-    worker_mod = sys.modules.get("distributed.worker")
-    if worker_mod is not None:
-        try:
-            worker = worker_mod.get_worker().address
-        except ValueError:
-            pass
+    where = getattr(_where, "value", None)
+    if where is None or where[2] != _forks:
+        worker = f"pid:{os.getpid()}"
+        worker_mod = sys.modules.get("distributed.worker")
+        if worker_mod is not None:
+            try:
+                worker = worker_mod.get_worker().address
+            except ValueError:
+                pass
+        where = _where.value = (worker, threading.current_thread().name, _forks)
     end = _dt.datetime.now(_dt.UTC)
-    return RunInfo(started, end, _HOST, worker, threading.current_thread().name)
+    return RunInfo(started, end, _HOST, where[0], where[1])
 
 
 def _callback(fn: Callable[[Task, State], Any]) -> Callable[[Task, State, State], None]:

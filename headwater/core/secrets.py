@@ -241,9 +241,15 @@ def _redact_state(state: State) -> State:
             if masked != text:
                 changes[field] = masked
     if isinstance(state, Mapped):
-        children = tuple(_redact_state(c) for c in state.map_states)
-        if any(a is not b for a, b in zip(children, state.map_states, strict=True)):
-            changes["map_states"] = children
+        compact = getattr(state.map_states, "map_exceptional", None)
+        if compact is not None:  # a batched map: only children kept whole can hold a secret
+            redacted = compact(_redact_state)
+            if redacted is not state.map_states:
+                changes["map_states"] = redacted
+        else:
+            children = tuple(_redact_state(c) for c in state.map_states)
+            if any(a is not b for a, b in zip(children, state.map_states, strict=True)):
+                changes["map_states"] = children
     value = state.result_object.value
     if isinstance(value, dict) and value and all(hasattr(k, "slug") for k in value):
         from headwater.core.states import State as _State

@@ -29,6 +29,7 @@ Invariants:
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -393,33 +394,42 @@ class Cached(Success):
 class Mapped(Success):
     """The task ran as a map; ``map_states`` holds one State per child, in index order.
 
-    ``result`` is the list of the children's results.
+    ``result`` is the list of the children's results. For a batched map (a large one, see
+    docs/notices/0010-batched-maps.md) ``map_states`` is a compact read-only sequence that
+    builds a child's State only when it is read; :meth:`counts`, :meth:`failed_indices`,
+    :meth:`failures` and ``result`` never build them, and :meth:`children` builds only the
+    ones asked for.
 
     Args:
         message: what happened, for people.
         result: the value (or a Result object holding it).
-        map_states: the children's states.
+        map_states: the children's states (a sequence; a compact one is kept as it is).
         **kwargs: the fields of :class:`State`.
     """
 
     color = "#1b5e20"
     _fields = State._fields + ("map_states",)
-    map_states: tuple[State, ...]
+    map_states: Sequence[State]
 
     def __init__(
         self,
         message: str | None = None,
         result: Any = None,
         *,
-        map_states: tuple[State, ...] | list[State] = (),
+        map_states: Sequence[State] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(message, result, **kwargs)
-        object.__setattr__(self, "map_states", tuple(map_states))
+        if not getattr(map_states, "lazy_children", False):
+            map_states = tuple(map_states)
+        object.__setattr__(self, "map_states", map_states)
 
     @property
     def result(self) -> list[Any]:
         """The children's results, in index order."""
+        fast = getattr(self.map_states, "results", None)
+        if fast is not None:
+            return list(fast())
         return [s.result for s in self.map_states]
 
     def _eq_key(self) -> tuple[Any, ...]:
@@ -431,10 +441,55 @@ class Mapped(Success):
         >>> Mapped(map_states=[Success(), Failed(), Success()]).counts()
         {'Success': 2, 'Failed': 1}
         """
+        fast = getattr(self.map_states, "counts", None)
+        if fast is not None:
+            return dict(fast())
         out: dict[str, int] = {}
         for s in self.map_states:
             out[type(s).__name__] = out.get(type(s).__name__, 0) + 1
         return out
+
+    def _exceptional(self) -> Iterator[tuple[int, State]]:
+        """(index, state) of the children that may not be plain successes."""
+        fast = getattr(self.map_states, "exceptional", None)
+        if fast is not None:
+            for s in fast():
+                yield (s.map_index if s.map_index is not None else -1), s
+            return
+        yield from enumerate(self.map_states)
+
+    def failed_indices(self) -> list[int]:
+        """The map indices of the children that failed (every Failed subclass).
+
+        >>> Mapped(map_states=[Success(), Failed(), Success()]).failed_indices()
+        [1]
+        """
+        return [i for i, s in self._exceptional() if s.is_failed()]
+
+    def failures(self, limit: int | None = 10) -> dict[int, str | None]:
+        """Map index -> message of the first ``limit`` failed children (all with None).
+
+        >>> Mapped(map_states=[Failed("boom")]).failures()
+        {0: 'boom'}
+        """
+        out: dict[int, str | None] = {}
+        for i, s in self._exceptional():
+            if limit is not None and len(out) >= limit:
+                break
+            if s.is_failed():
+                out[i] = s.message
+        return out
+
+    def children(self, indices: Iterable[int] | None = None) -> list[State]:
+        """The States of the children at ``indices`` (all of them when None), built on
+        demand for a batched map.
+
+        >>> [s.result for s in Mapped(map_states=[Success(result=5), Success(result=6)]).children([1])]
+        [6]
+        """
+        if indices is None:
+            return list(self.map_states)
+        return [self.map_states[i] for i in indices]
 
 
 class Failed(Finished):

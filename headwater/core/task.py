@@ -45,6 +45,10 @@ _counter = itertools.count(1)
 RESERVED_ARGUMENTS = frozenset({"upstream_tasks", "flow", "task_args", "mapped"})
 """Keyword arguments that ``Task.__call__`` and ``Task.map`` keep for themselves."""
 
+_AUTO: Any = object()
+"""``.map()``'s default ``batch_size``: choose automatically."""
+
+
 StateHandler = Callable[["Task", "State", "State"], "State | None"]
 """``handler(task, old_state, new_state)``; may return a replacement for ``new_state``."""
 
@@ -126,6 +130,9 @@ class Task:
     """Whether the task is a condition gate: tasks behind it skip when it does not pass."""
     wants_states: bool = False
     """Whether ``run`` receives the upstream States instead of their results."""
+    batch_size: int | None = None
+    """Children per graph node when the task is mapped (set by ``.map(batch_size=...)``);
+    None chooses automatically (docs/notices/0010-batched-maps.md)."""
 
     def __init__(
         self,
@@ -264,6 +271,7 @@ class Task:
         upstream_tasks: Iterable[Any] | None = None,
         task_args: dict[str, Any] | None = None,
         flow: Flow | None = None,
+        batch_size: Any = _AUTO,
         **kwargs: Any,
     ) -> Task:
         """Add a copy that runs once per element of its (zipped) arguments.
@@ -271,19 +279,30 @@ class Task:
         Wrap an argument in :class:`unmapped` to pass it whole to every child, in
         :class:`flatten` to map over the concatenation of a list of lists.
 
+        Large maps run several children per graph node (every child keeps its own state,
+        retries and map index); ``batch_size`` sets how many. A task whose function itself
+        takes an argument named ``batch_size`` receives it as usual; set the map's through
+        ``task_args={"batch_size": n}`` then.
+
         Args:
             *args: positional arguments of ``run``.
             upstream_tasks: tasks each child waits for.
             task_args: options to change on the copy.
             flow: the flow to add to (the active flow by default).
+            batch_size: children per graph node: a positive int (1 runs one child per node);
+                automatic when left out (docs/notices/0010-batched-maps.md).
             **kwargs: keyword arguments of ``run``.
 
         Returns:
             The new (mapped) task.
 
         Raises:
-            FlowDefinitionError: when no argument is mapped (all are :class:`unmapped`).
+            FlowDefinitionError: when no argument is mapped (all are :class:`unmapped`), or
+                when ``batch_size`` is not a positive int (a ValueError).
         """
+        if batch_size is not _AUTO and "batch_size" in self.signature().parameters:
+            kwargs["batch_size"] = batch_size  # the function's own argument
+            batch_size = _AUTO
         given = [*args, *kwargs.values(), *(upstream_tasks or ())]
         if not any(_is_mapped_argument(a) for a in given):
             raise FlowDefinitionError(
@@ -291,6 +310,9 @@ class Task:
                 f"that is not unmapped(...), or call {self.name}(...) to run it once."
             )
         new = self.copy(**(task_args or {}))
+        if batch_size is not _AUTO:
+            new.batch_size = batch_size
+        _check_batch_size(new)
         new.bind(*args, upstream_tasks=upstream_tasks, flow=flow, mapped=True, **kwargs)
         return new
 
@@ -455,6 +477,17 @@ class CollectionTask(Task):
         return self.kind(items[f"item_{i}"] for i in range(len(items)))
 
 
+def _check_batch_size(task: Task) -> None:
+    size = task.batch_size
+    if size is None or (isinstance(size, int) and not isinstance(size, bool) and size >= 1):
+        return
+    raise FlowDefinitionError(
+        f"{task.name}.map(batch_size={size!r}): batch_size must be a positive int "
+        "(children per graph node; 1 runs one child per node), or left out to choose it "
+        "automatically"
+    )
+
+
 def _is_mapped_argument(value: Any) -> bool:
     while isinstance(value, unmapped | flatten):
         if isinstance(value, unmapped):
@@ -463,11 +496,15 @@ def _is_mapped_argument(value: Any) -> bool:
     return True
 
 
+_PLAIN_TYPES = frozenset({int, float, str, bytes, bool, type(None)})
+
+
 def _contains_task(value: Any) -> bool:
     if isinstance(value, Task | unmapped | flatten):
         return True
     if isinstance(value, list | tuple | set | frozenset):
-        return any(_contains_task(v) for v in value)
+        # plain items are skipped cheaply: a mapped constant may have a million of them
+        return any(_contains_task(v) for v in value if type(v) not in _PLAIN_TYPES)
     if isinstance(value, dict):
         return any(_contains_task(k) or _contains_task(v) for k, v in value.items())
     return False

@@ -27,13 +27,19 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 
 from headwater.core.signals import PAUSE, SKIP, TRIGGERFAIL
-from headwater.core.states import State
+from headwater.core.states import Failed, State, Success
 
 Trigger = Callable[[Collection[State]], bool]
 """The type of a trigger."""
 
 
 def _counts(upstream_states: Collection[State]) -> tuple[int, int, int]:
+    classes = getattr(upstream_states, "classes", None)
+    if classes is not None:  # a compact view of a batched map's children: no States built
+        kinds = classes()
+        successes = sum(n for k, n in kinds.items() if issubclass(k, Success))
+        failures = sum(n for k, n in kinds.items() if issubclass(k, Failed))
+        return successes, failures, sum(kinds.values())
     successes = sum(1 for s in upstream_states if s.is_successful())
     failures = sum(1 for s in upstream_states if s.is_failed())
     return successes, failures, len(upstream_states)

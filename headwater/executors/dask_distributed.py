@@ -317,6 +317,16 @@ class DaskExecutor(Executor):
                 if on_done is not None:
                     f.add_done_callback(functools.partial(_tell, on_done))
 
+    def parallelism(self) -> int:
+        """How many tasks the cluster runs at once: its workers' threads (at least 1, e.g.
+        for an adaptive cluster with no worker yet). Sizes the batches of large maps."""
+        if self._client is None:
+            return 1
+        try:
+            return max(1, sum(int(n) for n in self._client.nthreads().values()))
+        except Exception:  # the scheduler cannot say: batches sized for one thread
+            return 1
+
     # -- values --------------------------------------------------------------------------
     def wait_any(self, keys: Collection[str]) -> set[str]:
         """Block until one of ``keys`` is done (finished, erred or cancelled)."""
