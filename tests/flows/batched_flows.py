@@ -96,3 +96,16 @@ def runtime_length(batch_size: int | None) -> tuple[Flow, dict[str, Task]]:
         b = plus_index.map(a, batch_size=batch_size)
         summed = total(b)
     return f, {"a": a, "flat": flat, "b": b, "total": summed}
+
+
+@task
+def die_at(x: int, fatal: int) -> int:
+    """Kills the worker process running it when ``x == fatal`` (after a second, so the other
+    batches are done); else x."""
+    if x == fatal:
+        import os
+        import time
+
+        time.sleep(1)
+        os._exit(1)
+    return x

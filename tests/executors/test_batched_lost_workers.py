@@ -1,0 +1,42 @@
+"""A batch of mapped children lost with its worker (docs/notices/0010-batched-maps.md): every
+child of that batch is Crashed, by index; the other batches and the reduce's trigger go on."""
+
+from __future__ import annotations
+
+import logging
+
+import dask
+from distributed import Client, LocalCluster
+
+from headwater import Flow, unmapped
+from headwater.core import states as S
+from headwater.executors import DaskExecutor
+from tests.flows import batched_flows as B
+
+
+def test_a_lost_batch_crashes_its_children_and_the_rest_runs() -> None:
+    with Flow("lost batch") as f:
+        xs = B.die_at.map(list(range(8)), fatal=unmapped(5), batch_size=4)
+        ys = B.plus_index.map(xs, batch_size=4)
+        counted = B.count_finished(ys)
+    with (
+        dask.config.set({"distributed.scheduler.allowed-failures": 0}),
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address="127.0.0.1:0",
+            silence_logs=logging.CRITICAL,
+        ) as cluster,
+        Client(cluster, set_as_default=False) as client,
+    ):
+        state = f.run(executor=DaskExecutor(client=client))
+    children = state.result[xs]
+    assert children.counts() == {"Success": 4, "Crashed": 4}
+    assert children.failed_indices() == [4, 5, 6, 7]
+    assert "Task 'die_at'[4] was lost" in children.failures()[4]
+    assert [c.result for c in children.children(range(4))] == [0, 1, 2, 3]
+    after = state.result[ys]
+    assert [type(c) for c in after.map_states] == [S.Success] * 4 + [S.TriggerFailed] * 4
+    assert state.result[counted].result == 8  # all_finished: the reduce runs anyway
