@@ -81,7 +81,7 @@ def some_executor(request: pytest.FixtureRequest) -> Iterator[Any]:
 
 
 @settings(
-    max_examples=12,
+    max_examples=25,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

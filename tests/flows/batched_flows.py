@@ -24,10 +24,10 @@ from headwater import (
 )
 
 
-@task(max_retries=1)
+@task(max_retries=1, retry_delay=0.01)
 def step(x: int, fail: Collection[int], skip: Collection[int], flaky: Collection[int]) -> int:
     """x * 10, unless x is in ``fail`` (raises), ``skip`` (SKIP) or ``flaky`` (first try
-    raises)."""
+    raises; retried after a short delay, so a batch defers it behind its other children)."""
     if x in skip:
         raise signals.SKIP(f"skip {x}")
     if x in fail:
