@@ -10,7 +10,8 @@ raw / headwater. Targets (issue 6, docs/notices/0010-batched-maps.md): 1,000,000
 ``dask`` with 2 workers in under 120 s with a driver peak under 2 GiB; at 100,000 elements
 headwater at least 10x faster than raw client.map.
 
-The run journal is switched off (HEADWATER_JOURNAL=false): it costs time per task.
+The run journal is switched off (HEADWATER_JOURNAL=false) for the runs: it costs time per
+task.
 
 Usage: python benchmarks/bench_scale.py [--sizes 1000000] [--executors dask]
        [--raw 100000] [--workers 2] [--batch-size N] [--json out.json]
@@ -34,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-os.environ.setdefault("HEADWATER_JOURNAL", "false")
 
 from headwater import Flow, task  # noqa: E402
 
@@ -80,6 +80,21 @@ def peak_rss(every: float = 0.02) -> Iterator[dict[str, float]]:
         stop.set()
         sampler.join()
         out["peak_mb"] = max(out["peak_mb"], rss_mb())
+
+
+@contextlib.contextmanager
+def journal_off() -> Iterator[None]:
+    """Switch the run journal off while inside (it costs time per task), then restore the
+    setting (importing this module changes nothing)."""
+    before = os.environ.get("HEADWATER_JOURNAL")
+    os.environ["HEADWATER_JOURNAL"] = "false"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("HEADWATER_JOURNAL", None)
+        else:
+            os.environ["HEADWATER_JOURNAL"] = before
 
 
 @contextlib.contextmanager
@@ -169,7 +184,7 @@ def run_scale(
         "dask": lambda: DaskExecutor(client=client),
     }[executor_kind]()
     executor = _Counting(inner)
-    with peak_rss() as memory:
+    with journal_off(), peak_rss() as memory:
         start = time.perf_counter()
         state = flow.run(executor=executor, return_tasks=[summed, mapped])
         seconds = time.perf_counter() - start
@@ -228,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=None, help="override (default auto)")
     parser.add_argument("--json", default=None, help="write the rows to this file")
     args = parser.parse_args(argv)
+    os.environ["HEADWATER_JOURNAL"] = "false"
     kinds = [k.strip() for k in args.executors.split(",") if k.strip()]
     sizes, raw_sizes = _ints(args.sizes), _ints(args.raw)
     rows: list[dict[str, Any]] = []

@@ -40,7 +40,9 @@ def test_run_scale_is_importable_and_reports_a_run() -> None:
         from benchmarks.bench_scale import run_scale
     finally:
         sys.path.remove(str(ROOT))
+    before = os.environ.get("HEADWATER_JOURNAL")
     row = run_scale(2500, "local")
+    assert os.environ.get("HEADWATER_JOURNAL") == before  # the journal switch is restored
     assert row["ok"] and row["n"] == 2500 and row["executor"] == "local"
     assert row["counts"] == {"Success": 2500}
     assert row["driver_peak_mb"] >= row["driver_start_mb"] > 0
