@@ -98,6 +98,10 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append(str(scale.get("status")))
     if scale.get("results"):
         lines += [
+            "`run_scale` runs in the suite's own process after every cell: its driver memory "
+            "is that process's resident memory sampled during the run, and the start figure "
+            "includes what the earlier cells left behind.",
+            "",
             "| elements | executor | seconds | µs/element | graph nodes | driver MiB (start -> "
             "peak, sampled) | ok |",
             "| ---: | --- | ---: | ---: | ---: | ---: | --- |",
