@@ -30,7 +30,7 @@ from headwater.core.runner import TaskRunner, Upstream, wait_for_retry
 from headwater.core.states import Retrying, State
 
 if TYPE_CHECKING:
-    from headwater.core.flow_runner import FlowContext, TaskDef
+    from headwater.core.nodes import FlowContext, TaskDef
 
 MAX_UNBATCHED = 1000
 """A map of up to this many children runs one child per graph node (never batched)."""
@@ -182,7 +182,7 @@ def run_batch(
         try:
             _pickling.dumps(batch)
         except Exception:
-            from headwater.core.flow_runner import _picklable_state  # the error path only
+            from headwater.core.nodes import _picklable_state  # the error path only
 
             batch = StateBatch.of(start, [_picklable_state(s, task) for s in states])
     return batch

@@ -3,12 +3,14 @@ and turns the final task states into the flow's state.
 
 Design note
 -----------
-Every node of the compiled graph calls one pure function, :func:`run_node`, which rebuilds
-the task's inputs from its upstream states and runs :class:`~headwater.core.runner.TaskRunner`.
+Every node of the compiled graph calls a pure function of :mod:`headwater.core.nodes`
+(:func:`~headwater.core.nodes.run_node` for a task or a mapped child), which rebuilds the
+task's inputs from its upstream states and runs :class:`~headwater.core.runner.TaskRunner`.
 A node's arguments are small: the key of the task's definition (a literal shipped once per
 run, holding the Task and its constants), the key of the flow context (also a literal), a
-:class:`NodeSpec` (how the upstream states map onto arguments; no values), and the keys of
-its upstream states. No Flow, context copy or upstream value is embedded in a node.
+:class:`~headwater.core.nodes.NodeSpec` (how the upstream states map onto arguments; no
+values), and the keys of its upstream states. This module is the driver's side: the planner,
+the submission loop, collection and repairs.
 
 Compilation walks the tasks in topological order. A task whose shape is known is planned at
 once: a plain task is one node; a mapped task is one node per child. A mapped task's number
@@ -49,12 +51,11 @@ import datetime as _dt
 import logging
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
 from headwater import _pickling
-from headwater.core import caching, signals
+from headwater.core import caching
 from headwater.core.batches import (
     MAX_UNBATCHED,
     BatchInput,
@@ -64,12 +65,39 @@ from headwater.core.batches import (
 )
 from headwater.core.children import ChildStates, StateBatch
 from headwater.core.flow import Edge, Flow
+from headwater.core.nodes import (
+    FlowContext,
+    InputSpec,
+    NodeSpec,
+    Shape,
+    TaskDef,
+    _mapped_state,
+    run_empty_map,
+    run_node,
+    shape_of,
+    strip_result,
+)
 from headwater.core.parameter import resolve_parameters
+from headwater.core.plan import (
+    _annotations,
+    _as_batch,
+    _as_state,
+    _count_runs,
+    _deps,
+    _element_sources,
+    _Elements,
+    _is_lost,
+    _is_node,
+    _kinds,
+    _Literal,
+    _Output,
+    _Plan,
+    _renamed,
+    _runs_of,
+)
 from headwater.core.progress import ProgressHook, state_name
-from headwater.core.runner import TaskRunner, Upstream
 from headwater.core.states import (
     Cancelled,
-    Crashed,
     Failed,
     Finished,
     Mapped,
@@ -81,300 +109,8 @@ from headwater.core.states import (
 )
 from headwater.core.task import Constant, Task
 from headwater.errors import HeadwaterError
-from headwater.results.base import Result
 
 logger = logging.getLogger("headwater.flow_runner")
-
-# ---------------------------------------------------------------------------------------
-# What travels in the graph
-# ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class TaskDef:
-    """A task, its constant arguments and its resolved Result: one graph literal per task
-    per run."""
-
-    task: Task
-    constants: Mapping[str, Any]
-    result: Result | None = None
-    checkpoint: bool = False
-    readback: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class FlowContext:
-    """The flow run's context: one graph literal per run.
-
-    ``ships_values`` is set when the executor moves states between processes: each node
-    then checks that its state pickles, and fails the task naming the culprit when not.
-    """
-
-    values: Mapping[str, Any]
-    ships_values: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class InputSpec:
-    """How some of a node's upstream states become one input.
-
-    ``count`` is -1 for one state, else the number of states forming a tuple (a reduce).
-    ``pos`` takes one child out of a batch's states (an unbatched child of a batched map);
-    ``batched`` says the ``count`` states are batches (a reduce of a batched map).
-    """
-
-    key: str | None
-    count: int = -1
-    index: int | tuple[int, ...] | None = None
-    flattened: bool = False
-    gate: bool = False
-    pos: int | None = None
-    batched: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class NodeSpec:
-    """Everything a node needs besides its task definition and upstream states."""
-
-    inputs: tuple[InputSpec, ...] = ()
-    map_index: int | None = None
-    initial_state: State | None = None
-    map_error: str | None = None
-
-
-def run_node(task_def: TaskDef, flow_context: FlowContext, spec: NodeSpec, *states: State) -> State:
-    """Run one task (or mapped child) from its upstream states; the function every node calls.
-
-    Args:
-        task_def: the task and its constants.
-        flow_context: the flow run's context.
-        spec: how ``states`` map onto the task's inputs.
-        *states: the upstream states, in the order of ``spec.inputs``.
-    """
-    upstream = _upstream_of(spec, states)
-    runner = TaskRunner(
-        task_def.task,
-        task_def.constants,
-        spec.map_index,
-        task_def.result,
-        task_def.checkpoint,
-        readback=task_def.readback,
-    )
-    state = runner.run(upstream, flow_context.values, spec.initial_state, spec.map_error)
-    if flow_context.ships_values:
-        state = _picklable_state(state, task_def.task)
-    return state
-
-
-def _picklable_state(state: State, task: Task) -> State:
-    """The state, or a Failed state naming what keeps it from leaving this process."""
-    try:
-        _pickling.dumps(state)
-        return state
-    except Exception:
-        pass
-    what = "returned a value" if _pickling.pickle_problem(state.result) else "ended in a state"
-    problem = _pickling.pickle_problem(state.result, "result") or _pickling.pickle_problem(
-        state.exception, "exception"
-    )
-    if problem is None:
-        problem = _pickling.pickle_problem(state, "state")
-    return Failed(
-        f"Task {task.name!r} {what} that cannot be pickled, so it cannot leave the worker: "
-        f"{problem}. Return plain data (or run on LocalExecutor or threads).",
-        run_count=state.run_count,
-        map_index=state.map_index,
-        traceback=state.traceback,
-    )
-
-
-def strip_result(state: Any) -> Any:
-    """The state without its value: what the driver needs of a task it does not return.
-
-    Args:
-        state: a task's state (or a batch of children's states).
-    """
-    if isinstance(state, StateBatch):
-        return state.without_results()
-    if not isinstance(state, State):
-        return state
-    if isinstance(state, Mapped):
-        return state
-    return state.with_(result=None)
-
-
-def _upstream_of(spec: NodeSpec, states: Sequence[State]) -> list[Upstream]:
-    upstream: list[Upstream] = []
-    pos = 0
-    for inp in spec.inputs:
-        if inp.count < 0:
-            value: Any = states[pos]
-            state: State | Sequence[State] = value[inp.pos] if inp.pos is not None else value
-            pos += 1
-        else:
-            part = states[pos : pos + inp.count]
-            state = ChildStates(part) if inp.batched else tuple(part)  # type: ignore[arg-type]
-            pos += inp.count
-        upstream.append(Upstream(inp.key, state, inp.index, inp.flattened, inp.gate))
-    return upstream
-
-
-def run_empty_map(
-    task_def: TaskDef, flow_context: FlowContext, spec: NodeSpec, *states: State
-) -> State:
-    """Decide the state of a mapped task with no children from its non-mapped inputs.
-
-    Its conditions and trigger are checked as a child's would be (an untaken branch gives
-    Skipped, a failed upstream TriggerFailed); when they pass it is Mapped with no children.
-
-    Args:
-        task_def: the task and its constants.
-        flow_context: the flow run's context (unused; every node takes it).
-        spec: how ``states`` map onto the task's non-mapped inputs.
-        *states: the upstream states, in the order of ``spec.inputs``.
-    """
-    upstream = _upstream_of(spec, states)
-    runner = TaskRunner(task_def.task)
-    state = spec.initial_state or Pending()
-    if state.is_finished():
-        return state
-    try:
-        runner.check_upstream_finished(state, [s for up in upstream for s in up.states()])
-        runner.check_gates(state, [tuple(up.states()) for up in upstream if up.gate])
-        runner.check_trigger(state, [s for up in upstream if not up.gate for s in up.states()])
-    except signals.ENDRUN as end:
-        return end.end_state
-    return _mapped_state(task_def.task, [])
-
-
-@dataclass(frozen=True, slots=True)
-class Shape:
-    """What the planner learns about a result it maps over.
-
-    ``lengths`` is the length (an int), or with flattening the length of each part (a
-    tuple); ``problem`` says why the result cannot be mapped over.
-    """
-
-    lengths: int | tuple[int, ...] | None = None
-    problem: str | None = None
-
-
-def _shape_of_value(value: Any, what: str) -> int | str:
-    if isinstance(value, Mapping | set | frozenset) or not (
-        hasattr(value, "__len__") and hasattr(value, "__getitem__")
-    ):
-        return (
-            f"{what} is of type {type(value).__name__!r}, which is not a sequence "
-            "(map over a list or tuple; use list(...) or sorted(...) to make one)"
-        )
-    return len(value)
-
-
-def shape_of(what: str, flattened: bool, *states: State) -> Shape:
-    """Return the length(s) of the result(s) held by ``states`` (computed on the worker).
-
-    Args:
-        what: a description of the upstream for messages.
-        flattened: whether each result is a list of parts to measure one by one.
-        *states: one state (a plain upstream) or the children's states (a mapped upstream),
-            or their batches.
-    """
-    if any(isinstance(s, StateBatch) for s in states):
-        states = tuple(c for s in states for c in (s if isinstance(s, StateBatch) else (s,)))
-    for s in states:
-        if not s.is_successful():
-            return Shape(problem=f"{what} ended {type(s).__name__}")
-    values = [s.result for s in states]
-    if len(states) == 1 and not flattened:
-        got = _shape_of_value(values[0], what)
-        return Shape(problem=got) if isinstance(got, str) else Shape(lengths=got)
-    parts = values if len(states) > 1 or not flattened else values[0]
-    if len(states) == 1:
-        first = _shape_of_value(parts, what)
-        if isinstance(first, str):
-            return Shape(problem=first)
-    lengths: list[int] = []
-    for j, part in enumerate(parts):
-        got = _shape_of_value(part, f"{what} (flattened; element {j})")
-        if isinstance(got, str):
-            return Shape(problem=got)
-        lengths.append(got)
-    return Shape(lengths=tuple(lengths))
-
-
-# ---------------------------------------------------------------------------------------
-# The planner
-# ---------------------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class _Output:
-    """Where a planned task's state(s) are: one key, one key per mapped child, or one key
-    per batch of children (``starts``: each batch's first index, then the number of
-    children)."""
-
-    single: str | None = None
-    children: list[str] | None = None
-    batches: list[str] | None = None
-    starts: list[int] | None = None
-
-    def keys(self) -> list[str]:
-        if self.children is not None:
-            return self.children
-        if self.batches is not None:
-            return self.batches
-        return [self.single or ""]
-
-    @property
-    def mapped(self) -> bool:
-        return self.children is not None or self.batches is not None
-
-    def where(self, i: int) -> tuple[str, int | None]:
-        """The key holding child ``i``'s state, and its position in that batch (or None)."""
-        if self.children is not None:
-            return self.children[i], None
-        assert self.batches is not None and self.starts is not None
-        j = bisect.bisect_right(self.starts, i) - 1
-        return self.batches[j], i - self.starts[j]
-
-
-@dataclass(slots=True)
-class _Elements:
-    """Where the elements of one mapped input come from: element ``i`` of ``single``'s
-    value, child ``i`` of the mapped output ``out``, or ``explicit[i]`` (key, position in
-    a batch or None, index into the value)."""
-
-    n: int
-    single: str | None = None
-    out: _Output | None = None
-    explicit: list[tuple[str, int | None, int | tuple[int, ...] | None]] | None = None
-
-    def at(self, i: int) -> tuple[str, int | None, int | tuple[int, ...] | None]:
-        if self.single is not None:
-            return self.single, None, i
-        if self.out is not None:
-            return (*self.out.where(i), None)
-        assert self.explicit is not None
-        return self.explicit[i]
-
-
-@dataclass(slots=True)
-class _Plan:
-    """The runner's bookkeeping for one flow run."""
-
-    token: str
-    ctx_key: str
-    outputs: dict[Task, _Output] = field(default_factory=dict)
-    def_keys: dict[Task, str] = field(default_factory=dict)
-    shape_keys: dict[tuple[Task, bool], str] = field(default_factory=dict)
-    shapes: dict[str, Shape] = field(default_factory=dict)
-    # for collection and repairs (docs/notices/0008-compilation.md)
-    wanted: frozenset[Task] = frozenset()
-    nodes: dict[str, tuple[Any, ...]] = field(default_factory=dict)
-    submitted: list[str] = field(default_factory=list)
-    collect: dict[str, str] = field(default_factory=dict)
-    settled: dict[str, Any] = field(default_factory=dict)
-    crashes: dict[str, int] = field(default_factory=dict)
 
 
 class FlowRunner:
@@ -1017,164 +753,8 @@ class FlowRunner:
         return Success("All reference tasks succeeded.")
 
 
-class _Literal(str):
-    """A string argument passed as it is: executors treat plain ``str`` args as keys, and
-    ``type(arg) is str`` is False for this subclass."""
-
-    __slots__ = ()
-
-
-def _element_sources(out: _Output, shape: Shape) -> _Elements:
-    """Where each element of a mapped input comes from (a state key, the position in a
-    batch, the index into its result)."""
-    if isinstance(shape.lengths, int):
-        assert out.single is not None
-        return _Elements(shape.lengths, single=out.single)
-    lengths = shape.lengths or ()
-    if out.mapped:  # flattened over a mapped task: element k of child j
-        explicit: list[tuple[str, int | None, int | tuple[int, ...] | None]] = [
-            (*out.where(j), k) for j, n in enumerate(lengths) for k in range(n)
-        ]
-    else:  # flattened over a plain task: element [j][k]
-        assert out.single is not None
-        explicit = [(out.single, None, (j, k)) for j, n in enumerate(lengths) for k in range(n)]
-    return _Elements(len(explicit), explicit=explicit)
-
-
 _MAX_REPAIR_ROUNDS = 100
 """Bounds the repair loop (each round spends a retry or gives up on every lost key)."""
-
-
-def _is_node(value: Any) -> bool:
-    return type(value) is tuple and bool(value) and callable(value[0])
-
-
-def _deps(node: tuple[Any, ...] | None) -> list[str]:
-    if node is None:
-        return []
-    out = [a for a in node[1:] if type(a) is str]
-    for a in node[1:]:
-        if type(a) is list:
-            out.extend(a)
-    return out
-
-
-def _renamed(arg: Any, rename: Mapping[str, str]) -> Any:
-    if type(arg) is str:
-        return rename.get(arg, arg)
-    if type(arg) is list:
-        return [rename.get(k, k) for k in arg]
-    return arg
-
-
-def _is_cancel(value: Any) -> bool:
-    return isinstance(value, KeyboardInterrupt) or type(value).__name__ == "CancelledError"
-
-
-def _is_lost(value: Any) -> bool:
-    return isinstance(value, BaseException) and not _is_cancel(value)
-
-
-def _annotations(task: Task) -> dict[str, Any] | None:
-    """Dask annotations for a task's nodes: its priority, and its ``dask-resource:NAME=N``
-    tags as resource restrictions."""
-    ann: dict[str, Any] = {}
-    if task.priority is not None:
-        ann["priority"] = task.priority
-    resources: dict[str, float] = {}
-    for tag in task.tags:
-        if not tag.startswith("dask-resource:"):
-            continue
-        name, sep, amount = tag[len("dask-resource:") :].partition("=")
-        try:
-            value = float(amount)
-        except ValueError:
-            value = -1.0
-        if not (sep and name and value >= 0):
-            raise HeadwaterError(
-                f"Task {task.name!r} has tag {tag!r}; a resource tag reads "
-                "'dask-resource:NAME=N', e.g. 'dask-resource:GPU=1'"
-            )
-        resources[name] = value
-    if resources:
-        ann["resources"] = resources
-    return ann or None
-
-
-def _as_state(value: Any, task: Task, map_index: int | None = None, tries: int = 1) -> State:
-    if isinstance(value, State):
-        return value
-    if _is_cancel(value):
-        return Cancelled(
-            f"Task {task.name!r} was cancelled: the flow run was interrupted.",
-            map_index=map_index,
-        )
-    if isinstance(value, BaseException):
-        where = f"[{map_index}]" if map_index is not None else ""
-        times = f" (lost {tries} times)" if tries > 1 else ""
-        return Crashed(
-            f"Task {task.name!r}{where} was lost{times}: {type(value).__name__}: {value}",
-            exception=value,
-            map_index=map_index,
-        )
-    raise HeadwaterError(f"Executor returned {value!r} for task {task.name!r} instead of a State")
-
-
-def _mapped_state(task: Task, children: Sequence[State]) -> State:
-    if isinstance(children, ChildStates):
-        counts = children.counts()
-    else:
-        counts = {}
-        for c in children:
-            counts[type(c).__name__] = counts.get(type(c).__name__, 0) + 1
-    summary = ", ".join(f"{n} {name}" for name, n in counts.items()) or "no children"
-    new = Mapped(f"Mapped {len(children)} children: {summary}.", map_states=children)
-    try:
-        return TaskRunner(task).transition(Pending(), new)
-    except signals.ENDRUN as end:  # a failing handler ends it Failed
-        return end.end_state
-
-
-def _count_runs(states: Mapping[Task, State]) -> dict[str, int]:
-    """Task runs by the class name of their state; a mapped task counts as its children
-    (from their own ``counts()`` when they keep them, as a batched map's do)."""
-    counts: dict[str, int] = {}
-    for s in states.values():
-        children = s.map_states if isinstance(s, Mapped) else (s,)
-        known = getattr(children, "counts", None)
-        for name, n in (
-            known().items() if callable(known) else ((type(c).__name__, 1) for c in children)
-        ):
-            counts[name] = counts.get(name, 0) + n
-    return counts
-
-
-def _runs_of(out: Any) -> list[tuple[str, int]]:
-    """Each output key with the number of task runs it holds: one, or a batch's children
-    (``starts``: each batch's first child, then the number of children)."""
-    starts = getattr(out, "starts", None)
-    keys = out.keys()
-    if starts is None or len(starts) != len(keys) + 1:
-        return [(k, 1) for k in keys]
-    return [(k, starts[i + 1] - starts[i]) for i, k in enumerate(keys)]
-
-
-def _as_batch(value: Any, task: Task, start: int, stop: int, tries: int = 1) -> StateBatch:
-    """A batch node's value as a batch: itself, or the exception that ended it (lost,
-    cancelled) as each child's Crashed or Cancelled state."""
-    if isinstance(value, StateBatch):
-        return value
-    return StateBatch.of(start, [_as_state(value, task, i, tries) for i in range(start, stop)])
-
-
-def _kinds(state: State) -> Iterable[type]:
-    """The state classes of a task's state, or of its children when it is Mapped."""
-    if not isinstance(state, Mapped):
-        return (type(state),)
-    classes = getattr(state.map_states, "classes", None)
-    if classes is not None:
-        return list(classes())
-    return {type(c) for c in state.map_states}
 
 
 def _parallelism(executor: Any) -> int:
