@@ -19,11 +19,31 @@ Threads: the pool is larger than ``num_workers`` and a semaphore of ``num_worker
 bounds the nodes that actually run; a task sleeping before a retry lends its slot out
 (:func:`~headwater.executors.base.lend_slot`), so waiting tasks never starve the rest.
 
-Processes (forked from a forkserver where there is one, else spawned; a pool per run): a
-literal (a task's definition, the run's context) is pickled once, into bytes
-that every worker process unpickles once (:class:`_Packed`), not once per child of a map.
+Processes (forked from a forkserver where there is one, else spawned; a pool per run). What
+crosses to a worker process is kept small, because on this backend every node's inputs
+travel from the driver with it:
+
+- A literal (a task's definition, the run's context) is pickled once, into a file of the
+  run's folder (:class:`_Packed`); what travels with each node that uses it is its token and
+  path, and each worker process reads and unpickles the file the first time one of its nodes
+  needs it, then keeps the value by token (``_received`` counts the reads: one per process
+  and literal). A file, because a process pool cannot address one of its processes: the
+  driver cannot know which process lacks a literal, so the process fetches it when it does.
+  A literal of an earlier batch is passed on as the same token. The folder is removed when
+  the run ends.
+- Several ready nodes go in one pool call (``chunksize`` of :func:`dask.local.get_async`,
+  ``_CHUNKSIZE`` nodes, as ``dask.multiprocessing.get`` does), not one call each. The cost:
+  nodes of one call run one after the other in one process, and the driver hears of them
+  (values, ``watch`` callbacks) when the call returns. A task waiting to retry holds its
+  process (a pool of processes has no slot to lend) and delays the nodes after it in its
+  call.
+
 Task logs travel back through a queue to the driver's loggers. Cancelling terminates the
 worker processes; in threads, running nodes get a KeyboardInterrupt at their next bytecode.
+
+Waiting (``gather``, ``wait_any``) registers a counter under each missing key; storing a
+value counts it down and wakes the driver only when a waiter is complete, so waiting for
+*n* keys costs O(n) however many of them finish one by one.
 """
 
 from __future__ import annotations
@@ -35,6 +55,8 @@ import logging.handlers
 import multiprocessing
 import os
 import pickle
+import shutil
+import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping
@@ -50,6 +72,9 @@ _SPARE_THREADS = 16
 
 _POLL = 0.2
 """Seconds between wake-ups of a waiting driver thread, so Ctrl-C is seen promptly."""
+
+_CHUNKSIZE = 6
+"""Ready nodes sent to a worker process per pool call (Dask's multiprocessing default)."""
 
 
 class _Errored:
@@ -91,27 +116,52 @@ def _tell(done: list[tuple[str, Callable[[str, Any], None] | None]], value_type:
 
 
 class _Packed:
-    """A literal pickled once in the driver; each worker process unpickles it once."""
+    """A literal pickled once in the driver into a file of the run's folder; its pickled
+    form is only the token and the path, and each worker process reads and unpickles the
+    file the first time a node needs it (:func:`_unpack`)."""
 
-    __slots__ = ("blob", "token")
+    __slots__ = ("path", "token")
 
-    def __init__(self, value: Any) -> None:
+    def __init__(self, value: Any, folder: str) -> None:
         self.token = uuid.uuid4().hex
-        self.blob = _dumps(value)
+        self.path = os.path.join(folder, self.token)
+        blob = _dumps(value)
+        with open(self.path, "wb") as f:
+            f.write(blob)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_unpack, (self.token, self.blob))
+        return (_unpack, (self.token, self.path))
 
 
 _unpacked: dict[str, Any] = {}
+"""This process's literals by token (a worker process lives for one run)."""
+
+_received: dict[str, int] = {}
+"""How many times this process read each literal's bytes: at most once per token."""
+
+_calls = [0, 0]
+"""Pool calls and nodes this worker process has run (tests read them from a task)."""
 
 
-def _unpack(token: str, blob: bytes) -> Any:
+def _unpack(token: str, path: str) -> Any:
     try:
         return _unpacked[token]
     except KeyError:
-        value = _unpacked[token] = pickle.loads(blob)
-        return value
+        pass
+    with open(path, "rb") as f:
+        blob = f.read()
+    _received[token] = _received.get(token, 0) + 1
+    value = _unpacked[token] = pickle.loads(blob)
+    return value
+
+
+def _run_chunk(args: list[tuple[Any, ...]]) -> list[Any]:
+    """Run one pool call's nodes (several ready ones: get_async's ``chunksize``)."""
+    from dask.local import batch_execute_tasks
+
+    _calls[0] += 1
+    _calls[1] += len(args)
+    return batch_execute_tasks(args)
 
 
 def _call_in_process(fn: Callable[..., Any], *args: Any) -> Any:
@@ -191,6 +241,16 @@ class _Gate:
                 )
 
 
+class _Waiter:
+    """A driver thread waiting for ``remaining`` more of its keys (``gather``) or for any
+    one of them (``wait_any``, which starts at 1)."""
+
+    __slots__ = ("remaining",)
+
+    def __init__(self, remaining: int) -> None:
+        self.remaining = remaining
+
+
 class LocalDaskExecutor(Executor):
     """Run tasks with Dask's local scheduler, in threads or in worker processes.
 
@@ -213,7 +273,9 @@ class LocalDaskExecutor(Executor):
         self._gate: _Gate | None = None
         self._cond = threading.Condition()
         self._values: dict[str, Any] = {}
-        self._watch: set[str] = set()
+        self._waiters: dict[str, list[_Waiter]] = {}
+        self._packed: dict[str, _Packed] = {}
+        self._folder: str | None = None
         self._threads: list[threading.Thread] = []
         self._unfinished: set[str] = set()
         self._cancelled = False
@@ -236,6 +298,7 @@ class LocalDaskExecutor(Executor):
             )
         else:
             ctx = _process_context()
+            self._folder = tempfile.mkdtemp(prefix="headwater-literals-")
             queue = ctx.Queue()
             listener = logging.handlers.QueueListener(queue, _Redispatch())
             listener.start()
@@ -256,10 +319,14 @@ class LocalDaskExecutor(Executor):
                     t.join(timeout=5)
             if listener is not None:
                 listener.stop()
+            if self._folder is not None:
+                shutil.rmtree(self._folder, ignore_errors=True)
+                self._folder = None
             self._threads.clear()
             with self._cond:
                 self._values.clear()
-                self._watch.clear()
+                self._waiters.clear()
+                self._packed.clear()
                 self._unfinished.clear()
                 self._watchers.clear()
 
@@ -272,15 +339,19 @@ class LocalDaskExecutor(Executor):
 
         if self._pool is None:
             raise RuntimeError("LocalDaskExecutor.submit called outside executor.start()")
-        ships = self.scheduler == "processes"
+        folder = self._folder
         dsk: dict[str, Any] = {}
         external: set[str] = set()
         literals: dict[str, Any] = {}
-        wrapper: Callable[..., Any] = _call_in_process if ships else self._gate  # type: ignore[assignment]
+        wrapper: Callable[..., Any] = _call_in_process if folder else self._gate  # type: ignore[assignment]
         for key, node in graph.items():
             if not is_node(node):
                 literals[key] = node
-                dsk[key] = DataNode(key, _Packed(node) if ships else node)
+                if folder is None:
+                    dsk[key] = DataNode(key, node)
+                else:
+                    dsk[key] = DataNode(key, packed := _Packed(node, folder))
+                    self._packed[key] = packed
                 continue
             args: list[Any] = [node[0]]
             for a in node[1:]:
@@ -296,7 +367,8 @@ class LocalDaskExecutor(Executor):
             dsk[key] = Task(key, wrapper, *args)
         keys = [k for k in dsk if k not in literals]
         with self._cond:
-            self._values.update(literals)
+            for k, v in literals.items():
+                self._store(k, v)
             self._unfinished.update(keys)
             told = (
                 [(k, self._watchers.pop(k, None), v) for k, v in literals.items()]
@@ -321,18 +393,23 @@ class LocalDaskExecutor(Executor):
         try:
             values = self.gather(external)
             for k, v in values.items():
+                v = self._packed.get(k, v)  # a literal of an earlier batch travels as a token
                 dsk[k] = DataNode(k, _Errored(v) if isinstance(v, BaseException) else v)
             pool = self._pool
             if pool is None:
                 raise CancelledError()
             ships = self.scheduler == "processes"
+
+            def submit(fn: Callable[..., Any], args: list[tuple[Any, ...]]) -> Any:
+                return pool.submit(_run_chunk, args)
+
             get_async(
-                pool.submit,
+                submit if ships else pool.submit,
                 self.num_workers + (0 if ships else _SPARE_THREADS),
                 dsk,
                 keys,
                 callbacks=[(None, None, None, self._finished, None)],
-                chunksize=1,
+                chunksize=_CHUNKSIZE if ships else 1,
                 get_id=threading.get_ident,
                 dumps=_dumps if ships else (lambda x: x),
                 loads=pickle.loads if ships else (lambda x: x),
@@ -342,10 +419,9 @@ class LocalDaskExecutor(Executor):
             with self._cond:
                 for k in keys:
                     if k not in self._values:
-                        self._values[k] = _Errored(exc)
+                        self._store(k, _Errored(exc))
                         self._unfinished.discard(k)
                         done.append((k, self._watchers.pop(k, None)))
-                self._cond.notify_all()
             _tell(done, type(exc))
 
     def _finished(self, key: str, value: Any, dsk: Any, state: Any, worker_id: Any) -> None:
@@ -353,13 +429,41 @@ class LocalDaskExecutor(Executor):
         with self._cond:
             if key in self._unfinished:
                 self._unfinished.discard(key)
-                self._values[key] = value
+                self._store(key, value)
                 if self._watchers:
                     on_done = self._watchers.pop(key, None)
-                if key in self._watch:
-                    self._cond.notify_all()
         if on_done is not None:
             on_done(key, _type_of(value))
+
+    def _store(self, key: str, value: Any) -> None:
+        """Keep a key's value and wake the driver threads it completes (under the lock)."""
+        self._values[key] = value
+        waiters = self._waiters.pop(key, None)
+        if waiters:
+            wake = False
+            for w in waiters:
+                w.remaining -= 1
+                wake = wake or w.remaining == 0
+            if wake:
+                self._cond.notify_all()
+
+    def _wait(self, keys: Collection[str], remaining: int) -> None:
+        """Block until ``remaining`` of ``keys`` (none computed yet) are: O(keys) bookkeeping
+        however many wake-ups, instead of a scan of the keys per wake-up (under the lock)."""
+        waiter = _Waiter(remaining)
+        for k in keys:
+            self._waiters.setdefault(k, []).append(waiter)
+        try:
+            while waiter.remaining > 0:
+                self._cond.wait(_POLL)
+        finally:
+            for k in keys:
+                waiters = self._waiters.get(k)
+                if waiters is not None:
+                    with contextlib.suppress(ValueError):
+                        waiters.remove(waiter)
+                    if not waiters:
+                        del self._waiters[k]
 
     # -- values --------------------------------------------------------------------------
     def wait_any(self, keys: Collection[str]) -> set[str]:
@@ -368,27 +472,15 @@ class LocalDaskExecutor(Executor):
             done = {k for k in keys if k in self._values}
             if done or not keys:
                 return done
-            self._watch.update(keys)
-            try:
-                while not done:
-                    self._cond.wait(_POLL)
-                    done = {k for k in keys if k in self._values}
-            finally:
-                self._watch.difference_update(keys)
-            return done
+            self._wait(keys, 1)
+            return {k for k in keys if k in self._values}
 
     def gather(self, keys: Collection[str]) -> dict[str, Any]:
         """Return the values of ``keys`` (the exception for a key that errored)."""
         with self._cond:
             missing = {k for k in keys if k not in self._values}
             if missing:
-                self._watch.update(missing)
-                try:
-                    while missing:
-                        self._cond.wait(_POLL)
-                        missing = {k for k in missing if k not in self._values}
-                finally:
-                    self._watch.difference_update(keys)
+                self._wait(missing, len(missing))
             out = {}
             for k in keys:
                 v = self._values[k]
@@ -421,7 +513,7 @@ class LocalDaskExecutor(Executor):
             for k in keys:
                 if k in self._unfinished:
                     self._unfinished.discard(k)
-                    self._values[k] = _Errored(CancelledError())
+                    self._store(k, _Errored(CancelledError()))
                     done.append((k, self._watchers.pop(k, None)))
             self._cond.notify_all()
         _tell(done, CancelledError)

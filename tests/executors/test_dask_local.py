@@ -1,0 +1,70 @@
+"""LocalDaskExecutor("processes"): what crosses to the worker processes, counted in them.
+
+Each worker process keeps counters (``dask_local._received``: how many times it read each
+literal's bytes; ``dask_local._calls``: pool calls and nodes it ran); the tasks below read
+them where they run and return them, so the figures are the workers' own.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import tempfile
+from typing import Any
+
+from headwater import Flow, task
+from headwater.executors import LocalDaskExecutor
+
+
+@task
+def received(x: int) -> tuple[int, dict[str, int]]:
+    from headwater.executors import dask_local
+
+    return os.getpid(), dict(dask_local._received)
+
+
+@task
+def calls(x: int) -> tuple[int, int]:
+    from headwater.executors import dask_local
+
+    return dask_local._calls[0], dask_local._calls[1]
+
+
+@task
+def count(xs: list[Any]) -> int:
+    return len(xs)
+
+
+def _literal_folders() -> set[str]:
+    return set(glob.glob(os.path.join(tempfile.gettempdir(), "headwater-literals-*")))
+
+
+def test_each_task_definition_and_the_context_reach_a_worker_process_once() -> None:
+    """60 children share one task definition and every node reads the run's context: each
+    worker process reads each of them once, however many of its nodes use them."""
+    with Flow("ship-once") as flow:
+        probes = received.map(list(range(60)))
+        again = received.map(list(range(60, 120)), upstream_tasks=[probes])
+        count(again)
+    folders = _literal_folders()
+    state = flow.run(executor=LocalDaskExecutor("processes", num_workers=2))
+    assert state.is_successful(), state.result
+    seen: dict[int, dict[str, int]] = {}
+    for pid, got in state.result[probes].result + state.result[again].result:
+        assert got, "a child ran before its definition reached its process"
+        assert set(got.values()) == {1}, got
+        seen.setdefault(pid, {}).update(got)
+    # per process: the two map definitions and the context at most, read once each
+    assert all(len(tokens) <= 3 for tokens in seen.values()), seen
+    assert _literal_folders() == folders  # the run's literal files are removed with it
+
+
+def test_several_ready_nodes_go_to_a_worker_process_in_one_pool_call() -> None:
+    with Flow("chunks") as flow:
+        seen = calls.map(list(range(60)))
+        count(seen)
+    state = flow.run(executor=LocalDaskExecutor("processes", num_workers=1))
+    assert state.is_successful(), state.result
+    pool_calls, nodes = max(state.result[seen].result)
+    # 60 children (and their result-free summaries) ready at once, on one process
+    assert nodes >= 3 * pool_calls, (pool_calls, nodes)
