@@ -42,6 +42,30 @@ def dumps(obj: Any) -> bytes:
     return cloudpickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
 
 
+def _drop(buffer: pickle.PickleBuffer) -> None:
+    """Take an out-of-band buffer and keep nothing of it: the check needs no copy."""
+
+
+def check(obj: Any) -> None:
+    """Check that ``obj`` pickles as :func:`dumps` would, without copying its large buffers.
+
+    Pickle protocol 5 hands buffers that support it (numpy arrays, ``bytearray``,
+    ``PickleBuffer``) out of band, as dask.distributed sends them, so checking a 10 MB array
+    costs microseconds, not a 10 MB copy; everything else is pickled as it would be.
+
+    Raises:
+        Exception: whatever cloudpickle raises for an unpicklable object.
+    """
+    try:
+        data = pickle.dumps(obj, protocol=5, buffer_callback=_drop)
+    except Exception:
+        pass
+    else:
+        if b"__main__" not in data:
+            return
+    cloudpickle.dumps(obj, protocol=5, buffer_callback=_drop)
+
+
 def _error(obj: Any) -> BaseException | None:
     try:
         dumps(obj)
@@ -138,4 +162,4 @@ def pickle_problem(obj: Any, name: str = "value") -> str | None:
     return f"{path} ({kind}): {error}"
 
 
-__all__ = ["dumps", "pickle_problem"]
+__all__ = ["check", "dumps", "pickle_problem"]

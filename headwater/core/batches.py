@@ -180,7 +180,7 @@ def run_batch(
     batch = StateBatch.of(start, states)
     if flow_context.ships_values and not _plain_values(batch):
         try:
-            _pickling.dumps(batch)
+            _pickling.check(batch)
         except Exception:
             from headwater.core.nodes import _picklable_state  # the error path only
 

@@ -111,7 +111,7 @@ def run_node(task_def: TaskDef, flow_context: FlowContext, spec: NodeSpec, *stat
 def _picklable_state(state: State, task: Task) -> State:
     """The state, or a Failed state naming what keeps it from leaving this process."""
     try:
-        _pickling.dumps(state)
+        _pickling.check(state)
         return state
     except Exception:
         pass
