@@ -268,8 +268,7 @@ class FlowRunner:
         batch: dict[str, Any],
         annotations: dict[str, dict[str, Any]],
     ) -> None:
-        """Check that a planned task can travel, annotate its nodes, and add a result-free
-        summary node for each of its keys when the caller does not want its states."""
+        """Check that a planned task can travel and annotate its nodes."""
         keys = plan.outputs[task].keys()
         def_key = plan.def_keys.get(task)
         if def_key in batch and getattr(self.executor, "ships_values", False):
@@ -303,9 +302,6 @@ class FlowRunner:
                 continue
             if ann:
                 annotations[k] = ann
-            if task not in plan.wanted:
-                plan.collect[k] = summary = f"state-{k}"
-                batch[summary] = (strip_result, k)
 
     def _submit(
         self, plan: _Plan, batch: dict[str, Any], annotations: dict[str, dict[str, Any]]
@@ -584,11 +580,7 @@ class FlowRunner:
         cancel = getattr(self.executor, "cancel", None)
         if cancel is not None:
             cancel(plan.submitted)
-        keys = [plan.collect.get(k, k) for out in plan.outputs.values() for k in out.keys()]
-        got = self.executor.gather(keys)
-        values = {
-            k: got[plan.collect.get(k, k)] for out in plan.outputs.values() for k in out.keys()
-        }
+        values = self._gather_states(plan, plan.outputs)
         self.executor.release(plan.submitted)
         states = self._states_of(plan, values)
         for task in self.flow.tasks:
@@ -600,28 +592,64 @@ class FlowRunner:
     def _settle(self, plan: _Plan) -> dict[str, Any]:
         """Gather the state of every planned key, repairing lost ones until none is left.
 
+        After ``_MAX_REPAIR_ROUNDS`` rounds the lost keys left are given up on: each root
+        becomes Crashed and what depends on it runs once more, reading the Crashed state;
+        whatever is lost even then is Crashed too.
+
         Returns:
             Output key -> its state, or the exception of a key that could not be repaired.
         """
         values: dict[str, Any] = {}
-        for _ in range(_MAX_REPAIR_ROUNDS):
-            out_keys = [k for out in plan.outputs.values() for k in out.keys()]
-            need = [plan.collect.get(k, k) for k in out_keys]
-            need = [k for k in need if k not in plan.settled]
-            if need:
-                plan.settled.update(self.executor.gather(need))
-            values = {k: plan.settled[plan.collect.get(k, k)] for k in out_keys}
+        for round_ in range(_MAX_REPAIR_ROUNDS + 2):
+            values = self._gather_states(plan, plan.outputs, plan.settled)
+            plan.settled.update(values)
             lost = {k: v for k, v in values.items() if _is_lost(v)}
-            if not lost or not self._repair(plan, lost):
+            if (
+                not lost
+                or round_ > _MAX_REPAIR_ROUNDS
+                or not self._repair(plan, lost, give_up=round_ == _MAX_REPAIR_ROUNDS)
+            ):
                 break
         return values
 
-    def _repair(self, plan: _Plan, lost: Mapping[str, BaseException]) -> bool:
+    def _gather_states(
+        self,
+        plan: _Plan,
+        outputs: Mapping[Task, _Output],
+        known: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """The values of the output keys of ``outputs``: whole for the tasks the caller
+        asked for, without their results for the others (made where the results are:
+        ``Executor.gather_summaries``), so no result nobody asked for reaches the driver.
+        Keys in ``known`` are not asked again."""
+        known = known or {}
+        whole: list[str] = []
+        stripped: list[str] = []
+        for task, out in outputs.items():
+            for k in out.keys():
+                if k not in known:
+                    (whole if task in plan.wanted else stripped).append(k)
+        values = {k: known[k] for out in outputs.values() for k in out.keys() if k in known}
+        if whole:
+            values.update(self.executor.gather(whole))
+        if stripped:
+            summaries = getattr(self.executor, "gather_summaries", None)
+            if callable(summaries):
+                values.update(summaries(stripped, strip_result))
+            else:  # a duck-typed executor: strip here
+                got = self.executor.gather(stripped)
+                values.update({k: strip_result(v) for k, v in got.items()})
+        return values
+
+    def _repair(
+        self, plan: _Plan, lost: Mapping[str, BaseException], give_up: bool = False
+    ) -> bool:
         """Resubmit what a lost key took down with it, under new keys.
 
         A *root* (a lost key none of whose inputs was lost: Dask gave up on it) runs again
-        while its task has retries left, else becomes a Crashed state; everything downstream
-        of a root in the submitted graph is submitted again, reading the new keys.
+        while its task has retries left (and ``give_up`` is False), else becomes a Crashed
+        state; everything downstream of a root in the submitted graph is submitted again,
+        reading the new keys.
         """
         owner = {k: t for t, out in plan.outputs.items() for k in out.keys()}
         roots = [k for k in lost if not any(d in lost for d in _deps(plan.nodes.get(k)))]
@@ -657,6 +685,7 @@ class FlowRunner:
                 lost_node is not None
                 and lost_node[0] in (run_node, run_batch)
                 and crashes <= task.max_retries
+                and not give_up
             ):
                 batch[key] = lost_node
                 logger.warning("Task %r was lost (%s); running it again", task.name, exc)
@@ -683,11 +712,8 @@ class FlowRunner:
                 out.children = [rename.get(k, k) for k in out.children]
             if out.batches is not None:
                 out.batches = [rename.get(k, k) for k in out.batches]
-        for k, key in rename.items():
+        for k in rename:
             plan.nodes.pop(k, None)
-            old_collect = plan.collect.pop(k, None)
-            if old_collect is not None:
-                plan.collect[key] = rename.get(old_collect, old_collect)
             plan.settled.pop(k, None)
         for shape, k in list(plan.shape_keys.items()):
             plan.shape_keys[shape] = rename.get(k, k)
@@ -699,9 +725,7 @@ class FlowRunner:
     def _watch_progress(self, plan: _Plan, batch: Mapping[str, Any]) -> None:
         """Tell the hook how many task runs are planned, and watch this batch's."""
         assert self.progress is not None
-        runs = [
-            (plan.collect.get(k, k), n) for out in plan.outputs.values() for k, n in _runs_of(out)
-        ]
+        runs = [(k, n) for out in plan.outputs.values() for k, n in _runs_of(out)]
         self.progress.on_tasks_planned(total=sum(n for _, n in runs))
         self._weights = {k: n for k, n in runs if n != 1}
         keys = [k for k, _ in runs]

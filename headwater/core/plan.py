@@ -90,7 +90,6 @@ class _Plan:
     wanted: frozenset[Task] = frozenset()
     nodes: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     submitted: list[str] = field(default_factory=list)
-    collect: dict[str, str] = field(default_factory=dict)
     settled: dict[str, Any] = field(default_factory=dict)
     crashes: dict[str, int] = field(default_factory=dict)
 

@@ -28,6 +28,10 @@ key whose dependency errored may return that same exception. It never raises for
 one poisoned task cannot fail a whole run; the flow runner turns those exceptions into
 Crashed (or Cancelled) states and resubmits what depended on them.
 
+``gather_summaries(keys, summarize)`` returns a small summary of each value instead of the
+value (the flow runner asks for states without their results this way): a backend that
+holds values elsewhere makes the summaries where the values are.
+
 ``watch(keys, on_done)`` lets the driver hear of keys finishing as they finish (for the
 progress bar): ``on_done(key, value_type)`` gets the type of the key's value (or of its
 exception), never the value, so nothing is fetched for it. It may be called from another
@@ -133,6 +137,21 @@ class Executor(ABC):
     def gather(self, keys: Collection[str]) -> dict[str, Any]:
         """Return the values of ``keys``, waiting for them if needed; the exception object
         for a key whose computation failed (see the module's note), never raising for it."""
+
+    def gather_summaries(
+        self, keys: Collection[str], summarize: Callable[[Any], Any]
+    ) -> dict[str, Any]:
+        """Return ``summarize(value)`` for each of ``keys``, as :meth:`gather` returns values
+        (the exception for a key that failed). A backend whose values live elsewhere makes
+        the summaries there, so the values themselves never reach the caller; by default the
+        values are gathered and summarized here.
+
+        Args:
+            keys: keys of submitted nodes or literals.
+            summarize: a picklable function of one value, cheap and never raising.
+        """
+        got = self.gather(keys)
+        return {k: v if isinstance(v, BaseException) else summarize(v) for k, v in got.items()}
 
     def release(self, keys: Collection[str]) -> None:  # noqa: B027 - optional hook
         """Forget values the flow runner no longer needs."""

@@ -21,7 +21,9 @@ The client comes from one of three places: ``client=`` (reused, never closed),
 within the connect timeout), or a cluster started from ``cluster_class`` (LocalCluster by
 default, or an import path such as ``"dask_jobqueue.SLURMCluster"``), closed after the run.
 Logs of the ``headwater`` loggers on workers are forwarded to the driver's loggers
-(``Client.forward_logging``, once per client; workers log at the driver's level), through a
+(``Client.forward_logging``, once per client; workers log at the driver's level, set by a
+WorkerPlugin registered once per client and level, so no run pays a round trip for it and
+workers that join later get it too), through a
 thread of the run's own so that Jupyter shows them under the cell that runs the flow
 (:class:`_LogRelay`). ``watch`` tells the driver of keys finishing with the type the worker
 reported, so the progress bar needs no value. ``distributed`` is imported only here.
@@ -48,6 +50,10 @@ logger = logging.getLogger("headwater.executors")
 
 _forwarding: weakref.WeakKeyDictionary[Any, _LogRelay] = weakref.WeakKeyDictionary()
 """Clients whose workers already forward their ``headwater`` logs, and their relays."""
+
+_levels: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+"""The log level each client's workers were given (by a WorkerPlugin, so workers that join
+later get it too): given again only when the driver's level changes."""
 
 
 class _LogRelay:
@@ -102,10 +108,6 @@ class _LogRelay:
 def _relay_records(q: queue.SimpleQueue[logging.LogRecord | None]) -> None:
     while (record := q.get()) is not None:
         logging.getLogger(record.name).handle(record)
-
-
-def _set_log_level(level: int) -> None:
-    logging.getLogger("headwater").setLevel(level)
 
 
 def _import_class(path: str) -> Any:
@@ -259,7 +261,11 @@ class DaskExecutor(Executor):
             # the same topic forward_logging subscribed to, now handled by the relay
             topic = f"{TOPIC_PREFIX_FORWARDED_LOG_RECORD}-forward-logging-headwater"
             client.subscribe_topic(topic, relay)
-        client.run(_set_log_level, level)  # workers log at the driver's level
+        if _levels.get(client) != level:  # workers log at the driver's level, new ones too
+            from headwater.executors._dask_worker import LogLevelPlugin
+
+            client.register_plugin(LogLevelPlugin(level))
+            _levels[client] = level
         return relay
 
     # -- the graph -----------------------------------------------------------------------
@@ -360,6 +366,39 @@ class DaskExecutor(Executor):
             except Exception:  # a value lost meanwhile: one by one, errors as values
                 for k in good:
                     out[k] = self._one(futures[k])
+        for k, f in futures.items():
+            if k not in out:
+                out[k] = self._one(f)
+        return out
+
+    def gather_summaries(
+        self, keys: Collection[str], summarize: Callable[[Any], Any]
+    ) -> dict[str, Any]:
+        """Return ``summarize(value)`` of each of ``keys``, made on the workers holding the
+        values (one ``Client.run`` for all keys, no graph node per key); the exception for a
+        key that erred or was cancelled. A value no worker holds any more (lost meanwhile)
+        is summarized by a node submitted for it, which Dask computes again if needed."""
+        client = self._client
+        futures = {k: self._futures[k] for k in keys}
+        if not futures:
+            return {}
+        self._wait(list(futures.values()), "ALL_COMPLETED")
+        good = [k for k, f in futures.items() if f.status == "finished"]
+        out: dict[str, Any] = {}
+        if good:
+            from headwater.executors._dask_worker import summarize_held
+
+            held = client.run(summarize_held, summarize, good, on_error="return")
+            for got in held.values():
+                if isinstance(got, dict):
+                    out.update(got)
+        missing = [k for k in good if k not in out]
+        if missing:
+            nodes = {f"summary-{k}": (summarize, k) for k in missing}
+            self.submit(nodes)
+            got = self.gather(list(nodes))
+            self.release(list(nodes))
+            out.update({k: got[f"summary-{k}"] for k in missing})
         for k, f in futures.items():
             if k not in out:
                 out[k] = self._one(f)

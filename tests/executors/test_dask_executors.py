@@ -26,6 +26,7 @@ from distributed import Client, LocalCluster
 from distributed.diagnostics.plugin import SchedulerPlugin
 
 from headwater import Flow, Parameter, task, unmapped
+from headwater.core import flow_runner
 from headwater.core import states as S
 from headwater.errors import SchedulerConnectionError
 from headwater.executors import DaskExecutor, LocalDaskExecutor
@@ -300,6 +301,22 @@ def test_dask_keys_specs_priorities_and_resources(recording_client: Client) -> N
     assert any(s["key"].startswith("with_counted-") and s["key"].endswith("-999") for s in children)
 
 
+def test_a_task_is_one_dask_task_whether_its_result_is_returned_or_not(
+    recording_client: Client,
+) -> None:
+    with Flow("f") as f:
+        ys = E.inc.map(list(range(50)))
+        t = E.total(ys)
+    state = f.run(executor=DaskExecutor(client=recording_client), return_tasks=[t])
+    assert state.is_successful(), state
+    assert list(state.result) == [t] and state.result[t].result == sum(range(1, 51))
+    # the children's states reach the driver without their results, made where the
+    # results are, with no extra node per task (no strip node; notice 0008)
+    tasks = [s for s in _seen if not s["data"]]
+    assert sorted({s["prefix"] for s in tasks}) == ["Constant[list]", "inc", "total"], tasks
+    assert len(tasks) == 52
+
+
 def test_a_bad_resource_tag_is_refused() -> None:
     with Flow("f") as f:
         E.inc(1, task_args={"tags": {"dask-resource:GPU"}})
@@ -396,3 +413,37 @@ def test_a_task_dask_gives_up_on_is_crashed_its_retries_apply_and_the_rest_runs(
     assert marker.read_text().count("run") == 2  # max_retries=1: two runs
     assert type(state.result[after_bad]) is S.TriggerFailed
     assert state.result[good].result == sum(range(1, 11))
+
+
+def test_a_task_lost_in_every_repair_round_is_crashed_and_the_run_returns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Its worker dies every time and its retries outlast the repair rounds: the rounds end,
+    # the task is Crashed, its downstream sees that, and flow.run returns (it used to raise
+    # a KeyError on a renamed key). Two rounds instead of 100 keep the test short.
+    monkeypatch.setattr(flow_runner, "_MAX_REPAIR_ROUNDS", 2)
+    marker = tmp_path / "runs"
+    with Flow("f") as f:
+        bad = E.poison(str(marker), task_args={"max_retries": 10})
+        after_bad = E.inc(bad)
+        fine = E.inc(1)
+    with (
+        dask.config.set({"distributed.scheduler.allowed-failures": 0}),
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address="127.0.0.1:0",
+            silence_logs=logging.CRITICAL,
+        ) as cluster,
+        Client(cluster, set_as_default=False) as client,
+    ):
+        state = f.run(executor=DaskExecutor(client=client))
+    crashed = state.result[bad]
+    assert type(crashed) is S.Crashed, crashed
+    assert "Task 'poison' was lost (lost 3 times): KilledWorker" in crashed.message
+    assert marker.read_text().count("run") == 3  # the first run and two repair rounds
+    assert type(state.result[after_bad]) is S.TriggerFailed
+    assert state.result[fine].result == 2
+    assert type(state) is S.Failed

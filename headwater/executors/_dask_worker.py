@@ -1,0 +1,61 @@
+"""What DaskExecutor runs on dask.distributed workers outside the task graph.
+
+Design note
+-----------
+Imported only by :mod:`headwater.executors.dask_distributed` when a run starts (this module
+imports distributed at once): a WorkerPlugin that sets the ``headwater`` loggers' level on
+every worker, present and future, and the function that summarizes values where they are
+held (:func:`summarize_held`), so that the driver receives what it needs of a result without
+the result itself, and without a graph node per key.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Collection
+from typing import Any
+
+from distributed.diagnostics.plugin import WorkerPlugin
+
+
+class LogLevelPlugin(WorkerPlugin):
+    """Sets the level of the ``headwater`` loggers on each worker (and on workers that join
+    later); registering another under the same name replaces it.
+
+    Args:
+        level: the driver's effective level.
+    """
+
+    name = "headwater-log-level"
+
+    def __init__(self, level: int) -> None:
+        self.level = level
+
+    def setup(self, worker: Any) -> None:
+        logging.getLogger("headwater").setLevel(self.level)
+
+
+def summarize_held(
+    fn: Callable[[Any], Any], keys: Collection[str], dask_worker: Any = None
+) -> dict[str, Any]:
+    """``fn(value)`` of each of ``keys`` this worker holds in memory (or has spilled); keys it
+    does not hold are left out. Run by ``Client.run`` in the worker's event loop, so the
+    worker's data does not change under it.
+
+    Args:
+        fn: makes the small thing the driver wants of a value.
+        keys: the keys wanted.
+        dask_worker: the worker (given by ``Client.run``).
+    """
+    data = dask_worker.data
+    out: dict[str, Any] = {}
+    for key in keys:
+        try:
+            value = data[key]
+        except KeyError:
+            continue
+        out[key] = fn(value)
+    return out
+
+
+__all__ = ["LogLevelPlugin", "summarize_held"]
