@@ -3,40 +3,47 @@
 Design note
 -----------
 Dask's local scheduler (:func:`dask.local.get_async`) computes one whole graph per call. The
-flow runner hands graphs over in batches, so each batch runs as its own ``get_async`` call
-in a small driver thread, all of them feeding one shared pool; values are kept here (a dict
-guarded by one condition) until the flow runner releases them. A batch that refers to keys
-of earlier batches first waits for those values, then passes them in as data: batches never
-deadlock (a later batch waits only on earlier ones), and the threads of the pool never
-block on one another.
+flow runner hands graphs over in batches, so with threads each batch runs as its own
+``get_async`` call in a small driver thread, all of them feeding one shared pool; values are
+kept here (a dict guarded by one condition) until the flow runner releases them. A batch
+that refers to keys of earlier batches first waits for those values, then passes them in as
+data: batches never deadlock (a later batch waits only on earlier ones), and the threads of
+the pool never block on one another.
 
 Errors are values. Each node's call is wrapped: an exception becomes an ``_Errored`` marker
 stored under the key, and a node receiving a marker returns it without running (as
 dask.distributed does for the dependents of an erred task), so one bad node never aborts a
-``get_async`` call and ``gather`` hands the exception back for the flow runner to judge.
+batch and ``gather`` hands the exception back for the flow runner to judge.
 
 Threads: the pool is larger than ``num_workers`` and a semaphore of ``num_workers`` slots
 bounds the nodes that actually run; a task sleeping before a retry lends its slot out
 (:func:`~headwater.executors.base.lend_slot`), so waiting tasks never starve the rest.
 
-Processes (forked from a forkserver where there is one, else spawned; a pool per run). What
-crosses to a worker process is kept small, because on this backend every node's inputs
-travel from the driver with it:
+Processes (forked from a forkserver where there is one, else spawned; a pool per run) do
+not go through ``get_async``: every value comes back to the driver and travels to the next
+node from there, so what counts is how many pool calls a run makes and what each carries.
+A small dispatcher (:class:`_Dispatcher`, one thread per run, state under the executor's
+condition) feeds all batches to the pool:
 
+- Up to ``_CHUNKSIZE`` nodes per call: the ready nodes shared evenly among the free
+  processes, then *followers*, nodes whose every input is computed or comes earlier in the
+  same call (a task's next task in a chain, its result-free summary). The worker runs them in
+  order, each taking its inputs from the values sent along or from the nodes before it
+  (:func:`_run_nodes`). A node whose input erred gets that error without a call. The cost:
+  nodes of one call run one after the other in one process, and the driver hears of them
+  (values, ``watch`` callbacks) when the call returns. A task waiting to retry holds its
+  process (a pool of processes has no slot to lend) and delays the nodes after it in its
+  call.
 - A literal (a task's definition, the run's context) is pickled once, into a file of the
   run's folder (:class:`_Packed`); what travels with each node that uses it is its token and
   path, and each worker process reads and unpickles the file the first time one of its nodes
   needs it, then keeps the value by token (``_received`` counts the reads: one per process
   and literal). A file, because a process pool cannot address one of its processes: the
   driver cannot know which process lacks a literal, so the process fetches it when it does.
-  A literal of an earlier batch is passed on as the same token. The folder is removed when
-  the run ends.
-- Several ready nodes go in one pool call (``chunksize`` of :func:`dask.local.get_async`,
-  ``_CHUNKSIZE`` nodes, as ``dask.multiprocessing.get`` does), not one call each. The cost:
-  nodes of one call run one after the other in one process, and the driver hears of them
-  (values, ``watch`` callbacks) when the call returns. A task waiting to retry holds its
-  process (a pool of processes has no slot to lend) and delays the nodes after it in its
-  call.
+  The folder is removed when the run ends.
+- What crosses is pickled by :func:`_ship`: the standard pickler, taught the read-only
+  mappings of task definitions and contexts, which would otherwise send every node through
+  cloudpickle.
 
 Task logs travel back through a queue to the driver's loggers. Cancelling terminates the
 worker processes; in threads, running nodes get a KeyboardInterrupt at their next bytecode.
@@ -49,12 +56,15 @@ value counts it down and wakes the driver only when a waiter is complete, so wai
 from __future__ import annotations
 
 import contextlib
+import copyreg
 import ctypes
+import io
 import logging
 import logging.handlers
 import multiprocessing
 import os
 import pickle
+import queue
 import shutil
 import tempfile
 import threading
@@ -62,10 +72,11 @@ import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping
 from concurrent.futures import CancelledError, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures import Executor as PoolExecutor
+from types import MappingProxyType
 from typing import Any
 
 from headwater._pickling import dumps as _dumps
-from headwater.executors.base import Executor, Graph, is_node, lending_slot
+from headwater.executors.base import Executor, Graph, is_node, lending_slot, resolve
 
 _SPARE_THREADS = 16
 """Threads beyond ``num_workers``, so tasks waiting to retry do not hold pool threads."""
@@ -74,7 +85,33 @@ _POLL = 0.2
 """Seconds between wake-ups of a waiting driver thread, so Ctrl-C is seen promptly."""
 
 _CHUNKSIZE = 6
-"""Ready nodes sent to a worker process per pool call (Dask's multiprocessing default)."""
+"""Most nodes sent to a worker process per pool call (Dask's multiprocessing default)."""
+
+
+def _mappingproxy(d: dict[Any, Any]) -> MappingProxyType[Any, Any]:
+    return MappingProxyType(d)
+
+
+def _reduce_mappingproxy(m: MappingProxyType[Any, Any]) -> tuple[Any, ...]:
+    return (_mappingproxy, (dict(m),))
+
+
+_DISPATCH = {**copyreg.dispatch_table, MappingProxyType: _reduce_mappingproxy}
+
+
+def _ship(obj: Any) -> bytes:
+    """Pickle what crosses to or from a worker process: the standard pickler, which also
+    takes the read-only mappings of task definitions and run contexts (the plain pickler
+    refuses them, and cloudpickle costs several times more), else :func:`_dumps`."""
+    buf = io.BytesIO()
+    pickler = pickle.Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL)
+    pickler.dispatch_table = _DISPATCH
+    try:
+        pickler.dump(obj)
+    except Exception:
+        return _dumps(obj)
+    data = buf.getvalue()
+    return data if b"__main__" not in data else _dumps(obj)
 
 
 class _Errored:
@@ -125,7 +162,7 @@ class _Packed:
     def __init__(self, value: Any, folder: str) -> None:
         self.token = uuid.uuid4().hex
         self.path = os.path.join(folder, self.token)
-        blob = _dumps(value)
+        blob = _ship(value)
         with open(self.path, "wb") as f:
             f.write(blob)
 
@@ -155,13 +192,29 @@ def _unpack(token: str, path: str) -> Any:
     return value
 
 
-def _run_chunk(args: list[tuple[Any, ...]]) -> list[Any]:
-    """Run one pool call's nodes (several ready ones: get_async's ``chunksize``)."""
-    from dask.local import batch_execute_tasks
-
+def _run_nodes(payload: bytes) -> bytes:
+    """Run one pool call's nodes in order in this worker process: each takes its inputs from
+    the values sent along or from the nodes before it in the call. Returns ``(key, value)``
+    pairs, pickled; an exception (or a value that cannot travel back) becomes ``_Errored``."""
+    nodes, values = pickle.loads(payload)
     _calls[0] += 1
-    _calls[1] += len(args)
-    return batch_execute_tasks(args)
+    _calls[1] += len(nodes)
+    out = []
+    for key, fn, args in nodes:
+        value = values[key] = _call_in_process(fn, *(resolve(a, values) for a in args))
+        out.append((key, value))
+    try:
+        return _ship(out)
+    except Exception:
+        pass
+    kept = []
+    for key, value in out:
+        try:
+            _ship(value)
+        except Exception as exc:
+            value = _Errored(exc)
+        kept.append((key, value))
+    return _ship(kept)
 
 
 def _call_in_process(fn: Callable[..., Any], *args: Any) -> Any:
@@ -251,6 +304,167 @@ class _Waiter:
         self.remaining = remaining
 
 
+_STOP = object()
+
+_RELEASED = _Errored(KeyError("an input of this node was released before the node ran"))
+
+
+class _Dispatcher:
+    """Feeds the nodes of every batch to a process pool, several per call (see the module's
+    note). Its state lives under the executor's condition; one thread per run sends the calls
+    and takes their results."""
+
+    def __init__(self, owner: LocalDaskExecutor, pool: ProcessPoolExecutor, slots: int) -> None:
+        self.owner = owner
+        self.pool = pool
+        self.slots = slots
+        self.nodes: dict[str, tuple[Callable[..., Any], tuple[Any, ...], list[str]]] = {}
+        self.waiting: dict[str, int] = {}
+        """Node not sent yet -> how many of its inputs are not computed yet (none: ready)."""
+        self.dependents: dict[str, list[str]] = {}
+        self.ready: list[str] = []
+        self.inflight = 0
+        self.inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._loop, daemon=True, name="headwater-processes")
+        self.thread.start()
+
+    def add(self, graph: Graph) -> list[str]:
+        """Take a batch's nodes (under the lock); return their keys."""
+        values = self.owner._values
+        keys = []
+        for key, node in graph.items():
+            if not is_node(node):
+                continue
+            deps: list[str] = []
+            for a in node[1:]:
+                if type(a) is str:
+                    deps.append(a)
+                elif type(a) is list:
+                    deps.extend(a)
+            deps = list(dict.fromkeys(deps))
+            left = 0
+            for d in deps:
+                if d not in values:
+                    left += 1
+                    self.dependents.setdefault(d, []).append(key)
+            self.nodes[key] = (node[0], node[1:], deps)
+            if left:
+                self.waiting[key] = left
+            else:
+                self.ready.append(key)
+            keys.append(key)
+        self.inbox.put(None)
+        return keys
+
+    def stop(self) -> None:
+        self.inbox.put(_STOP)
+        self.thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        while True:
+            item = self.inbox.get()
+            if item is _STOP:
+                return
+            results: list[tuple[str, Any]] = []
+            if item is not None:
+                keys, fut = item
+                try:
+                    results = pickle.loads(fut.result())
+                except BaseException as exc:  # a broken or terminated pool
+                    results = [(k, _Errored(exc)) for k in keys]
+            told: list[tuple[str, Callable[[str, Any], None] | None, Any]] = []
+            with self.owner._cond:
+                if item is not None:
+                    self.inflight -= 1
+                for k, v in results:
+                    self._finish(k, v, told)
+                calls = self._take(told)
+            for k, on_done, v in told:
+                if on_done is not None:
+                    on_done(k, _type_of(v))
+            for chunk, nodes, data in calls:
+                self._send(chunk, nodes, data)
+
+    def _finish(self, key: str, value: Any, told: list[Any]) -> None:
+        """Keep a node's value (unless cancelled meanwhile) and free its dependents."""
+        owner = self.owner
+        if key in owner._unfinished:
+            owner._unfinished.discard(key)
+            owner._store(key, value)
+            told.append((key, owner._watchers.pop(key, None), value))
+        for d in self.dependents.pop(key, ()):
+            left = self.waiting.get(d)
+            if left is None:  # sent already, as a follower of one of its inputs
+                continue
+            if left == 1:
+                del self.waiting[d]
+                self.ready.append(d)
+            else:
+                self.waiting[d] = left - 1
+
+    def _take(self, told: list[Any]) -> list[tuple[list[str], list[Any], dict[str, Any]]]:
+        """Make the calls that free processes can take (under the lock): ready nodes shared
+        evenly, then nodes whose every input is computed or comes earlier in the call."""
+        owner, values, calls = self.owner, self.owner._values, []
+        free = self.slots - self.inflight
+        while self.ready and free > 0:
+            size = max(1, min(_CHUNKSIZE, -(-len(self.ready) // free)))
+            chunk: list[str] = []
+            inchunk: set[str] = set()
+            while self.ready and len(chunk) < size:
+                key = self.ready.pop()
+                fn, args, deps = self.nodes[key]
+                err = next((values[d] for d in deps if type(values.get(d)) is _Errored), None)
+                if key not in owner._unfinished or err is not None:
+                    # cancelled, or an input erred: its value is known without a call
+                    del self.nodes[key]
+                    self._finish(key, err if err is not None else values.get(key), told)
+                    continue
+                chunk.append(key)
+                inchunk.add(key)
+            i = 0
+            while i < len(chunk) and len(chunk) < _CHUNKSIZE:
+                for d in self.dependents.get(chunk[i], ()):
+                    if len(chunk) >= _CHUNKSIZE:
+                        break
+                    if d in self.waiting and d not in inchunk and d in owner._unfinished:
+                        if all(x in inchunk or x in values for x in self.nodes[d][2]):
+                            del self.waiting[d]
+                            chunk.append(d)
+                            inchunk.add(d)
+                i += 1
+            if not chunk:
+                continue
+            nodes, data = [], {}
+            for key in chunk:
+                fn, args, deps = self.nodes.pop(key)
+                for d in deps:
+                    if d not in inchunk:
+                        data[d] = owner._packed.get(d) or values.get(d, _RELEASED)
+                nodes.append((key, fn, args))
+            calls.append((chunk, nodes, data))
+            self.inflight += 1
+            free -= 1
+        return calls
+
+    def _send(self, chunk: list[str], nodes: list[Any], data: dict[str, Any]) -> None:
+        try:
+            payload = _ship((nodes, data))
+            fut = self.pool.submit(_run_nodes, payload)
+        except BaseException as exc:  # a shut-down pool; or what would not pickle
+            told: list[Any] = []
+            with self.owner._cond:
+                self.inflight -= 1
+                for k in chunk:
+                    self._finish(k, _Errored(exc), told)
+            for k, on_done, v in told:
+                if on_done is not None:
+                    on_done(k, _type_of(v))
+            self.inbox.put(None)
+            return
+        fut.add_done_callback(lambda f: self.inbox.put((chunk, f)))
+
+
 class LocalDaskExecutor(Executor):
     """Run tasks with Dask's local scheduler, in threads or in worker processes.
 
@@ -276,6 +490,7 @@ class LocalDaskExecutor(Executor):
         self._waiters: dict[str, list[_Waiter]] = {}
         self._packed: dict[str, _Packed] = {}
         self._folder: str | None = None
+        self._dispatcher: _Dispatcher | None = None
         self._threads: list[threading.Thread] = []
         self._unfinished: set[str] = set()
         self._cancelled = False
@@ -303,9 +518,11 @@ class LocalDaskExecutor(Executor):
             listener = logging.handlers.QueueListener(queue, _Redispatch())
             listener.start()
             level = logging.getLogger("headwater").getEffectiveLevel()
-            self._pool = ProcessPoolExecutor(
+            processes = ProcessPoolExecutor(
                 self.num_workers, mp_context=ctx, initializer=_init_process, initargs=(queue, level)
             )
+            self._pool = processes
+            self._dispatcher = _Dispatcher(self, processes, self.num_workers)
         try:
             yield self
         finally:
@@ -317,6 +534,9 @@ class LocalDaskExecutor(Executor):
             if not abandoned:
                 for t in self._threads:
                     t.join(timeout=5)
+            if self._dispatcher is not None:
+                self._dispatcher.stop()
+                self._dispatcher = None
             if listener is not None:
                 listener.stop()
             if self._folder is not None:
@@ -339,19 +559,16 @@ class LocalDaskExecutor(Executor):
 
         if self._pool is None:
             raise RuntimeError("LocalDaskExecutor.submit called outside executor.start()")
-        folder = self._folder
+        if self._dispatcher is not None:
+            self._submit_to_processes(graph)
+            return
         dsk: dict[str, Any] = {}
         external: set[str] = set()
         literals: dict[str, Any] = {}
-        wrapper: Callable[..., Any] = _call_in_process if folder else self._gate  # type: ignore[assignment]
         for key, node in graph.items():
             if not is_node(node):
                 literals[key] = node
-                if folder is None:
-                    dsk[key] = DataNode(key, node)
-                else:
-                    dsk[key] = DataNode(key, packed := _Packed(node, folder))
-                    self._packed[key] = packed
+                dsk[key] = DataNode(key, node)
                 continue
             args: list[Any] = [node[0]]
             for a in node[1:]:
@@ -364,7 +581,7 @@ class LocalDaskExecutor(Executor):
                     external.update(k for k in a if k not in graph)
                 else:
                     args.append(a)
-            dsk[key] = Task(key, wrapper, *args)
+            dsk[key] = Task(key, self._gate, *args)  # type: ignore[arg-type]
         keys = [k for k in dsk if k not in literals]
         with self._cond:
             for k, v in literals.items():
@@ -386,6 +603,22 @@ class LocalDaskExecutor(Executor):
         self._threads.append(thread)
         thread.start()
 
+    def _submit_to_processes(self, graph: Graph) -> None:
+        folder = self._folder
+        assert folder is not None and self._dispatcher is not None
+        literals = {k: v for k, v in graph.items() if not is_node(v)}
+        packed = {k: _Packed(v, folder) for k, v in literals.items()}
+        with self._cond:
+            self._packed.update(packed)
+            for k, v in literals.items():
+                self._store(k, v)
+            told = [(k, self._watchers.pop(k, None), v) for k, v in literals.items()]
+            self._unfinished.update(k for k in graph if k not in literals)
+            self._dispatcher.add(graph)
+        for k, on_done, v in told:
+            if on_done is not None:
+                on_done(k, type(v))
+
     def _run_batch(self, dsk: dict[str, Any], keys: list[str], external: set[str]) -> None:
         from dask._task_spec import DataNode
         from dask.local import get_async
@@ -393,26 +626,20 @@ class LocalDaskExecutor(Executor):
         try:
             values = self.gather(external)
             for k, v in values.items():
-                v = self._packed.get(k, v)  # a literal of an earlier batch travels as a token
                 dsk[k] = DataNode(k, _Errored(v) if isinstance(v, BaseException) else v)
             pool = self._pool
             if pool is None:
                 raise CancelledError()
-            ships = self.scheduler == "processes"
-
-            def submit(fn: Callable[..., Any], args: list[tuple[Any, ...]]) -> Any:
-                return pool.submit(_run_chunk, args)
-
             get_async(
-                submit if ships else pool.submit,
-                self.num_workers + (0 if ships else _SPARE_THREADS),
+                pool.submit,
+                self.num_workers + _SPARE_THREADS,
                 dsk,
                 keys,
                 callbacks=[(None, None, None, self._finished, None)],
-                chunksize=_CHUNKSIZE if ships else 1,
+                chunksize=1,
                 get_id=threading.get_ident,
-                dumps=_dumps if ships else (lambda x: x),
-                loads=pickle.loads if ships else (lambda x: x),
+                dumps=lambda x: x,
+                loads=lambda x: x,
             )
         except BaseException as exc:  # a broken pool, a cancelled run: every key left errs
             done = []

@@ -10,7 +10,10 @@ from __future__ import annotations
 import glob
 import os
 import tempfile
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from headwater import Flow, task
 from headwater.executors import LocalDaskExecutor
@@ -35,18 +38,22 @@ def count(xs: list[Any]) -> int:
     return len(xs)
 
 
-def _literal_folders() -> set[str]:
-    return set(glob.glob(os.path.join(tempfile.gettempdir(), "headwater-literals-*")))
+@task
+def literal_files(folder: str) -> list[str]:
+    return glob.glob(os.path.join(folder, "headwater-literals-*", "*"))
 
 
-def test_each_task_definition_and_the_context_reach_a_worker_process_once() -> None:
+def test_each_task_definition_and_the_context_reach_a_worker_process_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """60 children share one task definition and every node reads the run's context: each
     worker process reads each of them once, however many of its nodes use them."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the run keeps literals
     with Flow("ship-once") as flow:
         probes = received.map(list(range(60)))
         again = received.map(list(range(60, 120)), upstream_tasks=[probes])
         count(again)
-    folders = _literal_folders()
+        files = literal_files(str(tmp_path))
     state = flow.run(executor=LocalDaskExecutor("processes", num_workers=2))
     assert state.is_successful(), state.result
     seen: dict[int, dict[str, int]] = {}
@@ -56,7 +63,8 @@ def test_each_task_definition_and_the_context_reach_a_worker_process_once() -> N
         seen.setdefault(pid, {}).update(got)
     # per process: the two map definitions and the context at most, read once each
     assert all(len(tokens) <= 3 for tokens in seen.values()), seen
-    assert _literal_folders() == folders  # the run's literal files are removed with it
+    assert state.result[files].result  # the literals were files during the run ...
+    assert not list(tmp_path.glob("headwater-literals-*"))  # ... removed with it
 
 
 def test_several_ready_nodes_go_to_a_worker_process_in_one_pool_call() -> None:
