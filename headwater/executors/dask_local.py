@@ -26,8 +26,9 @@ A small dispatcher (:class:`_Dispatcher`, one thread per run, state under the ex
 condition) feeds all batches to the pool:
 
 - Up to ``_CHUNKSIZE`` nodes per call: the ready nodes shared evenly among the free
-  processes, then *followers*, nodes whose every input is computed or comes earlier in the
-  same call (a task's next task in a chain, its result-free summary). The worker runs them in
+  processes, then *followers*: for each node of the call, one dependent whose every input is
+  computed or comes earlier in the call (the next task of a chain; only one, so that the
+  dependents of a fan-out still spread over the processes). The worker runs them in
   order, each taking its inputs from the values sent along or from the nodes before it
   (:func:`_run_nodes`). A node whose input erred gets that error without a call. The cost:
   nodes of one call run one after the other in one process, and the driver hears of them
@@ -425,13 +426,15 @@ class _Dispatcher:
             i = 0
             while i < len(chunk) and len(chunk) < _CHUNKSIZE:
                 for d in self.dependents.get(chunk[i], ()):
-                    if len(chunk) >= _CHUNKSIZE:
-                        break
-                    if d in self.waiting and d not in inchunk and d in owner._unfinished:
-                        if all(x in inchunk or x in values for x in self.nodes[d][2]):
-                            del self.waiting[d]
-                            chunk.append(d)
-                            inchunk.add(d)
+                    if (
+                        d in self.waiting
+                        and d in owner._unfinished
+                        and all(x in inchunk or x in values for x in self.nodes[d][2])
+                    ):
+                        del self.waiting[d]
+                        chunk.append(d)
+                        inchunk.add(d)
+                        break  # one follower per node: a chain is followed, a fan-out spread
                 i += 1
             if not chunk:
                 continue

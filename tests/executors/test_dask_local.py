@@ -76,3 +76,23 @@ def test_several_ready_nodes_go_to_a_worker_process_in_one_pool_call() -> None:
     pool_calls, nodes = max(state.result[seen].result)
     # 60 children (and their result-free summaries) ready at once, on one process
     assert nodes >= 3 * pool_calls, (pool_calls, nodes)
+
+
+@task
+def link(previous: tuple[int, int] | None) -> tuple[int, int]:
+    from headwater.executors import dask_local
+
+    return dask_local._calls[0], dask_local._calls[1]
+
+
+def test_the_next_task_of_a_chain_rides_in_the_same_pool_call() -> None:
+    """A chain has one ready node at a time: its next links go along in the same call."""
+    with Flow("chain") as flow:
+        last = link(None)
+        for _ in range(29):
+            last = link(last)
+    state = flow.run(executor=LocalDaskExecutor("processes", num_workers=1), return_tasks=[last])
+    assert state.is_successful(), state.result
+    pool_calls, nodes = state.result[last].result
+    assert nodes >= 30
+    assert pool_calls * 5 <= nodes, (pool_calls, nodes)  # up to 6 links per call
