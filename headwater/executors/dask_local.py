@@ -20,31 +20,9 @@ bounds the nodes that actually run; a task sleeping before a retry lends its slo
 (:func:`~headwater.executors.base.lend_slot`), so waiting tasks never starve the rest.
 
 Processes (forked from a forkserver where there is one, else spawned; a pool per run) do
-not go through ``get_async``: every value comes back to the driver and travels to the next
-node from there, so what counts is how many pool calls a run makes and what each carries.
-A small dispatcher (:class:`_Dispatcher`, one thread per run, state under the executor's
-condition) feeds all batches to the pool:
-
-- Up to ``_CHUNKSIZE`` nodes per call: the ready nodes shared evenly among the free
-  processes, then *followers*: for each node of the call, one dependent whose every input is
-  computed or comes earlier in the call (the next task of a chain; only one, so that the
-  dependents of a fan-out still spread over the processes). The worker runs them in
-  order, each taking its inputs from the values sent along or from the nodes before it
-  (:func:`_run_nodes`). A node whose input erred gets that error without a call. The cost:
-  nodes of one call run one after the other in one process, and the driver hears of them
-  (values, ``watch`` callbacks) when the call returns. A task waiting to retry holds its
-  process (a pool of processes has no slot to lend) and delays the nodes after it in its
-  call.
-- A literal (a task's definition, the run's context) is pickled once, into a file of the
-  run's folder (:class:`_Packed`); what travels with each node that uses it is its token and
-  path, and each worker process reads and unpickles the file the first time one of its nodes
-  needs it, then keeps the value by token (``_received`` counts the reads: one per process
-  and literal). A file, because a process pool cannot address one of its processes: the
-  driver cannot know which process lacks a literal, so the process fetches it when it does.
-  The folder is removed when the run ends.
-- What crosses is pickled by :func:`_ship`: the standard pickler, taught the read-only
-  mappings of task definitions and contexts, which would otherwise send every node through
-  cloudpickle.
+not go through ``get_async``: a dispatcher sends several nodes per pool call and each
+literal to each worker process once (:mod:`headwater.executors._processes`, whose note says
+how and why).
 
 Task logs travel back through a queue to the driver's loggers. Cancelling terminates the
 worker processes; in threads, running nodes get a KeyboardInterrupt at their next bytecode.
@@ -57,62 +35,29 @@ value counts it down and wakes the driver only when a waiter is complete, so wai
 from __future__ import annotations
 
 import contextlib
-import copyreg
 import ctypes
-import io
 import logging
 import logging.handlers
-import multiprocessing
 import os
-import pickle
-import queue
 import shutil
 import tempfile
 import threading
-import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping
 from concurrent.futures import CancelledError, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures import Executor as PoolExecutor
-from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from headwater._pickling import dumps as _dumps
-from headwater.executors.base import Executor, Graph, is_node, lending_slot, resolve
+from headwater.executors.base import Executor, Graph, is_node, lending_slot
+
+if TYPE_CHECKING:
+    from headwater.executors._processes import _Dispatcher, _Packed
 
 _SPARE_THREADS = 16
 """Threads beyond ``num_workers``, so tasks waiting to retry do not hold pool threads."""
 
 _POLL = 0.2
 """Seconds between wake-ups of a waiting driver thread, so Ctrl-C is seen promptly."""
-
-_CHUNKSIZE = 6
-"""Most nodes sent to a worker process per pool call (Dask's multiprocessing default)."""
-
-
-def _mappingproxy(d: dict[Any, Any]) -> MappingProxyType[Any, Any]:
-    return MappingProxyType(d)
-
-
-def _reduce_mappingproxy(m: MappingProxyType[Any, Any]) -> tuple[Any, ...]:
-    return (_mappingproxy, (dict(m),))
-
-
-_DISPATCH = {**copyreg.dispatch_table, MappingProxyType: _reduce_mappingproxy}
-
-
-def _ship(obj: Any) -> bytes:
-    """Pickle what crosses to or from a worker process: the standard pickler, which also
-    takes the read-only mappings of task definitions and run contexts (the plain pickler
-    refuses them, and cloudpickle costs several times more), else :func:`_dumps`."""
-    buf = io.BytesIO()
-    pickler = pickle.Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL)
-    pickler.dispatch_table = _DISPATCH
-    try:
-        pickler.dump(obj)
-    except Exception:
-        return _dumps(obj)
-    data = buf.getvalue()
-    return data if b"__main__" not in data else _dumps(obj)
 
 
 class _Errored:
@@ -151,107 +96,6 @@ def _tell(done: list[tuple[str, Callable[[str, Any], None] | None]], value_type:
     for key, on_done in done:
         if on_done is not None:
             on_done(key, value_type)
-
-
-class _Packed:
-    """A literal pickled once in the driver into a file of the run's folder; its pickled
-    form is only the token and the path, and each worker process reads and unpickles the
-    file the first time a node needs it (:func:`_unpack`)."""
-
-    __slots__ = ("path", "token")
-
-    def __init__(self, value: Any, folder: str) -> None:
-        self.token = uuid.uuid4().hex
-        self.path = os.path.join(folder, self.token)
-        blob = _ship(value)
-        with open(self.path, "wb") as f:
-            f.write(blob)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_unpack, (self.token, self.path))
-
-
-_unpacked: dict[str, Any] = {}
-"""This process's literals by token (a worker process lives for one run)."""
-
-_received: dict[str, int] = {}
-"""How many times this process read each literal's bytes: at most once per token."""
-
-_calls = [0, 0]
-"""Pool calls and nodes this worker process has run (tests read them from a task)."""
-
-
-def _unpack(token: str, path: str) -> Any:
-    try:
-        return _unpacked[token]
-    except KeyError:
-        pass
-    with open(path, "rb") as f:
-        blob = f.read()
-    _received[token] = _received.get(token, 0) + 1
-    value = _unpacked[token] = pickle.loads(blob)
-    return value
-
-
-def _run_nodes(payload: bytes) -> bytes:
-    """Run one pool call's nodes in order in this worker process: each takes its inputs from
-    the values sent along or from the nodes before it in the call. Returns ``(key, value)``
-    pairs, pickled; an exception (or a value that cannot travel back) becomes ``_Errored``."""
-    nodes, values = pickle.loads(payload)
-    _calls[0] += 1
-    _calls[1] += len(nodes)
-    out = []
-    for key, fn, args in nodes:
-        value = values[key] = _call_in_process(fn, *(resolve(a, values) for a in args))
-        out.append((key, value))
-    try:
-        return _ship(out)
-    except Exception:
-        pass
-    kept = []
-    for key, value in out:
-        try:
-            _ship(value)
-        except Exception as exc:
-            value = _Errored(exc)
-        kept.append((key, value))
-    return _ship(kept)
-
-
-def _call_in_process(fn: Callable[..., Any], *args: Any) -> Any:
-    """Run one node in a worker process; an exception becomes the key's value."""
-    err = _first_error(args)
-    if err is not None:
-        return err
-    try:
-        return fn(*args)
-    except BaseException as exc:
-        return _Errored(exc)
-
-
-def _init_process(queue: Any, level: int) -> None:
-    """Send the worker process's ``headwater`` logs to the driver."""
-    logger = logging.getLogger("headwater")
-    logger.handlers[:] = [logging.handlers.QueueHandler(queue)]
-    logger.setLevel(level)
-    logger.propagate = False
-
-
-class _Redispatch(logging.Handler):
-    """Hand a record from a worker process to the driver's logger of the same name."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        logging.getLogger(record.name).handle(record)
-
-
-def _process_context() -> Any:
-    """forkserver where there is one (a fresh process per run costs ~15 ms instead of a
-    ~300 ms spawn; the server is forked before any thread of ours exists), else spawn."""
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["headwater.core.flow_runner", __name__])
-        return ctx
-    return multiprocessing.get_context("spawn")
 
 
 class _Gate:
@@ -305,169 +149,6 @@ class _Waiter:
         self.remaining = remaining
 
 
-_STOP = object()
-
-_RELEASED = _Errored(KeyError("an input of this node was released before the node ran"))
-
-
-class _Dispatcher:
-    """Feeds the nodes of every batch to a process pool, several per call (see the module's
-    note). Its state lives under the executor's condition; one thread per run sends the calls
-    and takes their results."""
-
-    def __init__(self, owner: LocalDaskExecutor, pool: ProcessPoolExecutor, slots: int) -> None:
-        self.owner = owner
-        self.pool = pool
-        self.slots = slots
-        self.nodes: dict[str, tuple[Callable[..., Any], tuple[Any, ...], list[str]]] = {}
-        self.waiting: dict[str, int] = {}
-        """Node not sent yet -> how many of its inputs are not computed yet (none: ready)."""
-        self.dependents: dict[str, list[str]] = {}
-        self.ready: list[str] = []
-        self.inflight = 0
-        self.inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self.thread = threading.Thread(target=self._loop, daemon=True, name="headwater-processes")
-        self.thread.start()
-
-    def add(self, graph: Graph) -> list[str]:
-        """Take a batch's nodes (under the lock); return their keys."""
-        values = self.owner._values
-        keys = []
-        for key, node in graph.items():
-            if not is_node(node):
-                continue
-            deps: list[str] = []
-            for a in node[1:]:
-                if type(a) is str:
-                    deps.append(a)
-                elif type(a) is list:
-                    deps.extend(a)
-            deps = list(dict.fromkeys(deps))
-            left = 0
-            for d in deps:
-                if d not in values:
-                    left += 1
-                    self.dependents.setdefault(d, []).append(key)
-            self.nodes[key] = (node[0], node[1:], deps)
-            if left:
-                self.waiting[key] = left
-            else:
-                self.ready.append(key)
-            keys.append(key)
-        self.inbox.put(None)
-        return keys
-
-    def stop(self) -> None:
-        self.inbox.put(_STOP)
-        self.thread.join(timeout=5)
-
-    def _loop(self) -> None:
-        while True:
-            item = self.inbox.get()
-            if item is _STOP:
-                return
-            results: list[tuple[str, Any]] = []
-            if item is not None:
-                keys, fut = item
-                try:
-                    results = pickle.loads(fut.result())
-                except BaseException as exc:  # a broken or terminated pool
-                    results = [(k, _Errored(exc)) for k in keys]
-            told: list[tuple[str, Callable[[str, Any], None] | None, Any]] = []
-            with self.owner._cond:
-                if item is not None:
-                    self.inflight -= 1
-                for k, v in results:
-                    self._finish(k, v, told)
-                calls = self._take(told)
-            for k, on_done, v in told:
-                if on_done is not None:
-                    on_done(k, _type_of(v))
-            for chunk, nodes, data in calls:
-                self._send(chunk, nodes, data)
-
-    def _finish(self, key: str, value: Any, told: list[Any]) -> None:
-        """Keep a node's value (unless cancelled meanwhile) and free its dependents."""
-        owner = self.owner
-        if key in owner._unfinished:
-            owner._unfinished.discard(key)
-            owner._store(key, value)
-            told.append((key, owner._watchers.pop(key, None), value))
-        for d in self.dependents.pop(key, ()):
-            left = self.waiting.get(d)
-            if left is None:  # sent already, as a follower of one of its inputs
-                continue
-            if left == 1:
-                del self.waiting[d]
-                self.ready.append(d)
-            else:
-                self.waiting[d] = left - 1
-
-    def _take(self, told: list[Any]) -> list[tuple[list[str], list[Any], dict[str, Any]]]:
-        """Make the calls that free processes can take (under the lock): ready nodes shared
-        evenly, then nodes whose every input is computed or comes earlier in the call."""
-        owner, values, calls = self.owner, self.owner._values, []
-        free = self.slots - self.inflight
-        while self.ready and free > 0:
-            size = max(1, min(_CHUNKSIZE, -(-len(self.ready) // free)))
-            chunk: list[str] = []
-            inchunk: set[str] = set()
-            while self.ready and len(chunk) < size:
-                key = self.ready.pop()
-                fn, args, deps = self.nodes[key]
-                err = next((values[d] for d in deps if type(values.get(d)) is _Errored), None)
-                if key not in owner._unfinished or err is not None:
-                    # cancelled, or an input erred: its value is known without a call
-                    del self.nodes[key]
-                    self._finish(key, err if err is not None else values.get(key), told)
-                    continue
-                chunk.append(key)
-                inchunk.add(key)
-            i = 0
-            while i < len(chunk) and len(chunk) < _CHUNKSIZE:
-                for d in self.dependents.get(chunk[i], ()):
-                    if (
-                        d in self.waiting
-                        and d in owner._unfinished
-                        and all(x in inchunk or x in values for x in self.nodes[d][2])
-                    ):
-                        del self.waiting[d]
-                        chunk.append(d)
-                        inchunk.add(d)
-                        break  # one follower per node: a chain is followed, a fan-out spread
-                i += 1
-            if not chunk:
-                continue
-            nodes, data = [], {}
-            for key in chunk:
-                fn, args, deps = self.nodes.pop(key)
-                for d in deps:
-                    if d not in inchunk:
-                        data[d] = owner._packed.get(d) or values.get(d, _RELEASED)
-                nodes.append((key, fn, args))
-            calls.append((chunk, nodes, data))
-            self.inflight += 1
-            free -= 1
-        return calls
-
-    def _send(self, chunk: list[str], nodes: list[Any], data: dict[str, Any]) -> None:
-        try:
-            payload = _ship((nodes, data))
-            fut = self.pool.submit(_run_nodes, payload)
-        except BaseException as exc:  # a shut-down pool; or what would not pickle
-            told: list[Any] = []
-            with self.owner._cond:
-                self.inflight -= 1
-                for k in chunk:
-                    self._finish(k, _Errored(exc), told)
-            for k, on_done, v in told:
-                if on_done is not None:
-                    on_done(k, _type_of(v))
-            self.inbox.put(None)
-            return
-        fut.add_done_callback(lambda f: self.inbox.put((chunk, f)))
-
-
 class LocalDaskExecutor(Executor):
     """Run tasks with Dask's local scheduler, in threads or in worker processes.
 
@@ -515,17 +196,22 @@ class LocalDaskExecutor(Executor):
                 self.num_workers + _SPARE_THREADS, thread_name_prefix="headwater-dask"
             )
         else:
-            ctx = _process_context()
+            from headwater.executors import _processes as P
+
+            ctx = P._process_context()
             self._folder = tempfile.mkdtemp(prefix="headwater-literals-")
             queue = ctx.Queue()
-            listener = logging.handlers.QueueListener(queue, _Redispatch())
+            listener = logging.handlers.QueueListener(queue, P._Redispatch())
             listener.start()
             level = logging.getLogger("headwater").getEffectiveLevel()
             processes = ProcessPoolExecutor(
-                self.num_workers, mp_context=ctx, initializer=_init_process, initargs=(queue, level)
+                self.num_workers,
+                mp_context=ctx,
+                initializer=P._init_process,
+                initargs=(queue, level),
             )
             self._pool = processes
-            self._dispatcher = _Dispatcher(self, processes, self.num_workers)
+            self._dispatcher = P._Dispatcher(self, processes, self.num_workers)
         try:
             yield self
         finally:
@@ -610,6 +296,8 @@ class LocalDaskExecutor(Executor):
         folder = self._folder
         assert folder is not None and self._dispatcher is not None
         literals = {k: v for k, v in graph.items() if not is_node(v)}
+        from headwater.executors._processes import _Packed
+
         packed = {k: _Packed(v, folder) for k, v in literals.items()}
         with self._cond:
             self._packed.update(packed)

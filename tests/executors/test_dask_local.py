@@ -1,7 +1,7 @@
 """LocalDaskExecutor("processes"): what crosses to the worker processes, counted in them.
 
-Each worker process keeps counters (``dask_local._received``: how many times it read each
-literal's bytes; ``dask_local._calls``: pool calls and nodes it ran); the tasks below read
+Each worker process keeps counters (``_processes._received``: how many times it read each
+literal's bytes; ``_processes._calls``: pool calls and nodes it ran); the tasks below read
 them where they run and return them, so the figures are the workers' own.
 """
 
@@ -21,16 +21,16 @@ from headwater.executors import LocalDaskExecutor
 
 @task
 def received(x: int) -> tuple[int, dict[str, int]]:
-    from headwater.executors import dask_local
+    from headwater.executors import _processes
 
-    return os.getpid(), dict(dask_local._received)
+    return os.getpid(), dict(_processes._received)
 
 
 @task
 def calls(x: int) -> tuple[int, int]:
-    from headwater.executors import dask_local
+    from headwater.executors import _processes
 
-    return dask_local._calls[0], dask_local._calls[1]
+    return _processes._calls[0], _processes._calls[1]
 
 
 @task
@@ -74,15 +74,15 @@ def test_several_ready_nodes_go_to_a_worker_process_in_one_pool_call() -> None:
     state = flow.run(executor=LocalDaskExecutor("processes", num_workers=1))
     assert state.is_successful(), state.result
     pool_calls, nodes = max(state.result[seen].result)
-    # 60 children (and their result-free summaries) ready at once, on one process
+    # 60 children ready at once, on one process
     assert nodes >= 3 * pool_calls, (pool_calls, nodes)
 
 
 @task
 def link(previous: tuple[int, int] | None) -> tuple[int, int]:
-    from headwater.executors import dask_local
+    from headwater.executors import _processes
 
-    return dask_local._calls[0], dask_local._calls[1]
+    return _processes._calls[0], _processes._calls[1]
 
 
 def test_the_next_task_of_a_chain_rides_in_the_same_pool_call() -> None:
