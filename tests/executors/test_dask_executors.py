@@ -230,6 +230,34 @@ def test_logs_from_tasks_on_workers_reach_the_driver(
     assert any("hello from child 8" in m for m in messages), messages
 
 
+def _headwater_level() -> int:
+    return logging.getLogger("headwater").getEffectiveLevel()
+
+
+def test_workers_that_join_later_log_at_the_drivers_level(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="headwater")
+    with Flow("f") as f:
+        E.inc(1)
+    with (
+        LocalCluster(
+            n_workers=1,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address="127.0.0.1:0",
+            silence_logs=logging.CRITICAL,
+        ) as cluster,
+        Client(cluster, set_as_default=False) as client,
+    ):
+        assert f.run(executor=DaskExecutor(client=client)).is_successful()
+        cluster.scale(2)
+        client.wait_for_workers(2, timeout=60)
+        levels = client.run(_headwater_level)
+    assert len(levels) == 2 and set(levels.values()) == {logging.DEBUG}, levels
+
+
 # -- what reaches the scheduler -------------------------------------------------------------
 
 _seen: list[dict[str, Any]] = []
