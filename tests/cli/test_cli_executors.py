@@ -4,96 +4,27 @@ progress bar on stderr; worker logs; exit codes."""
 
 from __future__ import annotations
 
-import ctypes
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from tests.cli.test_cli import FLOWS, SECRET, entry_point, one_line_error
+from tests.support.cluster import cluster, free_port
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
-BIN = Path(sys.executable).parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _die_with_parent() -> None:
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
-@contextmanager
-def _process(args: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """A subprocess in its own session, dying with this one, stopped on exit (SIGTERM to
-    its group, then SIGKILL)."""
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            args,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-        )
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
 
 
 @contextmanager
 def dask_cluster(folder: Path, workers: int = 2) -> Iterator[str]:
-    """A `dask scheduler` on a free port of 127.0.0.1 and single-thread `dask worker`s;
-    yields the scheduler's address once the workers have joined."""
-    from distributed import Client
-
-    for _attempt in range(3):
-        port = _free_port()
-        address = f"tcp://127.0.0.1:{port}"
-        scheduler_args = [
-            str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
-            "--dashboard-address", "127.0.0.1:0", "--no-show",
-        ]  # fmt: skip
-        worker_args = [
-            str(BIN / "dask"), "worker", address, "--nthreads", "1", "--host", "127.0.0.1",
-            "--no-dashboard", "--death-timeout", "30",
-        ]  # fmt: skip
-        with (
-            _process(scheduler_args, folder / "scheduler.log") as scheduler,
-            ExitStack() as stack,
-        ):
-            for i in range(workers):
-                stack.enter_context(_process(worker_args, folder / f"worker-{i}.log"))
-            try:
-                with Client(address, timeout=30, set_as_default=False) as client:
-                    deadline = time.monotonic() + 60
-                    while len(client.scheduler_info()["workers"]) < workers:
-                        assert time.monotonic() < deadline, "the workers did not join in 60 s"
-                        time.sleep(0.1)
-            except OSError:
-                if scheduler.poll() is not None:
-                    continue  # the port was taken in between: another one
-                raise
-            yield address
-            return
-    raise RuntimeError("could not start a scheduler on a free port")
+    """A real scheduler and ``workers`` single-thread workers on 127.0.0.1: the address."""
+    with cluster(folder, *([] for _ in range(workers))) as (address, _):
+        yield address
 
 
 @pytest.fixture
@@ -194,7 +125,7 @@ def test_progress_follows_the_switches(headwater: Run) -> None:
 
 
 def test_an_unreachable_scheduler_is_bad_input(headwater: Run) -> None:
-    address = f"tcp://127.0.0.1:{_free_port()}"  # nothing listens there
+    address = f"tcp://127.0.0.1:{free_port()}"  # nothing listens there
     proc = headwater(
         "run", f"{FLOWS}:etl", "--executor", "dask", "--address", address,
         DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT="2s",

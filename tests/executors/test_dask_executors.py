@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -32,6 +31,7 @@ from headwater.errors import SchedulerConnectionError
 from headwater.executors import DaskExecutor, LocalDaskExecutor
 from tests.conftest import EXECUTOR_KINDS
 from tests.flows import executor_flows as E
+from tests.support.cluster import free_port
 
 
 def in_process_cluster(**kwargs: Any) -> LocalCluster:
@@ -71,12 +71,6 @@ def test_bad_arguments_are_refused_with_clear_messages() -> None:
         f.run(executor=DaskExecutor(cluster_class="no_such_module.Cluster"))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_an_unreachable_scheduler_is_a_clear_error_within_the_connect_timeout(
     tmp_path: Path,
 ) -> None:
@@ -88,7 +82,7 @@ def test_an_unreachable_scheduler_is_a_clear_error_within_the_connect_timeout(
 
     with Flow("f") as f:
         touch()
-    address = f"tcp://127.0.0.1:{_free_port()}"
+    address = f"tcp://127.0.0.1:{free_port()}"
     threads = threading.active_count()
     started = time.monotonic()
     with pytest.raises(SchedulerConnectionError, match=r"Could not connect to the Dask scheduler"):

@@ -7,18 +7,14 @@ on free ports, with bounded waits, and are always stopped (SIGTERM, then SIGKILL
 
 from __future__ import annotations
 
-import ctypes
 import datetime as _dt
 import logging
 import os
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,88 +26,7 @@ from headwater import Flow, unmapped
 from headwater.executors import DaskExecutor
 from headwater.results import LocalResult
 from tests.flows import executor_flows as E
-
-BIN = Path(sys.executable).parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _die_with_parent() -> None:
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
-@contextmanager
-def process(args: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            args,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-        )
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
-
-
-def wait_for_workers(client: Client, n: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while len(client.scheduler_info()["workers"]) < n:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{n} workers did not join within {timeout} s")
-        time.sleep(0.1)
-
-
-def worker_args(address: str, *extra: str) -> list[str]:
-    """A single-thread `dask worker` without a nanny (a killed worker stays dead)."""
-    return [
-        str(BIN / "dask"), "worker", address, "--nthreads", "1", "--no-nanny",
-        "--host", "127.0.0.1", "--no-dashboard", "--death-timeout", "30", *extra,
-    ]  # fmt: skip
-
-
-@contextmanager
-def cluster(
-    tmp_path: Path, *workers: list[str]
-) -> Iterator[tuple[str, list[subprocess.Popen[bytes]]]]:
-    """A `dask scheduler` on a free port and one worker per entry of ``workers`` (extra
-    worker arguments each), all stopped on exit."""
-    for _attempt in range(3):
-        port = _free_port()
-        address = f"tcp://127.0.0.1:{port}"
-        scheduler_args = [
-            str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
-            "--dashboard-address", "127.0.0.1:0", "--no-show",
-        ]  # fmt: skip
-        with process(scheduler_args, tmp_path / "scheduler.log") as scheduler, ExitStack() as stack:
-            procs = [
-                stack.enter_context(
-                    process(worker_args(address, *extra), tmp_path / f"worker-{i}.log")
-                )
-                for i, extra in enumerate(workers)
-            ]
-            try:
-                with Client(address, timeout=30, set_as_default=False) as client:
-                    wait_for_workers(client, len(workers))
-            except OSError:
-                if scheduler.poll() is not None:
-                    continue  # the port was taken in between: another one
-                raise
-            yield address, procs
-            return
-    raise RuntimeError("could not start a scheduler on a free port")
+from tests.support.cluster import cluster, process, worker_args
 
 
 @pytest.fixture

@@ -1,0 +1,109 @@
+"""Real Dask clusters for tests: a `dask scheduler` and `dask worker` processes on 127.0.0.1.
+
+Processes start in their own session with PR_SET_PDEATHSIG (they die with the test run), on
+free ports, with bounded waits, and are always stopped (SIGTERM to the group, then SIGKILL).
+Workers run without a nanny by default, so a killed worker stays dead.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+BIN = Path(sys.executable).parent
+"""Where the virtualenv's `dask` program is."""
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (another process may still take it)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _die_with_parent() -> None:
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+@contextmanager
+def process(args: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``args`` in its own session, output to ``log``; stop it (and its group) on exit."""
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            args,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+        )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+
+
+def wait_for_workers(client: Any, n: int, timeout: float = 60) -> None:
+    """Wait until ``n`` workers have joined the client's scheduler, at most ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while len(client.scheduler_info()["workers"]) < n:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{n} workers did not join within {timeout} s")
+        time.sleep(0.1)
+
+
+def worker_args(address: str, *extra: str) -> list[str]:
+    """A single-thread `dask worker` without a nanny, with ``extra`` arguments."""
+    return [
+        str(BIN / "dask"), "worker", address, "--nthreads", "1", "--no-nanny",
+        "--host", "127.0.0.1", "--no-dashboard", "--death-timeout", "30", *extra,
+    ]  # fmt: skip
+
+
+@contextmanager
+def cluster(
+    folder: Path, *workers: list[str]
+) -> Iterator[tuple[str, list[subprocess.Popen[bytes]]]]:
+    """A `dask scheduler` on a free port and one worker per entry of ``workers`` (extra
+    worker arguments each); yields the address and the worker processes once all joined.
+    Logs go to ``folder``."""
+    from distributed import Client
+
+    for _attempt in range(3):
+        port = free_port()
+        address = f"tcp://127.0.0.1:{port}"
+        scheduler_args = [
+            str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
+            "--dashboard-address", "127.0.0.1:0", "--no-show",
+        ]  # fmt: skip
+        with process(scheduler_args, folder / "scheduler.log") as scheduler, ExitStack() as stack:
+            procs = [
+                stack.enter_context(
+                    process(worker_args(address, *extra), folder / f"worker-{i}.log")
+                )
+                for i, extra in enumerate(workers)
+            ]
+            try:
+                with Client(address, timeout=30, set_as_default=False) as client:
+                    wait_for_workers(client, len(workers))
+            except OSError:
+                if scheduler.poll() is not None:
+                    continue  # the port was taken in between: another one
+                raise
+            yield address, procs
+            return
+    raise RuntimeError("could not start a scheduler on a free port")
