@@ -13,7 +13,10 @@ line is the run (``"kind": "run"``: format version, run id, flow name, final sta
 start, end, parameters, counts of task runs by state); then one line per task run
 (``"kind": "task"``: task name and slug, state, map index, message, run count, start, end,
 host, worker, thread, result location). A mapped task has a line of its own (``mapped``:
-true) followed by one line per child. Values are never written, only the parameters: JSON
+true) followed by one line per child. A map of more than ``HEADWATER_JOURNAL_MAX_CHILDREN``
+children (10,000 by default) is summarized instead: its line carries ``child_counts`` (the
+children by state) and only its failed children (the first 10,000) have lines, so a
+million-element map costs a few lines, not a million States and hundreds of megabytes. Values are never written, only the parameters: JSON
 values as they are, anything else as a short repr; secrets as ``"********"``. Files are
 written to a temporary name and renamed, so a reader never sees half a run.
 
@@ -48,6 +51,12 @@ DIR_ENV = "HEADWATER_JOURNAL_DIR"
 SWITCH_ENV = "HEADWATER_JOURNAL"
 """The environment variable that turns the journal off (``false``, ``0``, ``no``, ``off``)."""
 
+MAX_CHILDREN_ENV = "HEADWATER_JOURNAL_MAX_CHILDREN"
+"""The environment variable for the largest map whose children each get a line."""
+
+DEFAULT_MAX_CHILDREN = 10_000
+"""Maps with more children than this are summarized (counts, and the failed children)."""
+
 MAX_VALUE_CHARS = 2000
 """Parameter values whose JSON is longer are written as a shortened repr."""
 
@@ -72,6 +81,8 @@ class TaskRecord:
         thread: the thread's name.
         location: where the result was written, if it was.
         mapped: whether this is a mapped task's summary line (its children follow it).
+        child_counts: for a summarized map, its children by state name; then only its
+            failed children have records of their own.
     """
 
     task: str
@@ -87,6 +98,7 @@ class TaskRecord:
     thread: str | None = None
     location: str | None = None
     mapped: bool = False
+    child_counts: dict[str, int] | None = None
 
     @property
     def label(self) -> str:
@@ -212,7 +224,30 @@ def result_location(state: State) -> str | None:
     return location
 
 
-def _task_record(task: Any, state: State, mapped: bool = False) -> TaskRecord:
+def max_children() -> int:
+    """The largest map whose children each get a record (``HEADWATER_JOURNAL_MAX_CHILDREN``).
+
+    Raises:
+        ValueError: when the variable is not a whole number >= 0.
+    """
+    value = os.environ.get(MAX_CHILDREN_ENV, "").strip()
+    if not value:
+        return DEFAULT_MAX_CHILDREN
+    try:
+        number = int(value)
+    except ValueError:
+        number = -1
+    if number < 0:
+        raise ValueError(
+            f"{MAX_CHILDREN_ENV}={value!r} is not a whole number >= 0; "
+            f"use e.g. {DEFAULT_MAX_CHILDREN}"
+        )
+    return number
+
+
+def _task_record(
+    task: Any, state: State, mapped: bool = False, child_counts: dict[str, int] | None = None
+) -> TaskRecord:
     info = state.run_info
     return TaskRecord(
         task=task.name,
@@ -228,12 +263,16 @@ def _task_record(task: Any, state: State, mapped: bool = False) -> TaskRecord:
         thread=info.thread if info else None,
         location=None if mapped else result_location(state),
         mapped=mapped,
+        child_counts=child_counts,
     )
 
 
-def task_records(flow_state: State) -> list[TaskRecord]:
+def task_records(flow_state: State, limit: int | None = None) -> list[TaskRecord]:
     """Return one record per task run of a flow run: a mapped task's summary line, then its
     children, in the order the flow state holds the tasks.
+
+    A map of more than ``limit`` children (:func:`max_children` when None) is summarized:
+    its line carries ``child_counts`` and only its first ``limit`` failed children follow.
 
     Raises:
         TypeError: when ``flow_state`` is not a flow run's State.
@@ -244,9 +283,14 @@ def task_records(flow_state: State) -> list[TaskRecord]:
         raise TypeError(
             f"Expected a flow run's State (what flow.run() returns), got {flow_state!r}"
         )
+    limit = max_children() if limit is None else limit
     out: list[TaskRecord] = []
     for task, state in flow_state.result_object.value.items():
-        if isinstance(state, Mapped):
+        if isinstance(state, Mapped) and len(state.map_states) > limit:
+            out.append(_task_record(task, state, mapped=True, child_counts=state.counts()))
+            failed = state.failed_indices()[:limit]
+            out.extend(_task_record(task, child) for child in state.children(failed))
+        elif isinstance(state, Mapped):
             out.append(_task_record(task, state, mapped=True))
             out.extend(_task_record(task, child) for child in state.map_states)
         else:
@@ -255,14 +299,20 @@ def task_records(flow_state: State) -> list[TaskRecord]:
 
 
 def count_states(tasks: Iterable[TaskRecord]) -> dict[str, int]:
-    """Count task runs by state name; a mapped task counts as its children.
+    """Count task runs by state name; a mapped task counts as its children (a summarized
+    map by its ``child_counts``).
 
     >>> count_states([TaskRecord("a", "a-1", "Success"), TaskRecord("b", "b-2", "Failed")])
     {'Success': 1, 'Failed': 1}
     """
+    tasks = list(tasks)
+    summarized = {t.slug for t in tasks if t.mapped and t.child_counts is not None}
     counts: dict[str, int] = {}
     for t in tasks:
-        if not t.mapped:
+        if t.mapped and t.child_counts is not None:
+            for name, n in t.child_counts.items():
+                counts[name] = counts.get(name, 0) + n
+        elif not t.mapped and not (t.slug in summarized and t.map_index is not None):
             counts[t.state] = counts.get(t.state, 0) + 1
     return counts
 
@@ -385,6 +435,8 @@ def _lines(run: RunRecord) -> Iterator[dict[str, Any]]:
         }
         if t.mapped:
             line["mapped"] = True
+        if t.child_counts is not None:
+            line["child_counts"] = t.child_counts
         yield {k: v for k, v in line.items() if v is not None}
 
 
@@ -513,6 +565,7 @@ def _task_from_line(line: Mapping[str, Any]) -> TaskRecord:
         thread=line.get("thread"),
         location=line.get("location"),
         mapped=bool(line.get("mapped", False)),
+        child_counts=dict(line["child_counts"]) if "child_counts" in line else None,
     )
 
 

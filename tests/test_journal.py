@@ -165,3 +165,40 @@ def test_records_round_trip_through_the_file(journal_dir: Path) -> None:
 def test_journal_folder_defaults_to_the_home_folder(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("HEADWATER_JOURNAL_DIR")
     assert journal.journal_dir() == Path.home() / ".headwater" / "runs"
+
+
+@task
+def fails_on_sevens(x: int) -> int:
+    if x % 700 == 7:
+        raise ValueError(f"bad element {x}")
+    return x
+
+
+def test_a_large_map_is_summarized_with_its_failed_children(
+    journal_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(journal.MAX_CHILDREN_ENV, "100")
+    with Flow("big") as f:
+        fails_on_sevens.map(list(range(3000)))
+    state = f.run()
+    (path,) = journal_dir.glob("*.jsonl")
+    lines = [json.loads(x) for x in path.read_text().splitlines()]
+    run, tasks = lines[0], lines[1:]
+    (summary,) = [t for t in tasks if t.get("mapped")]
+    assert summary["child_counts"] == {"Success": 2995, "Failed": 5}
+    children = [t for t in tasks if t.get("map_index") is not None]
+    others = [t for t in tasks if not t.get("mapped") and t.get("map_index") is None]
+    assert run["counts"] == {"Success": 2995 + len(others), "Failed": 5}
+    assert [t["map_index"] for t in children] == [7, 707, 1407, 2107, 2807]
+    assert all(t["state"] == "Failed" and "bad element" in t["message"] for t in children)
+    loaded = journal.load_run(run["run_id"])
+    assert loaded.counts == run["counts"] and len(loaded.tasks) == len(tasks)
+    assert journal.count_states(journal.task_records(state)) == run["counts"]
+    full = journal.task_records(state, limit=5000)  # under the limit: every child
+    assert len(full) == len(others) + 1 + 3000 and journal.count_states(full) == run["counts"]
+
+
+def test_a_bad_children_limit_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(journal.MAX_CHILDREN_ENV, "lots")
+    with pytest.raises(ValueError, match="HEADWATER_JOURNAL_MAX_CHILDREN='lots' is not a whole"):
+        journal.max_children()
