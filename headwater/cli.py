@@ -345,7 +345,7 @@ def run(
     values = parse_parameters(flow, params)
     chosen = make_executor(executor, address)
     if on_schedule or schedule is not None:
-        run_scheduled(flow, values, chosen, schedule, max_runs, children)
+        run_scheduled(flow, values, chosen, schedule, max_runs, children, progress)
         return
     run_id = str(uuid.uuid4())
     try:
@@ -392,8 +392,10 @@ def run_scheduled(
     schedule: Any,
     max_runs: int | None,
     children: bool,
+    progress: bool | None = None,
 ) -> NoReturn:
     """Run ``flow`` on ``schedule`` (its own when None), print a line per run, and exit.
+    ``progress`` is each run's progress bar switch (the ``--progress`` option).
 
     Exit code: 1 when any run failed; otherwise 130 when Ctrl-C stopped it; otherwise 0.
     """
@@ -415,7 +417,13 @@ def run_scheduled(
 
     try:
         runs = run_flow_on_schedule(
-            flow, values, schedule=schedule, max_runs=max_runs, executor=executor, on_run=on_run
+            flow,
+            values,
+            schedule=schedule,
+            max_runs=max_runs,
+            executor=executor,
+            on_run=on_run,
+            progress=progress,
         )
     except (ParameterError, FlowValidationError, ScheduleError) as exc:
         _fail(str(exc).replace("\n  - ", " - "))

@@ -4,6 +4,7 @@ one-second schedules, bounded in time."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -92,6 +93,15 @@ def test_runs_on_the_flows_schedule_until_max_runs(cli: Any) -> None:
     assert "Traceback" not in proc.stderr
     listed = cli("runs", "list", "--flow", "ticking")
     assert listed.returncode == 0 and listed.stdout.count("ticking") == 2, listed.stdout
+
+
+def test_each_scheduled_run_follows_the_progress_switch(cli: Any) -> None:
+    shown = cli("run", f"{FLOWS}:ticking", "--schedule", "--max-runs", "2", "--progress")
+    assert shown.returncode == 0, shown.stderr
+    finished = [f for f in re.split(r"[\r\n]", shown.stderr) if "task/s" in f and "100%" in f]
+    assert len({f.split("|")[0] for f in finished}) >= 1 and len(finished) >= 2, shown.stderr
+    hidden = cli("run", f"{FLOWS}:ticking", "--schedule", "--max-runs", "1", "--no-progress")
+    assert hidden.returncode == 0 and "task/s" not in hidden.stderr, hidden.stderr
 
 
 def test_a_schedule_from_json_with_a_failing_run_exits_1_after_every_run(
