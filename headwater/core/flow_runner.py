@@ -47,6 +47,7 @@ trigger instead: an empty map in a branch not taken is Skipped like the rest of 
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import datetime as _dt
 import logging
 import uuid
@@ -103,6 +104,7 @@ from headwater.core.states import (
     Mapped,
     Paused,
     Pending,
+    Retrying,
     Running,
     State,
     Success,
@@ -687,8 +689,13 @@ class FlowRunner:
                 and crashes <= task.max_retries
                 and not give_up
             ):
-                batch[key] = lost_node
-                logger.warning("Task %r was lost (%s); running it again", task.name, exc)
+                batch[key] = _retry_later(lost_node, task, crashes, exc)
+                logger.warning(
+                    "Task %r was lost (%s); running it again in %gs",
+                    task.name,
+                    exc,
+                    task.retry_delay.total_seconds(),
+                )
             else:
                 spec = lost_node[3] if lost_node is not None and len(lost_node) > 3 else None
                 if isinstance(spec, BatchSpec):
@@ -791,6 +798,23 @@ def _parallelism(executor: Any) -> int:
             return 1
     n = getattr(executor, "num_workers", None)
     return n if isinstance(n, int) and n > 0 else 1
+
+
+def _retry_later(node: tuple[Any, ...], task: Task, crashes: int, exc: BaseException) -> Any:
+    """The lost node of a task run again: a plain task starts from a Retrying state that
+    carries its run count (so its own retries count the lost runs) and waits out its
+    ``retry_delay``; a batch of children runs again at once."""
+    spec = node[3] if len(node) > 3 else None
+    if node[0] is not run_node or not isinstance(spec, NodeSpec) or spec.initial_state:
+        return node
+    retry = Retrying(
+        f"Lost with its worker ({type(exc).__name__}); run {crashes + 1} of "
+        f"{task.max_retries + 1} after {task.retry_delay.total_seconds():g}s",
+        start_time=_dt.datetime.now(_dt.UTC) + task.retry_delay,
+        run_count=crashes,
+        map_index=spec.map_index,
+    )
+    return (*node[:3], dataclasses.replace(spec, initial_state=retry), *node[4:])
 
 
 def _names(names: Iterable[str]) -> str:

@@ -380,9 +380,13 @@ class TaskRunner:
         return state
 
     def check_initial_state(self, state: State) -> State:
-        """End at once with a Finished initial state (a task given a previous run's state)."""
+        """End at once with a Finished initial state (a task given a previous run's state);
+        wait until a Retrying initial state's ``start_time`` (a task run again after its
+        worker was lost), without holding a worker slot."""
         if state.is_finished():
             raise signals.ENDRUN(state)
+        if isinstance(state, Retrying) and state.start_time is not None:
+            wait_for_retry((state.start_time - _dt.datetime.now(_dt.UTC)).total_seconds())
         return state
 
     def check_upstream_finished(self, state: State, upstream_states: Collection[State]) -> State:

@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -435,6 +436,32 @@ def test_a_task_dask_gives_up_on_is_crashed_its_retries_apply_and_the_rest_runs(
     assert marker.read_text().count("run") == 2  # max_retries=1: two runs
     assert type(state.result[after_bad]) is S.TriggerFailed
     assert state.result[good].result == sum(range(1, 11))
+
+
+def test_a_lost_task_waits_its_retry_delay_before_running_again(tmp_path: Path) -> None:
+    marker = tmp_path / "runs"
+    with Flow("f") as f:
+        bad = E.poison(str(marker), task_args={"retry_delay": timedelta(seconds=2)})
+        fine = E.sturdy_inc(1)  # retried at once if its worker is killed under it
+    with (
+        dask.config.set({"distributed.scheduler.allowed-failures": 0}),
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address="127.0.0.1:0",
+            silence_logs=logging.CRITICAL,
+        ) as cluster,
+        Client(cluster, set_as_default=False) as client,
+    ):
+        state = f.run(executor=DaskExecutor(client=client))
+    assert type(state.result[bad]) is S.Crashed, state.result[bad]
+    starts = [float(line.split()[1]) for line in marker.read_text().splitlines()]
+    assert len(starts) == 2  # max_retries=1
+    # the first run dies 1 s after it starts; the second waits 2 s after the loss is known
+    assert starts[1] - starts[0] >= 3.0, starts
+    assert state.result[fine].result == 2
 
 
 def test_a_task_lost_in_every_repair_round_is_crashed_and_the_run_returns(

@@ -79,9 +79,10 @@ def sleeper(seconds: float) -> float:
 @task(max_retries=1)
 def poison(marker: str) -> int:
     """Kills the worker process running it, after a second (so the short tasks around it are
-    done, not running, when it dies); counts its runs in ``marker``."""
+    done, not running, when it dies); writes a line per run, with its start time, to
+    ``marker``."""
     with Path(marker).open("a") as f:
-        f.write("run\n")
+        f.write(f"run {time.time()}\n")
     time.sleep(1)
     os._exit(1)
 
