@@ -12,6 +12,7 @@ the result itself, and without a graph node per key.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Collection
 from typing import Any
 
@@ -22,6 +23,10 @@ class LogLevelPlugin(WorkerPlugin):
     """Sets the level of the ``headwater`` loggers on each worker (and on workers that join
     later); registering another under the same name replaces it.
 
+    A worker in the driver's own process (``LocalCluster(processes=False)``) is left alone:
+    it shares the driver's loggers, and pinning their level there would hide later changes
+    the user makes to the driver's logging.
+
     Args:
         level: the driver's effective level.
     """
@@ -30,9 +35,12 @@ class LogLevelPlugin(WorkerPlugin):
 
     def __init__(self, level: int) -> None:
         self.level = level
+        self.driver_pid = os.getpid()
 
     def setup(self, worker: Any) -> None:
-        logging.getLogger("headwater").setLevel(self.level)
+        """Set the level, unless this worker runs in the driver's process."""
+        if os.getpid() != self.driver_pid:
+            logging.getLogger("headwater").setLevel(self.level)
 
 
 def summarize_held(
