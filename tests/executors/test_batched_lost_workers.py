@@ -3,15 +3,11 @@ child of that batch is Crashed, by index; the other batches and the reduce's tri
 
 from __future__ import annotations
 
-import logging
-
-import dask
-from distributed import Client, LocalCluster
-
 from headwater import Flow, unmapped
 from headwater.core import states as S
 from headwater.executors import DaskExecutor
 from tests.flows import batched_flows as B
+from tests.support.cluster import fragile_cluster
 
 
 def test_a_lost_batch_crashes_its_children_and_the_rest_runs() -> None:
@@ -19,18 +15,7 @@ def test_a_lost_batch_crashes_its_children_and_the_rest_runs() -> None:
         xs = B.die_at.map(list(range(8)), fatal=unmapped(5), batch_size=4)
         ys = B.plus_index.map(xs, batch_size=4)
         counted = B.count_finished(ys)
-    with (
-        dask.config.set({"distributed.scheduler.allowed-failures": 0}),
-        LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address="127.0.0.1:0",
-            silence_logs=logging.CRITICAL,
-        ) as cluster,
-        Client(cluster, set_as_default=False) as client,
-    ):
+    with fragile_cluster() as client:
         state = f.run(executor=DaskExecutor(client=client))
     children = state.result[xs]
     assert children.counts() == {"Success": 4, "Crashed": 4}

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import cloudpickle
-import dask
 import pytest
 from distributed import Client, LocalCluster
 from distributed.diagnostics.plugin import SchedulerPlugin
@@ -32,7 +31,7 @@ from headwater.errors import SchedulerConnectionError
 from headwater.executors import DaskExecutor, LocalDaskExecutor
 from tests.conftest import EXECUTOR_KINDS
 from tests.flows import executor_flows as E
-from tests.support.cluster import free_port
+from tests.support.cluster import fragile_cluster, free_port
 
 
 def in_process_cluster(**kwargs: Any) -> LocalCluster:
@@ -416,18 +415,7 @@ def test_a_task_dask_gives_up_on_is_crashed_its_retries_apply_and_the_rest_runs(
         bad = E.poison(str(marker))
         after_bad = E.inc(bad)
         good = E.sturdy_total(E.sturdy_inc.map(list(range(10))))
-    with (
-        dask.config.set({"distributed.scheduler.allowed-failures": 0}),
-        LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address="127.0.0.1:0",
-            silence_logs=logging.CRITICAL,
-        ) as cluster,
-        Client(cluster, set_as_default=False) as client,
-    ):
+    with fragile_cluster() as client:
         state = f.run(executor=DaskExecutor(client=client))
     crashed = state.result[bad]
     assert type(crashed) is S.Crashed, crashed
@@ -443,18 +431,7 @@ def test_a_lost_task_waits_its_retry_delay_before_running_again(tmp_path: Path) 
     with Flow("f") as f:
         bad = E.poison(str(marker), task_args={"retry_delay": timedelta(seconds=2)})
         fine = E.sturdy_inc(1)  # retried at once if its worker is killed under it
-    with (
-        dask.config.set({"distributed.scheduler.allowed-failures": 0}),
-        LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address="127.0.0.1:0",
-            silence_logs=logging.CRITICAL,
-        ) as cluster,
-        Client(cluster, set_as_default=False) as client,
-    ):
+    with fragile_cluster() as client:
         state = f.run(executor=DaskExecutor(client=client))
     assert type(state.result[bad]) is S.Crashed, state.result[bad]
     starts = [float(line.split()[1]) for line in marker.read_text().splitlines()]
@@ -476,18 +453,7 @@ def test_a_task_lost_in_every_repair_round_is_crashed_and_the_run_returns(
         bad = E.poison(str(marker), task_args={"max_retries": 10})
         after_bad = E.inc(bad)
         fine = E.inc(1)
-    with (
-        dask.config.set({"distributed.scheduler.allowed-failures": 0}),
-        LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address="127.0.0.1:0",
-            silence_logs=logging.CRITICAL,
-        ) as cluster,
-        Client(cluster, set_as_default=False) as client,
-    ):
+    with fragile_cluster() as client:
         state = f.run(executor=DaskExecutor(client=client))
     crashed = state.result[bad]
     assert type(crashed) is S.Crashed, crashed

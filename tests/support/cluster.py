@@ -8,6 +8,7 @@ Workers run without a nanny by default, so a killed worker stays dead.
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
 import signal
 import socket
@@ -107,3 +108,27 @@ def cluster(
             yield address, procs
             return
     raise RuntimeError("could not start a scheduler on a free port")
+
+
+@contextmanager
+def fragile_cluster(n_workers: int = 2, **kwargs: Any) -> Iterator[Any]:
+    """A Client on a LocalCluster of single-thread worker processes on 127.0.0.1 where a
+    task whose worker dies is given up at once (``allowed-failures`` 0: Dask's KilledWorker
+    on the first loss); the cluster is closed on exit. ``kwargs`` go to LocalCluster."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    options: dict[str, Any] = {
+        "threads_per_worker": 1,
+        "processes": True,
+        "host": "127.0.0.1",
+        "dashboard_address": "127.0.0.1:0",
+        "silence_logs": logging.CRITICAL,
+        **kwargs,
+    }
+    with (
+        dask.config.set({"distributed.scheduler.allowed-failures": 0}),
+        LocalCluster(n_workers=n_workers, **options) as local,
+        Client(local, set_as_default=False) as client,
+    ):
+        yield client
