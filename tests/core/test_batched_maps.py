@@ -5,8 +5,7 @@ with every child's state exactly as when unbatched; the compact Mapped state; ba
 from __future__ import annotations
 
 import pickle
-from collections.abc import Collection, Iterator, Mapping
-from contextlib import AbstractContextManager
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -18,39 +17,11 @@ from headwater.core import states as S
 from headwater.core.batches import auto_batch_size, run_batch
 from headwater.core.children import ChildStates, StateBatch
 from headwater.executors import LocalDaskExecutor, LocalExecutor
-from headwater.executors.base import is_node
 from tests.conftest import EXECUTOR_KINDS
 from tests.flows import batched_flows as B
+from tests.support.recording import RecordingExecutor
 
 # -- helpers --------------------------------------------------------------------------------
-
-
-class RecordingExecutor:
-    """Wraps an executor and keeps every batch of graph the flow runner submits."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.batches: list[dict[str, Any]] = []
-        self.ships_values = getattr(inner, "ships_values", False)
-
-    def start(self) -> AbstractContextManager[Any]:
-        return self.inner.start()
-
-    def submit(self, graph: Mapping[str, Any], annotations: Any = None) -> None:
-        self.batches.append(dict(graph))
-        self.inner.submit(graph, annotations)
-
-    def wait_any(self, keys: Collection[str]) -> set[str]:
-        return self.inner.wait_any(keys)
-
-    def gather(self, keys: Collection[str]) -> dict[str, Any]:
-        return self.inner.gather(keys)
-
-    def release(self, keys: Collection[str]) -> None:
-        self.inner.release(keys)
-
-    def nodes(self) -> dict[str, tuple[Any, ...]]:
-        return {k: v for b in self.batches for k, v in b.items() if is_node(v)}
 
 
 def outcome(state: S.State) -> Any:

@@ -7,8 +7,7 @@ Every test that runs a flow takes the ``executor`` fixture, so it runs on every 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping
-from contextlib import AbstractContextManager
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -27,6 +26,7 @@ from headwater import (
 from headwater.core import states as S
 from headwater.executors.base import is_node
 from tests.flows import mapping_flows as M
+from tests.support.recording import RecordingExecutor
 
 # -- helpers --------------------------------------------------------------------------------
 
@@ -44,30 +44,6 @@ def reason(state: S.State) -> str | None:
 def children(state: S.State) -> tuple[S.State, ...]:
     assert isinstance(state, S.Mapped), f"expected Mapped, got {state!r}"
     return state.map_states
-
-
-class RecordingExecutor:
-    """Wraps an executor and keeps a copy of every batch the flow runner submits."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.batches: list[dict[str, Any]] = []
-
-    def start(self) -> AbstractContextManager[Any]:
-        return self.inner.start()
-
-    def submit(self, graph: Mapping[str, Any], annotations: Any = None) -> None:
-        self.batches.append(dict(graph))
-        self.inner.submit(graph, annotations)
-
-    def wait_any(self, keys: Collection[str]) -> set[str]:
-        return self.inner.wait_any(keys)
-
-    def gather(self, keys: Collection[str]) -> dict[str, Any]:
-        return self.inner.gather(keys)
-
-    def release(self, keys: Collection[str]) -> None:
-        self.inner.release(keys)
 
 
 Node = tuple[Task, int | None]
