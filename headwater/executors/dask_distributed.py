@@ -352,24 +352,16 @@ class DaskExecutor(Executor):
     def gather(self, keys: Collection[str]) -> dict[str, Any]:
         """Return the values of ``keys``; the exception for a key that erred or was
         cancelled."""
-        client = self._client
-        futures = {k: self._futures[k] for k in keys}
-        if not futures:
-            return {}
-        self._wait(list(futures.values()), "ALL_COMPLETED")
-        good = [k for k, f in futures.items() if f.status == "finished"]
+        futures, good = self._settle(keys)
         out: dict[str, Any] = {}
         if good:
             try:
-                values = client.gather([futures[k] for k in good])
+                values = self._client.gather([futures[k] for k in good])
                 out.update(zip(good, values, strict=True))
             except Exception:  # a value lost meanwhile: one by one, errors as values
                 for k in good:
                     out[k] = self._one(futures[k])
-        for k, f in futures.items():
-            if k not in out:
-                out[k] = self._one(f)
-        return out
+        return self._errors_as_values(futures, out)
 
     def gather_summaries(
         self, keys: Collection[str], summarize: Callable[[Any], Any]
@@ -378,17 +370,12 @@ class DaskExecutor(Executor):
         values (one ``Client.run`` for all keys, no graph node per key); the exception for a
         key that erred or was cancelled. A value no worker holds any more (lost meanwhile)
         is summarized by a node submitted for it, which Dask computes again if needed."""
-        client = self._client
-        futures = {k: self._futures[k] for k in keys}
-        if not futures:
-            return {}
-        self._wait(list(futures.values()), "ALL_COMPLETED")
-        good = [k for k, f in futures.items() if f.status == "finished"]
+        futures, good = self._settle(keys)
         out: dict[str, Any] = {}
         if good:
             from headwater.executors._dask_worker import summarize_held
 
-            held = client.run(summarize_held, summarize, good, on_error="return")
+            held = self._client.run(summarize_held, summarize, good, on_error="return")
             for got in held.values():
                 if isinstance(got, dict):
                     out.update(got)
@@ -399,6 +386,17 @@ class DaskExecutor(Executor):
             got = self.gather(list(nodes))
             self.release(list(nodes))
             out.update({k: got[f"summary-{k}"] for k in missing})
+        return self._errors_as_values(futures, out)
+
+    def _settle(self, keys: Collection[str]) -> tuple[dict[str, Any], list[str]]:
+        """Wait until every key's future is done; its futures, and the keys that finished."""
+        futures = {k: self._futures[k] for k in keys}
+        if futures:
+            self._wait(list(futures.values()), "ALL_COMPLETED")
+        return futures, [k for k, f in futures.items() if f.status == "finished"]
+
+    def _errors_as_values(self, futures: Mapping[str, Any], out: dict[str, Any]) -> dict[str, Any]:
+        """``out`` completed with the exception (or CancelledError) of every other key."""
         for k, f in futures.items():
             if k not in out:
                 out[k] = self._one(f)
