@@ -345,7 +345,7 @@ def memory_probe(args: argparse.Namespace) -> int:
     import dask.threaded  # noqa: F401
     import numpy  # noqa: F401
 
-    import headwater.core.flow_runner  # noqa: F401
+    import headwater.engine.flow_runner  # noqa: F401
     import headwater.executors.dask_local  # noqa: F401
 
     before = peak_rss_mib()

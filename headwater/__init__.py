@@ -13,9 +13,16 @@
 from __future__ import annotations
 
 from headwater import schedules
-from headwater.core import signals, states, triggers
-from headwater.core.context import context, get_logger
-from headwater.core.control import (
+from headwater.errors import (
+    FlowDefinitionError,
+    FlowRunError,
+    FlowValidationError,
+    HeadwaterError,
+    ParameterError,
+)
+from headwater.model import signals, states, triggers
+from headwater.model.context import context, get_logger
+from headwater.model.control import (
     all_conditions,
     any_condition,
     case,
@@ -25,19 +32,12 @@ from headwater.core.control import (
     merge,
     switch,
 )
-from headwater.core.flow import Edge, Flow, flow
-from headwater.core.logs import configure_logging
-from headwater.core.parameter import Parameter
-from headwater.core.secrets import Secret, SecretValue
-from headwater.core.states import Resume
-from headwater.core.task import Task, flatten, task, unmapped
-from headwater.errors import (
-    FlowDefinitionError,
-    FlowRunError,
-    FlowValidationError,
-    HeadwaterError,
-    ParameterError,
-)
+from headwater.model.flow import Edge, Flow, flow
+from headwater.model.parameter import Parameter
+from headwater.model.secrets import Secret, SecretValue
+from headwater.model.states import Resume
+from headwater.model.task import Task, flatten, task, unmapped
+from headwater.runtime.logs import configure_logging
 
 __version__ = "0.1.0"
 

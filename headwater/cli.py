@@ -21,13 +21,13 @@ reached or the schedule has no more events). A flow without a schedule is bad in
 
 A Dask scheduler that cannot be reached at ``--address`` is bad input too (2). While a flow
 runs, its progress bar (``--progress``/``--no-progress``, else the rule of
-:func:`headwater.core.progress.wants_progress`) and the tasks' log lines go to stderr.
+:func:`headwater.runtime.progress.wants_progress`) and the tasks' log lines go to stderr.
 
 ``-p`` values are strings. For a parameter with a type annotation the string is tried first
 and then, if the type refuses it, the string read as JSON (so ``-p xs='[1,2]'`` fits
 ``list[int]`` and ``-p n=5`` fits ``int``); pydantic checks and coerces. Without an
 annotation a value that reads as JSON is used as JSON (``5``, ``true``, ``[1, 2]``), and any
-other value as the string. A :class:`~headwater.core.secrets.Secret` always gets the string.
+other value as the string. A :class:`~headwater.model.secrets.Secret` always gets the string.
 
 The executors other than ``local`` come from :mod:`headwater.executors` by name, imported only
 when asked for.
@@ -127,7 +127,7 @@ def find_flow(module: Any, path: Path, name: str | None) -> Any:
         path: the file, for messages.
         name: a flow's name or the variable holding it.
     """
-    from headwater.core.flow import Flow
+    from headwater.model.flow import Flow
 
     found: dict[int, tuple[str, Flow]] = {}
     for var, value in vars(module).items():
@@ -165,7 +165,7 @@ def parse_parameters(flow: Any, given: Sequence[str]) -> dict[str, Any]:
     Raises:
         BadInput: for a malformed pair or an unknown parameter.
     """
-    from headwater.core.secrets import Secret
+    from headwater.model.secrets import Secret
 
     params = {p.name: p for p in flow.parameters()}
     values: dict[str, Any] = {}
@@ -323,9 +323,9 @@ def run(
     With --schedule (or --schedule-json FILE) the flow runs at each event of its schedule,
     printing one line per run (and the task table of a run that did not succeed).
     """
-    from headwater import journal
-    from headwater.core.logs import configure_logging
     from headwater.errors import FlowValidationError, ParameterError, SchedulerConnectionError
+    from headwater.runtime import journal
+    from headwater.runtime.logs import configure_logging
 
     try:
         configure_logging(log_level)
@@ -399,9 +399,9 @@ def run_scheduled(
 
     Exit code: 1 when any run failed; otherwise 130 when Ctrl-C stopped it; otherwise 0.
     """
-    from headwater import journal
-    from headwater.core.scheduled import ScheduledRun, run_flow_on_schedule
     from headwater.errors import FlowValidationError, ParameterError, ScheduleError
+    from headwater.runtime import journal
+    from headwater.runtime.scheduled import ScheduledRun, run_flow_on_schedule
 
     recorded = journal.is_enabled()
 
@@ -474,7 +474,7 @@ def runs() -> None:
 @click.option("--flow", "flow_name", default=None, help="Only runs of this flow.")
 def list_command(limit: int, flow_name: str | None) -> None:
     """List past runs, newest first."""
-    from headwater import journal
+    from headwater.runtime import journal
 
     found = journal.list_runs(limit, flow_name=flow_name)
     if not found:
@@ -494,7 +494,7 @@ def list_command(limit: int, flow_name: str | None) -> None:
 @click.option("--children/--no-children", default=True, help="Show mapped children.")
 def show_command(run_id: str, timeline_file: str | None, children: bool) -> None:
     """Show one past run: its parameters and the final state of each task."""
-    from headwater import journal
+    from headwater.runtime import journal
 
     try:
         record = journal.load_run(run_id)

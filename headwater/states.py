@@ -1,6 +1,6 @@
-"""Public home of headwater's states (implemented in :mod:`headwater.core.states`)."""
+"""Public home of headwater's states (implemented in :mod:`headwater.model.states`)."""
 
 from __future__ import annotations
 
-from headwater.core.states import *  # noqa: F403
-from headwater.core.states import __all__ as __all__  # noqa: F401
+from headwater.model.states import *  # noqa: F403
+from headwater.model.states import __all__ as __all__  # noqa: F401

@@ -186,7 +186,7 @@ def _process_context() -> Any:
     ~300 ms spawn; the server is forked before any thread of ours exists), else spawn."""
     if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["headwater.core.flow_runner", __name__])
+        ctx.set_forkserver_preload(["headwater.engine.flow_runner", __name__])
         return ctx
     return multiprocessing.get_context("spawn")
 

@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any
 from headwater.errors import GraphvizNotFoundError
 
 if TYPE_CHECKING:
-    from headwater.core.flow import Flow
-    from headwater.core.states import State
+    from headwater.model.flow import Flow
+    from headwater.model.states import State
 
 INSTALL_HINT = (
     "install Graphviz: `apt-get install graphviz` (Debian/Ubuntu), `brew install graphviz` "
@@ -100,10 +100,10 @@ def build_graph(flow: Flow, flow_state: State | None = None) -> Any:
     Raises:
         TypeError: when ``flow_state`` is not a flow run's State.
     """
-    from headwater.core.parameter import Parameter
-    from headwater.core.states import Mapped
-    from headwater.core.task import Constant
-    from headwater.journal import is_flow_state
+    from headwater.model.parameter import Parameter
+    from headwater.model.states import Mapped
+    from headwater.model.task import Constant
+    from headwater.runtime.journal import is_flow_state
 
     graphviz = _graphviz()
     states: dict[Any, Any] = {}

@@ -25,7 +25,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from headwater.journal import (
+from headwater.runtime.journal import (
     RunRecord,
     TaskRecord,
     count_states,
@@ -36,8 +36,8 @@ from headwater.journal import (
 )
 
 if TYPE_CHECKING:
-    from headwater.core.flow import Flow
-    from headwater.core.states import State
+    from headwater.model.flow import Flow
+    from headwater.model.states import State
 
 MAX_ROWS = 200
 """Tables show at most this many rows, then say how many were left out."""
@@ -51,7 +51,7 @@ _TD = 'style="text-align:left;padding:2px 8px;border-bottom:1px solid #eee;verti
 
 
 def _e(text: Any) -> str:
-    from headwater.core.secrets import redact
+    from headwater.model.secrets import redact
 
     return html.escape(redact(str(text)), quote=True)
 
@@ -108,7 +108,7 @@ def _duration(seconds: float | None) -> str:
 
 # -- flows --------------------------------------------------------------------------------
 def _parameter_rows(flow: Flow) -> list[list[str]]:
-    from headwater.core.secrets import Secret
+    from headwater.model.secrets import Secret
 
     rows = []
     for p in flow.parameters():
@@ -129,8 +129,8 @@ def _parameter_rows(flow: Flow) -> list[list[str]]:
 def flow_html(flow: Flow) -> str:
     """Return HTML describing ``flow``: the DAG picture (when Graphviz's ``dot`` is
     installed), its parameters and its tasks."""
-    from headwater.core.parameter import Parameter
     from headwater.errors import GraphvizNotFoundError
+    from headwater.model.parameter import Parameter
     from headwater.viz.graph import INSTALL_HINT, svg
 
     parts = [
@@ -220,7 +220,7 @@ def state_html(state: State) -> str:
     """Return HTML for a State: a whole flow run (counts, timeline, task table) when it is
     what ``flow.run()`` returned, else the one task run's state."""
     if is_flow_state(state):
-        from headwater.core.parameter import Parameter
+        from headwater.model.parameter import Parameter
 
         held: Mapping[Any, State] = state.result_object.value
         params = {

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from headwater.journal import RunRecord, TaskRecord, is_flow_state, task_records
+from headwater.runtime.journal import RunRecord, TaskRecord, is_flow_state, task_records
 
 WIDTH = 960
 """The chart's width in pixels (the plot area is narrower by the row labels)."""
@@ -72,7 +72,7 @@ def _records(run: Any) -> tuple[str, list[TaskRecord]]:
 
 
 def _e(text: Any) -> str:
-    from headwater.core.secrets import redact
+    from headwater.model.secrets import redact
 
     return html.escape(redact(str(text)), quote=True)
 

@@ -4,8 +4,8 @@ child of that batch is Crashed, by index; the other batches and the reduce's tri
 from __future__ import annotations
 
 from headwater import Flow, unmapped
-from headwater.core import states as S
 from headwater.executors import DaskExecutor
+from headwater.model import states as S
 from tests.flows import batched_flows as B
 from tests.support.cluster import fragile_cluster
 

@@ -25,10 +25,10 @@ from distributed import Client, LocalCluster
 from distributed.diagnostics.plugin import SchedulerPlugin
 
 from headwater import Flow, Parameter, task, unmapped
-from headwater.core import flow_runner
-from headwater.core import states as S
+from headwater.engine import flow_runner
 from headwater.errors import SchedulerConnectionError
 from headwater.executors import DaskExecutor, LocalDaskExecutor
+from headwater.model import states as S
 from tests.conftest import EXECUTOR_KINDS
 from tests.flows import executor_flows as E
 from tests.support.cluster import fragile_cluster, free_port

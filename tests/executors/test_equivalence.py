@@ -13,8 +13,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from headwater.core import states as S
 from headwater.executors import LocalExecutor
+from headwater.model import states as S
 from tests.conftest import EXECUTOR_KINDS
 from tests.flows.random_flows import MODES, TRIGGERS, Node, build
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from headwater import context, get_logger, signals, task, triggers
-from headwater.core.states import State
+from headwater.model.states import State
 
 
 def trace(task: Any, old: State, new: State) -> State:

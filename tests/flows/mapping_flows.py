@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from headwater import Flow, Parameter, Task, context, flatten, signals, task, triggers
-from headwater.core.states import State
+from headwater.model.states import State
 
 
 @task

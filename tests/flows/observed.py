@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from headwater import Flow, Parameter, flow, get_logger, task, unmapped
-from headwater.core.secrets import Secret
+from headwater.model.secrets import Secret
 
 SECRET = "s3cr3t-Tok3n-for-tests"
 """The token the tests run ``etl`` with; it must never appear in any output."""

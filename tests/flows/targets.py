@@ -9,7 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from headwater import Flow, Parameter, context, task, unmapped
-from headwater.core import caching
+from headwater.engine import caching
 from headwater.results import LocalResult, Result
 
 

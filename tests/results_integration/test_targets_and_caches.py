@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from headwater import Flow, task
-from headwater.core import caching
+from headwater.engine import caching
 from headwater.results import LocalResult
 from tests.flows import targets as T
 
@@ -139,7 +139,7 @@ def test_all_inputs_validator_reruns_when_inputs_change(tmp_path: Path) -> None:
 def test_cache_validators() -> None:
     import datetime as dt
 
-    from headwater.core.states import Cached
+    from headwater.model.states import Cached
 
     now = dt.datetime.now(dt.UTC)
     fresh = Cached(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from headwater.core.states import State
+from headwater.model.states import State
 from tests.flows import observed
 
 

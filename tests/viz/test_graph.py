@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from headwater.core.states import Failed, Mapped, State, Success, TriggerFailed
 from headwater.errors import GraphvizNotFoundError
+from headwater.model.states import Failed, Mapped, State, Success, TriggerFailed
 from headwater.viz.graph import build_graph, dot_available, svg
 from tests.flows import observed
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from headwater import Flow, journal, task
-from headwater.core.states import State, Success
+from headwater.model.states import State, Success
 from tests.flows import observed
 
 

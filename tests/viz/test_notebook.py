@@ -13,7 +13,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from headwater.core.states import Skipped, Success
+from headwater.model.states import Skipped, Success
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,7 +25,7 @@ CELLS = [
     "state.result[observed.ys].map_states[1]",
     "from headwater.viz import timeline\ntimeline(state)",
     "observed.etl.visualize(flow_state=state)",
-    "from headwater import journal\njournal.load_run(journal.list_runs()[0].run_id)",
+    "from headwater.runtime import journal\njournal.load_run(journal.list_runs()[0].run_id)",
 ]
 
 

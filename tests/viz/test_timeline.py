@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from headwater import journal
-from headwater.core.states import Failed, State, Success, TriggerFailed
-from headwater.journal import RunRecord, TaskRecord
+from headwater.model.states import Failed, State, Success, TriggerFailed
+from headwater.runtime import journal
+from headwater.runtime.journal import RunRecord, TaskRecord
 from headwater.viz import timeline
 from headwater.viz.timeline import HTMLDocument, timeline_svg
 

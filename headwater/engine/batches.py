@@ -1,0 +1,199 @@
+"""Batches of mapped children: several children per graph node (notice 0010).
+
+Design note
+-----------
+A map of more than :data:`MAX_UNBATCHED` children is planned by the flow runner as about
+``max(1000, 16 x worker threads)`` batch nodes (:func:`auto_batch_size`), each calling
+:func:`run_batch` for a run of consecutive children. ``run_batch`` runs every child through
+the same :class:`~headwater.engine.runner.TaskRunner` as an unbatched child (its own trigger,
+retries, handlers, targets and context), one after the other, and returns their states as one
+compact :class:`~headwater.engine.children.StateBatch`. How a child takes an input is described
+per input (:class:`BatchInput`), never per child, except for ``flatten``.
+
+A child to retry after a delay does not hold up its batch: the runner hands it back Retrying
+(``TaskRunner.defer_retries``), the others run, and it runs again when due; the wait leaves
+the worker's slot (:func:`~headwater.engine.runner.wait_for_retry`). Children of one batch share
+its thread: a batch of slow children runs serially (docs/notices/0010-batched-maps.md).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import heapq
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from headwater import _pickling
+from headwater.engine.children import ChildStates, StateBatch
+from headwater.engine.runner import TaskRunner, Upstream, wait_for_retry
+from headwater.model.states import Retrying, State
+
+if TYPE_CHECKING:
+    from headwater.engine.nodes import FlowContext, TaskDef
+
+MAX_UNBATCHED = 1000
+"""A map of up to this many children runs one child per graph node (never batched)."""
+
+TASKS_PER_SLOT = 16
+"""Above MAX_UNBATCHED, a map aims for this many graph nodes per worker thread (at least
+MAX_UNBATCHED nodes in all)."""
+
+
+def auto_batch_size(n: int, slots: int = 1) -> int:
+    """The number of children per graph node for a map of ``n`` children.
+
+    Maps of up to ``MAX_UNBATCHED`` (1,000) children are not batched; larger ones are cut into
+    about ``max(1000, 16 * slots)`` nodes, so the scheduler handles a thousand tasks (or
+    sixteen per worker thread on a large cluster) however long the map is.
+
+    Args:
+        n: the number of children.
+        slots: how many tasks the executor runs at once.
+
+    >>> auto_batch_size(1000), auto_batch_size(1001), auto_batch_size(1_000_000)
+    (1, 2, 1000)
+    >>> auto_batch_size(1_000_000, slots=250)
+    250
+    """
+    nodes = max(MAX_UNBATCHED, TASKS_PER_SLOT * max(1, slots))
+    return 1 if n <= nodes else -(-n // nodes)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchInput:
+    """How the children of a batch take one input.
+
+    ``kind`` is ``"whole"`` (every child takes the same state(s): an unmapped input, a gate,
+    a wait), ``"range"`` (child ``i`` takes element ``i`` of the one upstream state's
+    value), ``"span"`` (child ``i`` takes the state of child ``i`` of a mapped upstream,
+    from the ``count`` states or batches given) or ``"explicit"`` (child ``start + j`` takes
+    ``explicit[j]``: the offset of its state among this input's arguments, the position in a
+    batch or None, and the index into the value).
+    """
+
+    key: str | None
+    kind: str
+    count: int = -1
+    flattened: bool = False
+    gate: bool = False
+    batched: bool = False
+    explicit: tuple[tuple[int, int | None, int | tuple[int, ...] | None], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class BatchSpec:
+    """A batch node's children ``start .. stop - 1`` and how they take their inputs."""
+
+    start: int
+    stop: int
+    inputs: tuple[BatchInput, ...] = ()
+    initial_state: State | None = None
+
+
+def _span(values: Sequence[Any], batched: bool, start: int, stop: int) -> list[State]:
+    """The states of children ``start .. stop - 1`` from their states or their batches."""
+    if not batched:
+        return list(values)
+    out: list[State] = []
+    for b in values:
+        lo, hi = max(start, b.start), min(stop, b.start + b.n)
+        out.extend(b[p] for p in range(lo - b.start, hi - b.start))
+    return out
+
+
+def run_batch(
+    task_def: TaskDef, flow_context: FlowContext, spec: BatchSpec, *values: Any
+) -> StateBatch:
+    """Run children ``spec.start .. spec.stop - 1`` of a mapped task, one after the other.
+
+    Each child is a whole task run (its own trigger, retries, context, handlers, targets).
+    A child to retry after a delay does not hold up the others: it ends Retrying, the rest
+    run, and it runs again when due (the wait secedes from a distributed worker or lends
+    the slot of LocalDaskExecutor's threads).
+
+    Args:
+        task_def: the task and its constants.
+        flow_context: the flow run's context.
+        spec: the children and how ``values`` map onto their inputs.
+        *values: the upstream states (or batches of states), in the order of ``spec.inputs``.
+
+    Returns:
+        The children's states, compact.
+    """
+    prepared: list[tuple[BatchInput, Sequence[Any], Any]] = []
+    pos = 0
+    start, stop = spec.start, spec.stop
+    for inp in spec.inputs:
+        n_args = 1 if inp.count < 0 else inp.count
+        args = values[pos : pos + n_args]
+        pos += n_args
+        extra: Any = None
+        if inp.kind == "whole":
+            whole: Any = (
+                args[0] if inp.count < 0 else (ChildStates(args) if inp.batched else tuple(args))
+            )
+            extra = Upstream(inp.key, whole, None, inp.flattened, inp.gate)
+        elif inp.kind == "span":
+            extra = _span(args, inp.batched, start, stop)
+        prepared.append((inp, args, extra))
+    task = task_def.task
+    runner = TaskRunner(
+        task,
+        task_def.constants,
+        None,
+        task_def.result,
+        task_def.checkpoint,
+        readback=task_def.readback,
+    )
+    runner.defer_retries = True
+    ctx = flow_context.values
+    states: list[State] = []
+    due: list[tuple[_dt.datetime, int, State, list[Upstream]]] = []
+    for i in range(start, stop):
+        upstream: list[Upstream] = []
+        for inp, given, extra in prepared:
+            kind = inp.kind
+            if kind == "whole":
+                upstream.append(extra)
+            elif kind == "span":
+                upstream.append(Upstream(inp.key, extra[i - start]))
+            elif kind == "range":
+                upstream.append(Upstream(inp.key, given[0], i))
+            else:
+                offset, at, index = inp.explicit[i - start]
+                value = given[offset]
+                upstream.append(Upstream(inp.key, value[at] if at is not None else value, index))
+        runner.map_index = i
+        state = runner.run(upstream, ctx, spec.initial_state)
+        if isinstance(state, Retrying):
+            heapq.heappush(due, (state.start_time or state.timestamp, i, state, upstream))
+        states.append(state)
+    while due:
+        when, i, retry, upstream = heapq.heappop(due)
+        wait_for_retry((when - _dt.datetime.now(_dt.UTC)).total_seconds())
+        runner.map_index = i
+        state = runner.run(upstream, ctx, retry)
+        if isinstance(state, Retrying):
+            heapq.heappush(due, (state.start_time or state.timestamp, i, state, upstream))
+        states[i - start] = state
+    batch = StateBatch.of(start, states)
+    if flow_context.ships_values and not _plain_values(batch):
+        try:
+            _pickling.check(batch)
+        except Exception:
+            from headwater.engine.nodes import _picklable_state  # the error path only
+
+            batch = StateBatch.of(start, [_picklable_state(s, task) for s in states])
+    return batch
+
+
+_PLAIN_TYPES = frozenset({int, float, str, bytes, bool, type(None)})
+
+
+def _plain_values(batch: StateBatch) -> bool:
+    """Whether a batch surely pickles (plain successes holding plain values only)."""
+    return not batch.others and all(type(v) in _PLAIN_TYPES for v in batch.results or ())
+
+
+__all__ = ["MAX_UNBATCHED", "BatchInput", "BatchSpec", "auto_batch_size", "run_batch"]

@@ -1,0 +1,287 @@
+"""Compact storage for the states of a mapped task's children.
+
+Design note
+-----------
+A map of a million children must not cost a million State objects on the driver
+(docs/notices/0010-batched-maps.md). A batch node of the compiled graph runs a contiguous run
+of children and returns their states as one :class:`StateBatch`, which stores the common
+case — a plain success (class ``Success``, the runner's message, a value in memory, one run,
+finished in the batch's thread) — as columns: the values in one list and three integer
+timestamps (POSIX times) in one array. Every other state (a failure, a skip,
+a retried success, a checkpointed result...) is kept whole, keyed by its position. Counts by
+state class are computed once, when the batch is made.
+
+:class:`ChildStates` is a read-only sequence over the batches of one map. It is what
+``Mapped.map_states`` holds for a batched map: its length, counts, failed indices and results
+need no State objects; indexing or iterating builds the State of a plain child on demand,
+equal to the one the runner made (same class, message, value, map index, run count, times).
+
+Invariants: a batch's children are ``start .. start + n - 1``; a ChildStates' batches are
+consecutive and start at 0. Both are immutable and pickle compactly (their columns).
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as _dt
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, overload
+
+from headwater.model.states import RunInfo, State, Success
+from headwater.results.base import MemoryResult
+
+PLAIN_MESSAGE = "Task run succeeded."
+"""The message of a successful task run (what the runner's Success says)."""
+
+_UTC = _dt.UTC
+
+
+def _when(seconds: float) -> _dt.datetime:
+    # a POSIX time as a double is exact to the microsecond for centuries to come
+    return _dt.datetime.fromtimestamp(seconds, _UTC)
+
+
+class StateBatch:
+    """The final states of children ``start .. start + len - 1`` of a mapped task, compact.
+
+    Make one with :meth:`of`; read it as a sequence of States (built on demand).
+
+    Args:
+        start: the map index of the first child.
+        n: how many children.
+        results: the values of the plain children (None where a child is kept whole), or
+            None when the values were dropped (:meth:`without_results`).
+        others: position -> State for the children that are not plain successes.
+        times: for each position, three POSIX times: timestamp, start and end; unused for
+            the positions in ``others``.
+        where: host, worker and thread shared by the plain children.
+        kinds: state class -> number of children.
+    """
+
+    __slots__ = ("start", "n", "results", "others", "times", "where", "kinds")
+
+    def __init__(
+        self,
+        start: int,
+        n: int,
+        results: list[Any] | None,
+        others: dict[int, State],
+        times: array,
+        where: tuple[str, str, str],
+        kinds: dict[type, int],
+    ) -> None:
+        self.start = start
+        self.n = n
+        self.results = results
+        self.others = others
+        self.times = times
+        self.where = where
+        self.kinds = kinds
+
+    @classmethod
+    def of(cls, start: int, states: Sequence[State]) -> StateBatch:
+        """Store ``states`` (children ``start``, ``start + 1``, ...) compactly.
+
+        >>> b = StateBatch.of(10, [Success("x", 1, map_index=10)])
+        >>> len(b), b[0].map_index, b.counts()
+        (1, 10, {'Success': 1})
+        """
+        results: list[Any] = []
+        others: dict[int, State] = {}
+        times = array("d", bytes(8 * 3 * len(states)))
+        kinds: dict[type, int] = {}
+        where: tuple[str, str, str] | None = None
+        for pos, s in enumerate(states):
+            kinds[type(s)] = kinds.get(type(s), 0) + 1
+            info = s.run_info
+            if (
+                type(s) is Success
+                and s.message == PLAIN_MESSAGE
+                and s.run_count == 1
+                and s.map_index == start + pos
+                and s.exception is None
+                and s.traceback is None
+                and type(s.result_object) is MemoryResult
+                and info is not None
+                and info.start is not None
+            ):
+                here = (info.host, info.worker, info.thread)
+                if where is None:
+                    where = here
+                if here == where:
+                    results.append(s.result)
+                    j = 3 * pos
+                    times[j] = s.timestamp.timestamp()
+                    times[j + 1] = info.start.timestamp()
+                    times[j + 2] = info.end.timestamp()
+                    continue
+            results.append(None)
+            others[pos] = s
+        return cls(start, len(states), results, others, times, where or ("", "", ""), kinds)
+
+    # -- the sequence --------------------------------------------------------------------
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, pos: int) -> State:
+        """The State of the child at position ``pos`` (map index ``start + pos``)."""
+        if pos < 0:
+            pos += self.n
+        if not 0 <= pos < self.n:
+            raise IndexError(f"position {pos} is outside a batch of {self.n} children")
+        other = self.others.get(pos)
+        if other is not None:
+            return other
+        j = 3 * pos
+        t = self.times
+        host, worker, thread = self.where
+        value = self.results[pos] if self.results is not None else None
+        return Success(
+            PLAIN_MESSAGE,
+            value,
+            timestamp=_when(t[j]),
+            run_count=1,
+            map_index=self.start + pos,
+            run_info=RunInfo(_when(t[j + 1]), _when(t[j + 2]), host, worker, thread),
+        )
+
+    def __iter__(self) -> Iterator[State]:
+        return (self[pos] for pos in range(self.n))
+
+    def values(self) -> list[Any]:
+        """The children's results, without building their States."""
+        if self.results is None:
+            return [None] * self.n
+        if not self.others:
+            return list(self.results)
+        out = list(self.results)
+        for pos, s in self.others.items():
+            out[pos] = s.result
+        return out
+
+    def without_results(self) -> StateBatch:
+        """The same states without their values (what the driver needs of a task it does
+        not return)."""
+        others = {pos: s.with_(result=None) for pos, s in self.others.items()}
+        return StateBatch(self.start, self.n, None, others, self.times, self.where, self.kinds)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (
+            StateBatch,
+            (self.start, self.n, self.results, self.others, self.times, self.where, self.kinds),
+        )
+
+    def __repr__(self) -> str:
+        return f"<StateBatch [{self.start}:{self.start + self.n}] {self.counts()}>"
+
+    def counts(self) -> dict[str, int]:
+        """Children by the name of their state's class."""
+        return {k.__name__: n for k, n in self.kinds.items()}
+
+    def classes(self) -> dict[type, int]:
+        """Children by their state's class."""
+        return dict(self.kinds)
+
+
+class ChildStates(Sequence[State]):
+    """The children's states of a batched map: a read-only sequence built on demand.
+
+    Length, :meth:`counts`, :meth:`failed_indices` and :meth:`results` read the compact
+    batches; indexing and iterating build States one by one.
+
+    Args:
+        batches: consecutive batches, the first starting at index 0.
+    """
+
+    lazy_children = True
+    """Marks this sequence for :class:`~headwater.model.states.Mapped` (kept as it is)."""
+
+    def __init__(self, batches: Iterable[StateBatch]) -> None:
+        self._batches = tuple(batches)
+        self._starts = [b.start for b in self._batches]
+        self._n = sum(b.n for b in self._batches)
+
+    @property
+    def batches(self) -> tuple[StateBatch, ...]:
+        """The compact batches, in index order."""
+        return self._batches
+
+    def __len__(self) -> int:
+        return self._n
+
+    @overload
+    def __getitem__(self, index: int) -> State: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[State, ...]: ...
+    def __getitem__(self, index: int | slice) -> State | tuple[State, ...]:
+        if isinstance(index, slice):
+            return tuple(self[i] for i in range(*index.indices(self._n)))
+        if index < 0:
+            index += self._n
+        if not 0 <= index < self._n:
+            raise IndexError(f"map index {index} is out of range ({self._n} children)")
+        b = self._batches[bisect.bisect_right(self._starts, index) - 1]
+        return b[index - b.start]
+
+    def __iter__(self) -> Iterator[State]:
+        for b in self._batches:
+            yield from b
+
+    def counts(self) -> dict[str, int]:
+        """Children by the name of their state's class."""
+        return {k.__name__: n for k, n in self.classes().items()}
+
+    def classes(self) -> dict[type, int]:
+        """Children by their state's class."""
+        out: dict[type, int] = {}
+        for b in self._batches:
+            for k, n in b.kinds.items():
+                out[k] = out.get(k, 0) + n
+        return out
+
+    def exceptional(self) -> Iterator[State]:
+        """The children that are not plain successes, in index order (no others built)."""
+        for b in self._batches:
+            for pos in sorted(b.others):
+                yield b.others[pos]
+
+    def map_exceptional(self, fn: Callable[[State], State]) -> ChildStates:
+        """These children with ``fn`` applied to the ones kept whole (the plain successes
+        carry nothing but their value); ``self`` when ``fn`` changed none of them.
+
+        Args:
+            fn: takes a child's State and returns it or a changed copy.
+        """
+        batches: list[StateBatch] = []
+        changed = False
+        for b in self._batches:
+            others = {pos: fn(st) for pos, st in b.others.items()}
+            if any(others[pos] is not b.others[pos] for pos in others):
+                changed = True
+                b = StateBatch(b.start, b.n, b.results, others, b.times, b.where, b.kinds)
+            batches.append(b)
+        return ChildStates(batches) if changed else self
+
+    def results(self) -> list[Any]:
+        """The children's results, in index order, without building their States."""
+        out: list[Any] = []
+        for b in self._batches:
+            out.extend(b.values())
+        return out
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, str | bytes):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (ChildStates, (self._batches,))
+
+    def __repr__(self) -> str:
+        return f"<ChildStates: {self._n} children {self.counts()}>"
+
+
+__all__ = ["PLAIN_MESSAGE", "ChildStates", "StateBatch"]

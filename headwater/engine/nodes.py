@@ -1,0 +1,272 @@
+"""What every graph node runs: the worker side of a flow run.
+
+Design note
+-----------
+The flow runner (:mod:`headwater.engine.flow_runner`) compiles a flow into nodes that call the
+pure functions of this module on the workers: :func:`run_node` (one task or mapped child),
+:func:`run_empty_map` (a mapped task with no children but inputs to check) and
+:func:`shape_of` (the length of a result to map over; only that comes back to the driver).
+Batches of mapped children call :func:`headwater.engine.batches.run_batch`.
+
+A node's arguments are small: the task's definition (:class:`TaskDef`, a literal shipped
+once per run, holding the Task and its constants), the flow context (:class:`FlowContext`,
+also a literal), a :class:`NodeSpec` (how the upstream states map onto arguments; no values),
+and the keys of its upstream states. No Flow, context copy or upstream value is embedded in a
+node. When the executor ships values, a node checks that its final state can leave the
+worker and fails the task naming the culprit when it cannot
+(docs/notices/0008-compilation.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from headwater import _pickling
+from headwater.engine.children import ChildStates, StateBatch
+from headwater.engine.runner import TaskRunner, Upstream
+from headwater.model import signals
+from headwater.model.states import Failed, Mapped, Pending, State
+from headwater.model.task import Task
+from headwater.results.base import Result
+
+
+@dataclass(frozen=True, slots=True)
+class TaskDef:
+    """A task, its constant arguments and its resolved Result: one graph literal per task
+    per run."""
+
+    task: Task
+    constants: Mapping[str, Any]
+    result: Result | None = None
+    checkpoint: bool = False
+    readback: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FlowContext:
+    """The flow run's context: one graph literal per run.
+
+    ``ships_values`` is set when the executor moves states between processes: each node
+    then checks that its state pickles, and fails the task naming the culprit when not.
+    """
+
+    values: Mapping[str, Any]
+    ships_values: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class InputSpec:
+    """How some of a node's upstream states become one input.
+
+    ``count`` is -1 for one state, else the number of states forming a tuple (a reduce).
+    ``pos`` takes one child out of a batch's states (an unbatched child of a batched map);
+    ``batched`` says the ``count`` states are batches (a reduce of a batched map).
+    """
+
+    key: str | None
+    count: int = -1
+    index: int | tuple[int, ...] | None = None
+    flattened: bool = False
+    gate: bool = False
+    pos: int | None = None
+    batched: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSpec:
+    """Everything a node needs besides its task definition and upstream states."""
+
+    inputs: tuple[InputSpec, ...] = ()
+    map_index: int | None = None
+    initial_state: State | None = None
+    map_error: str | None = None
+
+
+def run_node(task_def: TaskDef, flow_context: FlowContext, spec: NodeSpec, *states: State) -> State:
+    """Run one task (or mapped child) from its upstream states; the function every node calls.
+
+    Args:
+        task_def: the task and its constants.
+        flow_context: the flow run's context.
+        spec: how ``states`` map onto the task's inputs.
+        *states: the upstream states, in the order of ``spec.inputs``.
+    """
+    upstream = _upstream_of(spec, states)
+    runner = TaskRunner(
+        task_def.task,
+        task_def.constants,
+        spec.map_index,
+        task_def.result,
+        task_def.checkpoint,
+        readback=task_def.readback,
+    )
+    state = runner.run(upstream, flow_context.values, spec.initial_state, spec.map_error)
+    if flow_context.ships_values:
+        state = _picklable_state(state, task_def.task)
+    return state
+
+
+def _picklable_state(state: State, task: Task) -> State:
+    """The state, or a Failed state naming what keeps it from leaving this process."""
+    try:
+        _pickling.check(state)
+        return state
+    except Exception:
+        pass
+    what = "returned a value" if _pickling.pickle_problem(state.result) else "ended in a state"
+    problem = _pickling.pickle_problem(state.result, "result") or _pickling.pickle_problem(
+        state.exception, "exception"
+    )
+    if problem is None:
+        problem = _pickling.pickle_problem(state, "state")
+    return Failed(
+        f"Task {task.name!r} {what} that cannot be pickled, so it cannot leave the worker: "
+        f"{problem}. Return plain data (or run on LocalExecutor or threads).",
+        run_count=state.run_count,
+        map_index=state.map_index,
+        traceback=state.traceback,
+    )
+
+
+def strip_result(state: Any) -> Any:
+    """The state without its value: what the driver needs of a task it does not return.
+
+    Args:
+        state: a task's state (or a batch of children's states).
+    """
+    if isinstance(state, StateBatch):
+        return state.without_results()
+    if not isinstance(state, State):
+        return state
+    if isinstance(state, Mapped):
+        return state
+    return state.with_(result=None)
+
+
+def _upstream_of(spec: NodeSpec, states: Sequence[State]) -> list[Upstream]:
+    upstream: list[Upstream] = []
+    pos = 0
+    for inp in spec.inputs:
+        if inp.count < 0:
+            value: Any = states[pos]
+            state: State | Sequence[State] = value[inp.pos] if inp.pos is not None else value
+            pos += 1
+        else:
+            part = states[pos : pos + inp.count]
+            state = ChildStates(part) if inp.batched else tuple(part)  # type: ignore[arg-type]
+            pos += inp.count
+        upstream.append(Upstream(inp.key, state, inp.index, inp.flattened, inp.gate))
+    return upstream
+
+
+def run_empty_map(
+    task_def: TaskDef, flow_context: FlowContext, spec: NodeSpec, *states: State
+) -> State:
+    """Decide the state of a mapped task with no children from its non-mapped inputs.
+
+    Its conditions and trigger are checked as a child's would be (an untaken branch gives
+    Skipped, a failed upstream TriggerFailed); when they pass it is Mapped with no children.
+
+    Args:
+        task_def: the task and its constants.
+        flow_context: the flow run's context (unused; every node takes it).
+        spec: how ``states`` map onto the task's non-mapped inputs.
+        *states: the upstream states, in the order of ``spec.inputs``.
+    """
+    upstream = _upstream_of(spec, states)
+    runner = TaskRunner(task_def.task)
+    state = spec.initial_state or Pending()
+    if state.is_finished():
+        return state
+    try:
+        runner.check_upstream_finished(state, [s for up in upstream for s in up.states()])
+        runner.check_gates(state, [tuple(up.states()) for up in upstream if up.gate])
+        runner.check_trigger(state, [s for up in upstream if not up.gate for s in up.states()])
+    except signals.ENDRUN as end:
+        return end.end_state
+    return _mapped_state(task_def.task, [])
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """What the planner learns about a result it maps over.
+
+    ``lengths`` is the length (an int), or with flattening the length of each part (a
+    tuple); ``problem`` says why the result cannot be mapped over.
+    """
+
+    lengths: int | tuple[int, ...] | None = None
+    problem: str | None = None
+
+
+def _shape_of_value(value: Any, what: str) -> int | str:
+    if isinstance(value, Mapping | set | frozenset) or not (
+        hasattr(value, "__len__") and hasattr(value, "__getitem__")
+    ):
+        return (
+            f"{what} is of type {type(value).__name__!r}, which is not a sequence "
+            "(map over a list or tuple; use list(...) or sorted(...) to make one)"
+        )
+    return len(value)
+
+
+def shape_of(what: str, flattened: bool, *states: State) -> Shape:
+    """Return the length(s) of the result(s) held by ``states`` (computed on the worker).
+
+    Args:
+        what: a description of the upstream for messages.
+        flattened: whether each result is a list of parts to measure one by one.
+        *states: one state (a plain upstream) or the children's states (a mapped upstream),
+            or their batches.
+    """
+    if any(isinstance(s, StateBatch) for s in states):
+        states = tuple(c for s in states for c in (s if isinstance(s, StateBatch) else (s,)))
+    for s in states:
+        if not s.is_successful():
+            return Shape(problem=f"{what} ended {type(s).__name__}")
+    values = [s.result for s in states]
+    if len(states) == 1 and not flattened:
+        got = _shape_of_value(values[0], what)
+        return Shape(problem=got) if isinstance(got, str) else Shape(lengths=got)
+    parts = values if len(states) > 1 or not flattened else values[0]
+    if len(states) == 1:
+        first = _shape_of_value(parts, what)
+        if isinstance(first, str):
+            return Shape(problem=first)
+    lengths: list[int] = []
+    for j, part in enumerate(parts):
+        got = _shape_of_value(part, f"{what} (flattened; element {j})")
+        if isinstance(got, str):
+            return Shape(problem=got)
+        lengths.append(got)
+    return Shape(lengths=tuple(lengths))
+
+
+def _mapped_state(task: Task, children: Sequence[State]) -> State:
+    if isinstance(children, ChildStates):
+        counts = children.counts()
+    else:
+        counts = {}
+        for c in children:
+            counts[type(c).__name__] = counts.get(type(c).__name__, 0) + 1
+    summary = ", ".join(f"{n} {name}" for name, n in counts.items()) or "no children"
+    new = Mapped(f"Mapped {len(children)} children: {summary}.", map_states=children)
+    try:
+        return TaskRunner(task).transition(Pending(), new)
+    except signals.ENDRUN as end:  # a failing handler ends it Failed
+        return end.end_state
+
+
+__all__ = [
+    "FlowContext",
+    "InputSpec",
+    "NodeSpec",
+    "Shape",
+    "TaskDef",
+    "run_empty_map",
+    "run_node",
+    "shape_of",
+    "strip_result",
+]

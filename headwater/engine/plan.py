@@ -1,0 +1,235 @@
+"""The flow runner's bookkeeping for one run, and what it makes of the values it gets back.
+
+Design note
+-----------
+The planner (:class:`~headwater.engine.flow_runner.FlowRunner`) records, per task, where its
+states are (:class:`_Output`: one key, one per mapped child, or one per batch of children)
+and, per mapped input, where each child's element comes from (:class:`_Elements`). Keys are
+renamed when lost work is resubmitted, so everything the planner remembers about a run is in
+one :class:`_Plan`. What an executor hands back is turned into states here: a State as it
+is, a lost key's exception as Crashed, a cancelled one as Cancelled
+(docs/notices/0008-compilation.md). Nothing here runs on a worker.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from headwater.engine.children import StateBatch
+from headwater.engine.nodes import Shape
+from headwater.errors import HeadwaterError
+from headwater.model.states import Cancelled, Crashed, Mapped, State
+from headwater.model.task import Task
+
+
+@dataclass(slots=True)
+class _Output:
+    """Where a planned task's state(s) are: one key, one key per mapped child, or one key
+    per batch of children (``starts``: each batch's first index, then the number of
+    children)."""
+
+    single: str | None = None
+    children: list[str] | None = None
+    batches: list[str] | None = None
+    starts: list[int] | None = None
+
+    def keys(self) -> list[str]:
+        if self.children is not None:
+            return self.children
+        if self.batches is not None:
+            return self.batches
+        return [self.single or ""]
+
+    @property
+    def mapped(self) -> bool:
+        return self.children is not None or self.batches is not None
+
+    def where(self, i: int) -> tuple[str, int | None]:
+        """The key holding child ``i``'s state, and its position in that batch (or None)."""
+        if self.children is not None:
+            return self.children[i], None
+        assert self.batches is not None and self.starts is not None
+        j = bisect.bisect_right(self.starts, i) - 1
+        return self.batches[j], i - self.starts[j]
+
+
+@dataclass(slots=True)
+class _Elements:
+    """Where the elements of one mapped input come from: element ``i`` of ``single``'s
+    value, child ``i`` of the mapped output ``out``, or ``explicit[i]`` (key, position in
+    a batch or None, index into the value)."""
+
+    n: int
+    single: str | None = None
+    out: _Output | None = None
+    explicit: list[tuple[str, int | None, int | tuple[int, ...] | None]] | None = None
+
+    def at(self, i: int) -> tuple[str, int | None, int | tuple[int, ...] | None]:
+        if self.single is not None:
+            return self.single, None, i
+        if self.out is not None:
+            return (*self.out.where(i), None)
+        assert self.explicit is not None
+        return self.explicit[i]
+
+
+@dataclass(slots=True)
+class _Plan:
+    """The runner's bookkeeping for one flow run."""
+
+    token: str
+    ctx_key: str
+    outputs: dict[Task, _Output] = field(default_factory=dict)
+    def_keys: dict[Task, str] = field(default_factory=dict)
+    shape_keys: dict[tuple[Task, bool], str] = field(default_factory=dict)
+    shapes: dict[str, Shape] = field(default_factory=dict)
+    # for collection and repairs (docs/notices/0008-compilation.md)
+    wanted: frozenset[Task] = frozenset()
+    nodes: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    submitted: list[str] = field(default_factory=list)
+    settled: dict[str, Any] = field(default_factory=dict)
+    crashes: dict[str, int] = field(default_factory=dict)
+
+
+class _Literal(str):
+    """A string argument passed as it is: executors treat plain ``str`` args as keys, and
+    ``type(arg) is str`` is False for this subclass."""
+
+    __slots__ = ()
+
+
+def _element_sources(out: _Output, shape: Shape) -> _Elements:
+    """Where each element of a mapped input comes from (a state key, the position in a
+    batch, the index into its result)."""
+    if isinstance(shape.lengths, int):
+        assert out.single is not None
+        return _Elements(shape.lengths, single=out.single)
+    lengths = shape.lengths or ()
+    if out.mapped:  # flattened over a mapped task: element k of child j
+        explicit: list[tuple[str, int | None, int | tuple[int, ...] | None]] = [
+            (*out.where(j), k) for j, n in enumerate(lengths) for k in range(n)
+        ]
+    else:  # flattened over a plain task: element [j][k]
+        assert out.single is not None
+        explicit = [(out.single, None, (j, k)) for j, n in enumerate(lengths) for k in range(n)]
+    return _Elements(len(explicit), explicit=explicit)
+
+
+def _is_node(value: Any) -> bool:
+    return type(value) is tuple and bool(value) and callable(value[0])
+
+
+def _deps(node: tuple[Any, ...] | None) -> list[str]:
+    if node is None:
+        return []
+    out = [a for a in node[1:] if type(a) is str]
+    for a in node[1:]:
+        if type(a) is list:
+            out.extend(a)
+    return out
+
+
+def _renamed(arg: Any, rename: Mapping[str, str]) -> Any:
+    if type(arg) is str:
+        return rename.get(arg, arg)
+    if type(arg) is list:
+        return [rename.get(k, k) for k in arg]
+    return arg
+
+
+def _is_cancel(value: Any) -> bool:
+    return isinstance(value, KeyboardInterrupt) or type(value).__name__ == "CancelledError"
+
+
+def _is_lost(value: Any) -> bool:
+    return isinstance(value, BaseException) and not _is_cancel(value)
+
+
+def _annotations(task: Task) -> dict[str, Any] | None:
+    """Dask annotations for a task's nodes: its priority, and its ``dask-resource:NAME=N``
+    tags as resource restrictions."""
+    ann: dict[str, Any] = {}
+    if task.priority is not None:
+        ann["priority"] = task.priority
+    resources: dict[str, float] = {}
+    for tag in task.tags:
+        if not tag.startswith("dask-resource:"):
+            continue
+        name, sep, amount = tag[len("dask-resource:") :].partition("=")
+        try:
+            value = float(amount)
+        except ValueError:
+            value = -1.0
+        if not (sep and name and value >= 0):
+            raise HeadwaterError(
+                f"Task {task.name!r} has tag {tag!r}; a resource tag reads "
+                "'dask-resource:NAME=N', e.g. 'dask-resource:GPU=1'"
+            )
+        resources[name] = value
+    if resources:
+        ann["resources"] = resources
+    return ann or None
+
+
+def _as_state(value: Any, task: Task, map_index: int | None = None, tries: int = 1) -> State:
+    if isinstance(value, State):
+        return value
+    if _is_cancel(value):
+        return Cancelled(
+            f"Task {task.name!r} was cancelled: the flow run was interrupted.",
+            map_index=map_index,
+        )
+    if isinstance(value, BaseException):
+        where = f"[{map_index}]" if map_index is not None else ""
+        times = f" (lost {tries} times)" if tries > 1 else ""
+        return Crashed(
+            f"Task {task.name!r}{where} was lost{times}: {type(value).__name__}: {value}",
+            exception=value,
+            map_index=map_index,
+        )
+    raise HeadwaterError(f"Executor returned {value!r} for task {task.name!r} instead of a State")
+
+
+def _count_runs(states: Mapping[Task, State]) -> dict[str, int]:
+    """Task runs by the class name of their state; a mapped task counts as its children
+    (from their own ``counts()`` when they keep them, as a batched map's do)."""
+    counts: dict[str, int] = {}
+    for s in states.values():
+        children = s.map_states if isinstance(s, Mapped) else (s,)
+        known = getattr(children, "counts", None)
+        for name, n in (
+            known().items() if callable(known) else ((type(c).__name__, 1) for c in children)
+        ):
+            counts[name] = counts.get(name, 0) + n
+    return counts
+
+
+def _runs_of(out: Any) -> list[tuple[str, int]]:
+    """Each output key with the number of task runs it holds: one, or a batch's children
+    (``starts``: each batch's first child, then the number of children)."""
+    starts = getattr(out, "starts", None)
+    keys = out.keys()
+    if starts is None or len(starts) != len(keys) + 1:
+        return [(k, 1) for k in keys]
+    return [(k, starts[i + 1] - starts[i]) for i, k in enumerate(keys)]
+
+
+def _as_batch(value: Any, task: Task, start: int, stop: int, tries: int = 1) -> StateBatch:
+    """A batch node's value as a batch: itself, or the exception that ended it (lost,
+    cancelled) as each child's Crashed or Cancelled state."""
+    if isinstance(value, StateBatch):
+        return value
+    return StateBatch.of(start, [_as_state(value, task, i, tries) for i in range(start, stop)])
+
+
+def _kinds(state: State) -> Iterable[type]:
+    """The state classes of a task's state, or of its children when it is Mapped."""
+    if not isinstance(state, Mapped):
+        return (type(state),)
+    classes = getattr(state.map_states, "classes", None)
+    if classes is not None:
+        return list(classes())
+    return {type(c) for c in state.map_states}

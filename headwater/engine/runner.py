@@ -1,0 +1,872 @@
+"""The state-checking task runner: one task run, from upstream states to a final State.
+
+Design note
+-----------
+``TaskRunner.run`` is a pipeline of small steps. Each takes the current State (and what it
+needs) and returns the next one, or ends the run early by raising ``ENDRUN(state)``::
+
+    check_initial_state      a Finished initial state is returned as it is
+    check_upstream_finished  an unfinished upstream (e.g. Paused) leaves the task Pending;
+                             a Cancelled upstream cancels it
+    check_trigger            the trigger (skipped for a Resume) -> TriggerFailed / Skipped / Paused
+    check_map_error          a map that could not be expanded fails here, after the trigger
+    check_target / cache     (results) an existing target or valid cache -> Cached
+    set_running              -> Running
+    call_task                the function; signals become states; timeout; LOOP; retries
+    write_result             (results) checkpoint a successful result
+
+State handlers are called on every transition (:meth:`TaskRunner.transition`). A handler that
+raises ends the run Failed with a message naming it; it never crashes the flow run.
+
+Retries happen inside the run, so a downstream task only ever sees final states. The wait
+between tries goes through :func:`wait_for_retry`, which on a dask.distributed worker leaves
+the worker's thread pool while sleeping (``secede``/``rejoin``), so a task waiting to retry
+does not hold a worker slot.
+
+Timeouts run the call in a helper thread (the same in the main thread, worker threads and
+worker processes) and stop waiting after ``timeout`` seconds: the run ends TimedOut at once and
+the abandoned call is interrupted at its next Python bytecode where possible.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import ctypes
+import datetime as _dt
+import itertools
+import logging
+import os
+import socket
+import sys
+import threading
+import time
+import traceback as _traceback
+import uuid
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from headwater.engine import caching
+from headwater.model import signals
+from headwater.model.context import run_context
+from headwater.model.states import (
+    Cached,
+    Cancelled,
+    Failed,
+    Finished,
+    Looped,
+    Pending,
+    Retrying,
+    RunInfo,
+    Running,
+    Skipped,
+    State,
+    Success,
+    TimedOut,
+    TriggerFailed,
+)
+from headwater.model.task import Task
+from headwater.model.triggers import all_successful as _all_successful
+from headwater.results.base import Result
+
+logger = logging.getLogger("headwater.runner")
+
+
+@dataclass(frozen=True, slots=True)
+class Upstream:
+    """One input of a task run: an upstream state (or the states of a mapped task's children)
+    and how to take the value from it.
+
+    Args:
+        key: the argument receiving the value; None for a state-only dependency.
+        state: the upstream state, or the children's states (a reduce): a tuple, or a
+            compact ChildStates for a batched map.
+        index: the element to take (a tuple indexes twice: ``value[i][j]``), or None.
+        flattened: concatenate the lists first (with ``index`` None: a flattened reduce).
+        gate: the upstream is a condition gate (``case``, ``switch``...): when it did not
+            pass, the task skips (or fails) before its trigger is checked.
+    """
+
+    key: str | None
+    state: State | Sequence[State]
+    index: int | tuple[int, ...] | None = None
+    flattened: bool = False
+    gate: bool = False
+
+    def states(self) -> Sequence[State]:
+        """The states the trigger sees for this input."""
+        return (self.state,) if isinstance(self.state, State) else self.state
+
+    def value(self) -> Any:
+        """The value this input passes to the task."""
+        if isinstance(self.state, State):
+            value: Any = self.state.result
+        elif isinstance(self.state, tuple):
+            value = [s.result for s in self.state]
+        else:  # a batched map's children (headwater.engine.children.ChildStates)
+            value = self.state.results()  # type: ignore[attr-defined]
+        if self.index is None:
+            if self.flattened:
+                value = [item for part in value for item in part]
+            return value
+        for i in self.index if isinstance(self.index, tuple) else (self.index,):
+            value = value[i]
+        return value
+
+
+class TaskTimeoutError(TimeoutError):
+    """A task's call outlived its ``timeout``."""
+
+
+class TaskTimeoutInterrupt(BaseException):
+    """Raised inside a call that outlived its task's timeout, to stop it where possible."""
+
+
+def wait_for_retry(seconds: float) -> None:
+    """Sleep before a retry without holding a worker slot (on a dask.distributed worker the
+    thread secedes; LocalDaskExecutor's threads lend their slot, see executors.base.lend_slot).
+
+    Args:
+        seconds: how long to wait.
+    """
+    if seconds <= 0:
+        return
+    worker_mod = sys.modules.get("distributed.worker")
+    in_worker = False
+    if worker_mod is not None:
+        try:
+            worker_mod.get_worker()
+            in_worker = True
+        except ValueError:
+            in_worker = False
+    if in_worker:
+        from distributed import rejoin, secede
+
+        secede()
+        try:
+            time.sleep(seconds)
+        finally:
+            rejoin()
+        return
+    base = sys.modules.get("headwater.executors.base")  # LocalDaskExecutor's threads lend theirs
+    if base is not None:
+        with base.lend_slot():
+            time.sleep(seconds)
+    else:
+        time.sleep(seconds)
+
+
+def _format_exception(exc: BaseException) -> str:
+    return "".join(_traceback.format_exception(type(exc), exc, exc.__traceback__))
+
+
+def _interrupt_thread(thread: threading.Thread) -> None:
+    if thread.ident is None:
+        return
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(
+        ctypes.c_ulong(thread.ident), ctypes.py_object(TaskTimeoutInterrupt)
+    )
+
+
+def call_with_timeout(
+    fn: Callable[..., Any], kwargs: Mapping[str, Any], timeout: float, name: str
+) -> Any:
+    """Call ``fn(**kwargs)`` in a helper thread and give up after ``timeout`` seconds.
+
+    The helper thread runs in a copy of the current context, so the run context is visible
+    inside. On timeout the call is interrupted at its next bytecode where possible (a blocking
+    C call finishes first) and :class:`TimeoutError` is raised at once.
+
+    Raises:
+        TaskTimeoutError: when the call did not return in time.
+    """
+    box: dict[str, Any] = {}
+    ctx = contextvars.copy_context()
+
+    def target() -> None:
+        try:
+            box["value"] = ctx.run(fn, **kwargs)
+        except TaskTimeoutInterrupt:
+            pass
+        except BaseException as exc:  # signals included: re-raised in the caller
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name=f"headwater-timeout-{name}", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        _interrupt_thread(thread)
+        raise TaskTimeoutError(f"Task {name!r} timed out after {timeout:g} seconds")
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
+
+
+class _StdoutRouter:
+    """sys.stdout replacement that sends writes of tasks with ``log_stdout=True`` to their
+    logger, and everything else to the original stream (thread-safe via a ContextVar)."""
+
+    target: contextvars.ContextVar[logging.LoggerAdapter | None] = contextvars.ContextVar(
+        "headwater_stdout_logger", default=None
+    )
+
+    def __init__(self, original: Any) -> None:
+        self.original = original
+
+    def write(self, text: str) -> int:
+        log = self.target.get()
+        if log is None:
+            return int(self.original.write(text))
+        if text.strip():
+            log.info(text.rstrip("\n"))
+        return len(text)
+
+    def flush(self) -> None:
+        if self.target.get() is None:
+            self.original.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.original, name)
+
+
+_router_lock = threading.Lock()
+
+
+def _route_stdout(log: logging.LoggerAdapter) -> contextvars.Token:
+    with _router_lock:
+        if not isinstance(sys.stdout, _StdoutRouter):
+            sys.stdout = _StdoutRouter(sys.stdout)
+    return _StdoutRouter.target.set(log)
+
+
+def render_run_name(task: Task, inputs: Mapping[str, Any], ctx: Mapping[str, Any]) -> str | None:
+    """Render ``task.task_run_name`` from the inputs and the run context.
+
+    Raises:
+        ValueError: naming the template and the missing field.
+    """
+    template = task.task_run_name
+    if template is None:
+        return None
+    if callable(template):
+        return str(template(**inputs))
+    try:
+        return template.format(**{**ctx, **inputs})
+    except (KeyError, IndexError, AttributeError) as exc:
+        raise ValueError(
+            f"task_run_name {template!r} of task {task.name!r} uses {exc}, which is neither an "
+            f"input ({', '.join(inputs) or 'none'}) nor in the run context"
+        ) from None
+
+
+class TaskRunner:
+    """Runs one task (or one mapped child) through the state pipeline.
+
+    Args:
+        task: the task.
+        constants: plain values bound to its arguments.
+        map_index: the child's index when the task is mapped.
+        result: the Result the task's output persists to (resolved by the flow runner).
+        checkpoint: whether a successful result is written to ``result``.
+        readback: look for a checkpoint this flow run already wrote before running (set on
+            executors that can lose a finished result with a worker and compute it again).
+    """
+
+    def __init__(
+        self,
+        task: Task,
+        constants: Mapping[str, Any] | None = None,
+        map_index: int | None = None,
+        result: Result | None = None,
+        checkpoint: bool = False,
+        *,
+        readback: bool = False,
+    ) -> None:
+        self.task = task
+        self.constants = constants or {}
+        self.map_index = map_index
+        self.result = result
+        self.checkpoint = checkpoint
+        self.started: _dt.datetime | None = None
+        self.task_run_id: str | None = None
+        self.defer_retries = False
+        """When True, a failure to retry after a delay ends the run Retrying (with its
+        ``start_time``) instead of sleeping; running it again from that state goes on
+        with the same run id and start (how a batch of children retries, notice 0010)."""
+        self.quiet = False
+        """Whether no state handler watches this run (set by ``run``)."""
+        self._fresh: State | None = None
+        self._deferred: dict[int | None, tuple[_dt.datetime | None, str]] = {}
+        self.readback = readback
+
+    # -- transitions ---------------------------------------------------------------------
+    def transition(self, old: State, new: State) -> State:
+        """Move from ``old`` to ``new``, calling the task's state handlers and callbacks.
+
+        Raises:
+            ENDRUN: with a Failed state when a handler raises.
+        """
+        if self.map_index is not None and new.map_index is None:
+            new = new.with_(map_index=self.map_index)
+        task = self.task
+        if not task.state_handlers and task.on_failure is None and task.on_success is None:
+            return new
+        handlers = list(self.task.state_handlers)
+        if self.task.on_failure is not None and new.is_failed():
+            handlers.append(_callback(self.task.on_failure))
+        if self.task.on_success is not None and new.is_successful():
+            handlers.append(_callback(self.task.on_success))
+        for handler in handlers:
+            try:
+                replaced = handler(self.task, old, new)
+            except Exception as exc:
+                name = getattr(handler, "__name__", repr(handler))
+                raise signals.ENDRUN(
+                    Failed(
+                        f"State handler {name!r} of task {self.task.name!r} raised "
+                        f"{type(exc).__name__}: {exc} (on {type(old).__name__} -> {type(new).__name__})",
+                        exception=exc,
+                        traceback=_format_exception(exc),
+                        run_count=new.run_count,
+                        map_index=self.map_index,
+                    )
+                ) from exc
+            if isinstance(replaced, State):
+                new = replaced
+        return new
+
+    # -- the pipeline --------------------------------------------------------------------
+    def run(
+        self,
+        upstream: Sequence[Upstream] = (),
+        context: Mapping[str, Any] | None = None,
+        initial_state: State | None = None,
+        map_error: str | None = None,
+    ) -> State:
+        """Run the task and return its final State (or Pending/Paused when it cannot go on).
+
+        Args:
+            upstream: the task's inputs.
+            context: the flow run's context.
+            initial_state: where to start (e.g. Resume, or a finished state to keep).
+            map_error: why the map could not be expanded; the run fails with it after the
+                trigger check.
+        """
+        quiet = self.quiet = not (
+            self.task.state_handlers or self.task.on_failure or self.task.on_success
+        )
+        self._fresh = None
+        # Without handlers nobody sees the states in between: share one Pending.
+        state = initial_state or (_PENDING if quiet else Pending(map_index=self.map_index))
+        context = context or {}
+        resumed = self._deferred.pop(self.map_index, None)
+        self.started, self.task_run_id = resumed or (None, None)
+        try:
+            if resumed is None:  # a deferred retry passed these checks already
+                state = self.check_initial_state(state)
+                state = self.check_upstream_finished(state, _states_of(upstream))
+                state = self.check_gates(state, [_whole(up.state) for up in upstream if up.gate])
+                trigger_states = _states_of([up for up in upstream if not up.gate])
+                state = self.check_trigger(state, trigger_states)
+                state = self.check_map_error(state, map_error)
+            inputs = self.get_inputs(upstream)
+            state = self.run_with_retries(state, inputs, context)
+        except signals.ENDRUN as end:
+            state = end.end_state
+        if state.is_finished() and state is not initial_state:
+            if state is self._fresh:  # made by call_task and seen by nobody: no copy
+                object.__setattr__(state, "run_info", _run_info(self.started))
+            else:
+                state = state.with_(run_info=_run_info(self.started))
+        return state
+
+    def check_initial_state(self, state: State) -> State:
+        """End at once with a Finished initial state (a task given a previous run's state);
+        wait until a Retrying initial state's ``start_time`` (a task run again after its
+        worker was lost), without holding a worker slot."""
+        if state.is_finished():
+            raise signals.ENDRUN(state)
+        if isinstance(state, Retrying) and state.start_time is not None:
+            wait_for_retry((state.start_time - _dt.datetime.now(_dt.UTC)).total_seconds())
+        return state
+
+    def check_upstream_finished(self, state: State, upstream_states: Collection[State]) -> State:
+        """Stay Pending while an upstream task is not finished; a Cancelled upstream cancels."""
+        classes = getattr(upstream_states, "classes", None)
+        if classes is not None:  # a compact view: only look at the states it must
+            kinds = classes()
+            if all(issubclass(k, Finished) for k in kinds):
+                if not any(issubclass(k, Cancelled) for k in kinds):
+                    return state
+                upstream_states = [s for s in upstream_states if s.is_cancelled()][:1]
+        for s in upstream_states:
+            if not s.is_finished():
+                raise signals.ENDRUN(
+                    Pending(
+                        f"Waiting for an upstream task that is {type(s).__name__}"
+                        + (f": {s.message}" if s.message else ""),
+                        map_index=self.map_index,
+                    )
+                )
+        if any(s.is_cancelled() for s in upstream_states):
+            raise signals.ENDRUN(
+                self.transition(state, Cancelled("An upstream task was cancelled."))
+            )
+        return state
+
+    def check_gates(self, state: State, gates: Sequence[State | tuple[State, ...]]) -> State:
+        """Skip a task whose condition (``case``, ``switch``, ``ifelse``...) did not pass.
+
+        A condition that failed gives TriggerFailed: the branch cannot know whether it should
+        have run. Checked before the trigger, so it holds whatever the task's trigger is.
+        """
+        for gate in gates:
+            for g in gate if isinstance(gate, tuple) else (gate,):
+                if g.is_failed():
+                    new: State = TriggerFailed(
+                        f"The condition of task {self.task.name!r} failed: {g.message}"
+                    )
+                    raise signals.ENDRUN(self.transition(state, new))
+                if g.is_skipped():
+                    reason = (
+                        "condition" if getattr(g, "reason", None) == "condition" else "upstream"
+                    )
+                    new = Skipped(g.message, reason=reason)
+                    raise signals.ENDRUN(self.transition(state, new))
+        return state
+
+    def check_trigger(self, state: State, upstream_states: Collection[State]) -> State:
+        """Run the trigger; when it is not met, end TriggerFailed, Skipped or Paused.
+
+        A task without upstream states runs (unless its trigger is manual_only); a task being
+        resumed (a Resume state) does not check its trigger again.
+        """
+        from headwater.model.triggers import manual_only
+
+        trigger = self.task.trigger
+        new: State
+        if state.is_resume() or (not upstream_states and trigger is not manual_only):
+            return state
+        if trigger is _all_successful and type(upstream_states) is list:
+            if all(isinstance(s, Success) for s in upstream_states):
+                return state  # the default trigger, met: the common case, without counting
+        name = getattr(trigger, "__name__", repr(trigger))
+        try:
+            met = trigger(upstream_states)
+        except signals.PAUSE as sig:
+            raise signals.ENDRUN(
+                self.transition(state, sig.to_state(map_index=self.map_index))
+            ) from None
+        except signals.SKIP as sig:
+            reason = sig.state_kwargs.get("reason", "trigger")
+            new = Skipped(sig.message, reason=reason, map_index=self.map_index)
+            raise signals.ENDRUN(self.transition(state, new)) from None
+        except signals.HeadwaterSignal as sig:
+            raise signals.ENDRUN(
+                self.transition(state, sig.to_state(map_index=self.map_index))
+            ) from None
+        except Exception as exc:
+            new = TriggerFailed(
+                f"Trigger {name!r} of task {self.task.name!r} raised {type(exc).__name__}: {exc}",
+                exception=exc,
+                traceback=_format_exception(exc),
+            )
+            raise signals.ENDRUN(self.transition(state, new)) from None
+        if not met:
+            failures = sum(1 for s in upstream_states if s.is_failed())
+            if failures:
+                new = TriggerFailed(
+                    f"Trigger {name!r} was not met: {failures} upstream tasks failed."
+                )
+            else:
+                new = Skipped(f"Trigger {name!r} was not met.", reason="trigger")
+            raise signals.ENDRUN(self.transition(state, new))
+        return state
+
+    def check_map_error(self, state: State, map_error: str | None) -> State:
+        """Fail a mapped task whose map could not be expanded (checked after the trigger)."""
+        if map_error is not None:
+            raise signals.ENDRUN(self.transition(state, Failed(map_error)))
+        return state
+
+    def get_inputs(self, upstream: Sequence[Upstream]) -> dict[str, Any]:
+        """Collect the values of the task's arguments from its inputs and constants.
+
+        A task with ``wants_states`` (merge, filter_results...) receives the upstream
+        State (or tuple of children's States) instead of the value.
+        """
+        inputs = dict(self.constants)
+        wants_states = self.task.wants_states
+        for up in upstream:
+            if up.key is not None:
+                inputs[up.key] = _whole(up.state) if wants_states else up.value()
+        return inputs
+
+    def run_with_retries(
+        self, state: State, inputs: Mapping[str, Any], context: Mapping[str, Any]
+    ) -> State:
+        """Call the task until it ends: LOOP runs it again, failures are retried."""
+        run_count = state.run_count
+        loop_count = 0
+        loop_result: Any = None
+        task_run_id = self.task_run_id or _new_run_id()
+        while True:
+            run_count += 1
+            ctx = {
+                **context,
+                "task_name": self.task.name,
+                "task_slug": self.task.slug,
+                "task_tags": self.task.tags,
+                "task_run_id": task_run_id,
+                "task_run_count": run_count,
+                "map_index": self.map_index,
+                "task_loop_count": loop_count + 1,
+                "task_loop_result": loop_result,
+                "resume": state.is_resume() or bool(context.get("resume")),
+            }
+            try:
+                ctx["task_run_name"] = render_run_name(self.task, inputs, ctx)
+            except ValueError as exc:
+                return self.transition(state, Failed(str(exc), exception=exc, run_count=run_count))
+            new = self.check_cached(inputs, ctx, run_count)
+            if new is not None and new.is_cached():
+                return self.transition(state, new)
+            if new is None:
+                if self.quiet:  # no handler would see the Running state: skip making it
+                    if self.started is None:
+                        self.started = _dt.datetime.now(_dt.UTC)
+                else:
+                    state = self.transition(
+                        state, Running(run_count=run_count, map_index=self.map_index)
+                    )
+                    if self.started is None:
+                        self.started = state.timestamp
+                new = self.call_task(inputs, ctx, run_count)
+                if new.is_successful():
+                    new = self.write_result(new, inputs, ctx)
+            if isinstance(new, Looped):
+                loop_count += 1
+                loop_result = new.result
+                state = self.transition(state, new.with_(loop_count=loop_count))
+                run_count -= 1  # an iteration is not a retry
+                continue
+            if new.is_failed() and self.should_retry(new, run_count):
+                delay = self.task.retry_delay.total_seconds()
+                retry = Retrying(
+                    f"Retrying in {delay:g}s (run {run_count} of {self.task.max_retries + 1}): {new.message}",
+                    start_time=_dt.datetime.now(_dt.UTC) + self.task.retry_delay,
+                    run_count=run_count,
+                    exception=new.exception,
+                    traceback=new.traceback,
+                )
+                state = self.transition(state, retry)
+                if self.defer_retries and delay > 0:
+                    # the batch runs its other children meanwhile, then this one again
+                    self._deferred[self.map_index] = (self.started, task_run_id)
+                    return state
+                wait_for_retry(delay)
+                continue
+            return self.transition(state, new)
+
+    # -- results, targets and caches (docs/notices/0006-results.md) --------------------------
+    def template_context(self, inputs: Mapping[str, Any], ctx: Mapping[str, Any]) -> dict[str, Any]:
+        """The fields a location template may use: the task's inputs and the run context
+        (the context wins on a clash), plus ``task_hash`` when a template asks for it."""
+        fields = {**inputs, **ctx}
+        templates = [self.task.target, getattr(self.result, "location", None)]
+        if any(isinstance(t, str) and "{task_hash" in t for t in templates):
+            fields["task_hash"] = caching.task_hash(inputs)
+        return fields
+
+    def check_cached(
+        self, inputs: Mapping[str, Any], ctx: Mapping[str, Any], run_count: int
+    ) -> State | None:
+        """Return Cached when the task's target exists, its checkpoint from this flow run
+        exists (``readback``), or its cache is valid; None to run.
+
+        A storage error gives a Failed state naming the problem (its retries apply).
+        """
+        readback = self.readback and self.checkpoint and self.task.target is None
+        if self.result is None or not (
+            self.task.target is not None or readback or caching.is_cached(self.task)
+        ):
+            return None
+        fields = self.template_context(inputs, ctx)
+        try:
+            if self.task.target is not None:
+                location = self.result.format(**fields)
+                if self.result.exists(location):
+                    return Cached(
+                        f"Target {location!r} exists: read it back instead of running.",
+                        result=self.result.read(location),
+                        run_count=run_count,
+                    )
+            own = self._run_checkpoint(fields) if readback else None
+            if own is not None and self.result.exists(own):
+                return Cached(
+                    f"Checkpoint {own!r} was written earlier in this flow run (its "
+                    "worker was lost): read it back instead of running again.",
+                    result=self.result.read(own),
+                    run_count=run_count,
+                )
+            if caching.is_cached(self.task):
+                return self._valid_cache(inputs, ctx, run_count)
+        except Exception as exc:
+            return Failed(
+                f"Task {self.task.name!r} could not check its stored result: {exc}",
+                exception=exc,
+                traceback=_format_exception(exc),
+                run_count=run_count,
+            )
+        return None
+
+    def _run_checkpoint(self, fields: Mapping[str, Any]) -> str | None:
+        """Where this run's checkpoint of the task is, when only this flow run can have
+        written there: the default location, or a template that uses ``{flow_run_id}``.
+        None otherwise (a file there may be an older run's, so the task runs again)."""
+        from headwater.results._locations import default_location
+
+        assert self.result is not None
+        template = getattr(self.result, "location", None)
+        if template is None:
+            return default_location(fields) if "flow_run_id" in fields else None
+        return self.result.format(**fields) if "{flow_run_id" in template else None
+
+    def _cache_store(self, ctx: Mapping[str, Any]) -> tuple[Result, str]:
+        """The Result (pickled, in the task's backend) and location of its cache record."""
+        from headwater.serializers import PickleSerializer
+
+        assert self.result is not None
+        location = caching.cache_location(self.task, str(ctx.get("flow_name")), self.map_index)
+        store = self.result.copy()
+        store.serializer = PickleSerializer()
+        store.location = location
+        return store, location
+
+    def _valid_cache(
+        self, inputs: Mapping[str, Any], ctx: Mapping[str, Any], run_count: int
+    ) -> State | None:
+        store, location = self._cache_store(ctx)
+        if not store.exists(location):
+            return None
+        record = store.read(location).value
+        if not isinstance(record, caching.CacheRecord):
+            return None
+        candidate = Cached(
+            f"Cached result from {record.created:%Y-%m-%d %H:%M:%S} UTC.",
+            result=record.value,
+            cached_inputs=record.inputs,
+            cached_parameters=record.parameters,
+            cached_result_expiration=record.expiration,
+            run_count=run_count,
+        )
+        validator = self.task.cache_validator or caching.duration_only
+        parameters = dict(ctx.get("parameters") or {})
+        return candidate if validator(candidate, inputs, parameters) else None
+
+    def write_result(
+        self, state: State, inputs: Mapping[str, Any], ctx: Mapping[str, Any]
+    ) -> State:
+        """Checkpoint a successful result, and refresh the task's cache record.
+
+        A value the serializer cannot handle or a storage error fails the try with a
+        message naming the task and the problem (its retries apply).
+        """
+        if self.result is None:
+            return state
+        try:
+            if self.checkpoint:
+                fields = self.template_context(inputs, ctx)
+                state = state.with_(result=self.result.write(state.result, **fields))
+            if caching.is_cached(self.task):
+                now = _dt.datetime.now(_dt.UTC)
+                expiry = now + self.task.cache_for if self.task.cache_for is not None else None
+                record = caching.CacheRecord(
+                    value=state.result,
+                    inputs=caching.input_hashes(inputs),
+                    parameters=dict(ctx.get("parameters") or {}),
+                    expiration=expiry,
+                    created=now,
+                )
+                store, _ = self._cache_store(ctx)
+                store.write(record)
+        except Exception as exc:
+            return Failed(
+                f"Task {self.task.name!r} succeeded but its result could not be stored: {exc}",
+                exception=exc,
+                traceback=_format_exception(exc),
+                run_count=state.run_count,
+            )
+        return state
+
+    def should_retry(self, state: State, run_count: int) -> bool:
+        """Whether a failed try is tried again: retries left, and the failure is retriable.
+
+        TriggerFailed and ValidationFailed are never retried; with ``retry_on``, only the
+        listed exception types are (a timeout is a TimeoutError).
+        """
+        if run_count > self.task.max_retries or state.is_trigger_failed():
+            return False
+        if type(state).__name__ == "ValidationFailed":
+            return False
+        exc = state.exception
+        if self.task.retry_on is None or isinstance(exc, signals.RETRY):
+            return True
+        return isinstance(exc, self.task.retry_on)
+
+    def call_task(self, inputs: Mapping[str, Any], ctx: Mapping[str, Any], run_count: int) -> State:
+        """Call the task's function once and turn what happened into a State."""
+        task = self.task
+        token = None
+        try:
+            with run_context(ctx):
+                if task.log_stdout:
+                    from headwater.model.context import get_logger
+
+                    token = _route_stdout(get_logger())
+                try:
+                    if task.timeout is not None:
+                        value = call_with_timeout(task.run, inputs, task.timeout, task.name)
+                    else:
+                        value = task.run(**inputs)
+                finally:
+                    if token is not None:
+                        _StdoutRouter.target.reset(token)
+        except signals.RETRY as sig:
+            if run_count > task.max_retries:
+                return Failed(
+                    f"Task {task.name!r} raised RETRY ({sig.message}) but has no retries left "
+                    f"(max_retries={task.max_retries}).",
+                    run_count=run_count,
+                )
+            return Failed(sig.message or "RETRY signal raised", run_count=run_count, exception=sig)
+        except signals.SKIP as sig:
+            reason = sig.state_kwargs.get("reason", "task")
+            return Skipped(sig.message, sig.result, reason=reason, run_count=run_count)
+        except signals.LOOP as sig:
+            return Looped(sig.message, sig.result, run_count=run_count)
+        except signals.HeadwaterSignal as sig:
+            return sig.to_state(run_count=run_count)
+        except TaskTimeoutError as exc:
+            return TimedOut(str(exc), exception=exc, run_count=run_count)
+        except Exception as exc:
+            return self._failed(exc, run_count)
+        done = Success("Task run succeeded.", value, run_count=run_count, map_index=self.map_index)
+        if self.quiet:
+            self._fresh = done
+        return done
+
+    def _failed(self, exc: Exception, run_count: int) -> State:
+        logger.debug("Task %r raised %r", self.task.name, exc)
+        return Failed(
+            f"Task {self.task.name!r} raised {type(exc).__name__}: {exc}",
+            exception=exc,
+            traceback=_format_exception(exc),
+            run_count=run_count,
+        )
+
+
+_HOST = socket.gethostname()
+
+_RUN_ID_PREFIX = uuid.uuid4().hex[:20]
+_run_ids = itertools.count(1)
+
+
+def _new_run_id() -> str:
+    """A task run id unique across processes: a random per-process prefix and a counter
+    (uuid4 per run cost microseconds in the per-child path)."""
+    return f"{_RUN_ID_PREFIX}{next(_run_ids):012x}"
+
+
+def _whole(state: State | Sequence[State]) -> State | tuple[State, ...]:
+    """A state, or children's states as a tuple (what tasks receiving states expect)."""
+    return state if isinstance(state, State | tuple) else tuple(state)
+
+
+class _StatesView(Collection[State]):
+    """The states of several inputs, one after the other, without copying a compact one;
+    ``classes()`` counts them by class cheaply (the built-in triggers use it)."""
+
+    __slots__ = ("parts",)
+
+    def __init__(self, parts: list[Sequence[State]]) -> None:
+        self.parts = parts
+
+    def __len__(self) -> int:
+        return sum(len(p) for p in self.parts)
+
+    def __iter__(self) -> Iterator[State]:
+        for p in self.parts:
+            yield from p
+
+    def __contains__(self, item: object) -> bool:
+        return any(item in p for p in self.parts)
+
+    def classes(self) -> dict[type, int]:
+        out: dict[type, int] = {}
+        for p in self.parts:
+            fast = getattr(p, "classes", None)
+            for k, n in (fast() if fast is not None else _count_classes(p)).items():
+                out[k] = out.get(k, 0) + n
+        return out
+
+
+def _count_classes(states: Iterable[State]) -> dict[type, int]:
+    out: dict[type, int] = {}
+    for s in states:
+        out[type(s)] = out.get(type(s), 0) + 1
+    return out
+
+
+def _states_of(upstream: Sequence[Upstream]) -> Collection[State]:
+    if len(upstream) == 1 and isinstance(upstream[0].state, State):
+        return [upstream[0].state]
+    parts = [up.states() for up in upstream]
+    if all(type(p) is tuple for p in parts):
+        return [s for p in parts for s in p]
+    return _StatesView(parts)
+
+
+_forks = 0
+
+
+def _forked() -> None:
+    global _forks
+    _forks += 1  # a forked child's threads look their worker up again
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)
+
+_PENDING = Pending()
+"""The initial state of a run no handler watches."""
+
+_where = threading.local()
+"""Per thread: (worker, thread name), looked up once per thread (a thread belongs to one
+worker for its whole life)."""
+
+
+def _run_info(started: _dt.datetime | None) -> RunInfo:
+    where = getattr(_where, "value", None)
+    if where is None or where[2] != _forks:
+        worker = f"pid:{os.getpid()}"
+        worker_mod = sys.modules.get("distributed.worker")
+        if worker_mod is not None:
+            try:
+                worker = worker_mod.get_worker().address
+            except ValueError:
+                pass
+        where = _where.value = (worker, threading.current_thread().name, _forks)
+    end = _dt.datetime.now(_dt.UTC)
+    return RunInfo(started, end, _HOST, where[0], where[1])
+
+
+def _callback(fn: Callable[[Task, State], Any]) -> Callable[[Task, State, State], None]:
+    def handler(task: Task, old: State, new: State) -> None:
+        fn(task, new)
+
+    handler.__name__ = getattr(fn, "__name__", repr(fn))
+    return handler
+
+
+__all__ = ["TaskRunner", "Upstream", "call_with_timeout", "render_run_name", "wait_for_retry"]

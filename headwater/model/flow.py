@@ -1,0 +1,774 @@
+"""Flows: a DAG of tasks with edges, parameters and reference tasks.
+
+Design note
+-----------
+A :class:`Flow` is configuration only; running it is the flow runner's and the executor's
+business (:mod:`headwater.engine.flow_runner`). It holds:
+
+- ``tasks``: kept in insertion order (a dict used as an ordered set), so every walk of the
+  flow is deterministic;
+- ``edges``: :class:`Edge` values ``(upstream, downstream, key, mapped, flattened)``; a task
+  has at most one edge per key (binding an argument twice is refused);
+- ``constants``: plain argument values per task;
+- ``reference_tasks``: the tasks whose states decide the flow's state (the terminal tasks
+  unless set).
+
+Problems are collected, not raised one by one: :meth:`Flow.validate` reports every cycle
+(with its path), edge to a task not in the flow, duplicate parameter name, reference task not
+in the flow and unbound required argument in one :class:`FlowValidationError`. Leaving a
+``with Flow(...)`` block validates, so a bad flow is reported where it is written.
+
+``@flow`` (:class:`FunctionFlow`) traces a function once into the same static DAG; its
+signature becomes Parameters whose annotations pydantic checks.
+"""
+
+from __future__ import annotations
+
+import copy as _copy
+import inspect
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, overload
+
+from headwater.errors import FlowDefinitionError, FlowRunError, FlowValidationError
+from headwater.model.parameter import Parameter
+from headwater.model.task import (
+    Constant,
+    Task,
+    _active_flow,
+    active_gate,
+    as_task,
+    flatten,
+    unmapped,
+)
+
+if TYPE_CHECKING:
+    from headwater.model.states import State
+    from headwater.results.base import Result
+    from headwater.runtime.scheduled import ScheduledRuns
+    from headwater.schedules.schedule import Schedule
+
+
+@dataclass(frozen=True, slots=True)
+class Edge:
+    """A dependency: ``downstream`` waits for ``upstream``.
+
+    Args:
+        upstream_task: the task that runs first.
+        downstream_task: the task that waits.
+        key: the argument of ``downstream`` that receives the upstream's result (None: a
+            state-only dependency).
+        mapped: whether ``downstream`` maps over the upstream's result.
+        flattened: whether the upstream's result is flattened one level first.
+    """
+
+    upstream_task: Task
+    downstream_task: Task
+    key: str | None = None
+    mapped: bool = False
+    flattened: bool = False
+
+    def __repr__(self) -> str:
+        flags = "".join([" mapped" if self.mapped else "", " flattened" if self.flattened else ""])
+        key = f" key={self.key!r}" if self.key else ""
+        return f"<Edge {self.upstream_task.name} -> {self.downstream_task.name}{key}{flags}>"
+
+
+class Flow:
+    """A DAG of tasks.
+
+    Use it as a context manager to add tasks by calling them, or add them with
+    :meth:`add_task`, :meth:`add_edge` and :meth:`set_dependencies`.
+
+    Args:
+        name: the flow's name.
+        tasks: tasks to add.
+        edges: edges to add (their tasks must be in the flow; :meth:`validate` checks).
+        reference_tasks: the tasks whose states decide the flow's state.
+        result: the default Result for its tasks' outputs.
+        state_handlers: ``handler(flow, old_state, new_state)`` called on the flow's transitions.
+        schedule: a :class:`headwater.schedules.Schedule`: when ``flow.run(run_on_schedule=True)``
+            runs the flow.
+        checkpoint: whether tasks that do not say write their results (see
+            :mod:`headwater.engine.caching` for the whole rule).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        tasks: Iterable[Task] | None = None,
+        edges: Iterable[Edge] | None = None,
+        reference_tasks: Iterable[Task] | None = None,
+        result: Result | None = None,
+        state_handlers: Iterable[Callable[..., Any]] | None = None,
+        schedule: Schedule | None = None,
+        checkpoint: bool | None = None,
+    ) -> None:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"A Flow needs a non-empty name, got {name!r}")
+        self.name = name
+        self._tasks: dict[Task, None] = {}
+        self._edges: dict[Edge, None] = {}
+        self._upstream: dict[Task, list[Edge]] = {}
+        self._downstream: dict[Task, list[Edge]] = {}
+        self.constants: dict[Task, dict[str, Any]] = {}
+        self._reference_tasks: list[Task] = []
+        self.result = result
+        self.state_handlers = list(state_handlers or ())
+        self.schedule = schedule
+        self.checkpoint = checkpoint
+        self._token: Any = None
+        for t in tasks or ():
+            self.add_task(t)
+        for e in edges or ():
+            self._add_edge_object(e)
+        if reference_tasks is not None:
+            self.set_reference_tasks(reference_tasks)
+
+    @property
+    def schedule(self) -> Schedule | None:
+        """When ``flow.run(run_on_schedule=True)`` runs the flow (a Schedule, or None)."""
+        return self._schedule
+
+    @schedule.setter
+    def schedule(self, value: Schedule | None) -> None:
+        from headwater.runtime.scheduled import check_schedule
+
+        self._schedule = check_schedule(value, self.name)
+
+    # -- context manager -----------------------------------------------------------------
+    def __enter__(self) -> Flow:
+        if self._token is not None:
+            raise FlowDefinitionError(
+                f"Flow {self.name!r} is already being defined in a `with` block"
+            )
+        self._token = _active_flow.set(self)
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        _active_flow.reset(self._token)
+        self._token = None
+        if exc_type is None:
+            self.validate()
+
+    # -- contents ------------------------------------------------------------------------
+    @property
+    def tasks(self) -> list[Task]:
+        """The flow's tasks, in the order they were added."""
+        return list(self._tasks)
+
+    @property
+    def edges(self) -> list[Edge]:
+        """The flow's edges, in the order they were added."""
+        return list(self._edges)
+
+    def parameters(self) -> list[Parameter]:
+        """The flow's parameters."""
+        return [t for t in self._tasks if isinstance(t, Parameter)]
+
+    def get_tasks(self, name: str) -> list[Task]:
+        """Return the tasks called ``name``."""
+        return [t for t in self._tasks if t.name == name]
+
+    def add_task(self, task: Task) -> Task:
+        """Add a task (no edges); adding it twice does nothing.
+
+        Raises:
+            TypeError: when ``task`` is not a Task.
+        """
+        if not isinstance(task, Task):
+            raise TypeError(f"Flow {self.name!r} can only add Tasks, got {task!r}")
+        if task not in self._tasks:
+            self._tasks[task] = None
+            self._upstream[task] = []
+            self._downstream[task] = []
+            gate = active_gate()
+            if gate is not None and gate is not task and not isinstance(task, Parameter):
+                self.add_edge(gate, task)  # created inside `with case(...)`: runs only if it passes
+        return task
+
+    def add_edge(
+        self,
+        upstream_task: Task,
+        downstream_task: Task,
+        key: str | None = None,
+        mapped: bool = False,
+        flattened: bool = False,
+    ) -> Edge:
+        """Make ``downstream_task`` wait for ``upstream_task`` (adding both if needed).
+
+        Args:
+            upstream_task: the task that runs first.
+            downstream_task: the task that waits.
+            key: the argument receiving the upstream result; None for a state-only edge.
+            mapped: map ``downstream_task`` over the upstream's result.
+            flattened: flatten the upstream's result one level first.
+
+        Raises:
+            FlowDefinitionError: when ``key`` is already bound on ``downstream_task``.
+        """
+        self.add_task(upstream_task)
+        self.add_task(downstream_task)
+        return self._add_edge_object(Edge(upstream_task, downstream_task, key, mapped, flattened))
+
+    def _add_edge_object(self, edge: Edge) -> Edge:
+        down = edge.downstream_task
+        if edge.key is not None:
+            self._check_unbound(down, edge.key)
+        if edge in self._edges:
+            return edge
+        self._edges[edge] = None
+        self._upstream.setdefault(edge.downstream_task, []).append(edge)
+        self._downstream.setdefault(edge.upstream_task, []).append(edge)
+        return edge
+
+    def _check_unbound(self, task: Task, key: str) -> None:
+        bound = key in self.constants.get(task, {}) or any(
+            e.key == key for e in self._upstream.get(task, ())
+        )
+        if bound:
+            raise FlowDefinitionError(
+                f"Argument {key!r} of task {task.name!r} is already bound in flow {self.name!r}; "
+                "an argument can be bound only once."
+            )
+
+    def set_dependencies(
+        self,
+        task: Task,
+        upstream_tasks: Iterable[Any] | None = None,
+        downstream_tasks: Iterable[Task] | None = None,
+        keyword_tasks: Mapping[str, Any] | None = None,
+        mapped: bool = False,
+    ) -> None:
+        """Add ``task`` with its dependencies.
+
+        Args:
+            task: the task.
+            upstream_tasks: tasks it waits for without taking their results.
+            downstream_tasks: tasks that wait for it.
+            keyword_tasks: argument name -> task or plain value (wrapped in
+                :class:`unmapped` / :class:`flatten` as needed).
+            mapped: map over the keyword tasks that are not wrapped in :class:`unmapped`.
+        """
+        self.add_task(task)
+        for up in upstream_tasks or ():
+            is_mapped = mapped and not isinstance(up, unmapped)
+            up_value = up.value if isinstance(up, unmapped | flatten) else up
+            up_task = as_task(up_value, self)
+            if up_task is None:
+                raise FlowDefinitionError(
+                    f"upstream_tasks of task {task.name!r} must be tasks, got {up_value!r}"
+                )
+            self.add_edge(up_task, task, key=None, mapped=is_mapped)
+        for down in downstream_tasks or ():
+            self.add_edge(task, down)
+        for key, value in (keyword_tasks or {}).items():
+            is_mapped, is_flat = mapped, False
+            while isinstance(value, unmapped | flatten):
+                if isinstance(value, unmapped):
+                    is_mapped = False
+                else:
+                    is_flat = True
+                value = value.value
+            up_task = as_task(value, self)
+            if up_task is None and (is_mapped or is_flat):
+                up_task = self.add_task(Constant(value))
+            if up_task is None:
+                self._check_unbound(task, key)
+                self.constants.setdefault(task, {})[key] = value
+            else:
+                self.add_edge(up_task, task, key=key, mapped=is_mapped, flattened=is_flat)
+
+    # -- structure -----------------------------------------------------------------------
+    def upstream_edges(self, task: Task) -> list[Edge]:
+        """The edges into ``task``."""
+        return list(self._upstream.get(task, ()))
+
+    def downstream_edges(self, task: Task) -> list[Edge]:
+        """The edges out of ``task``."""
+        return list(self._downstream.get(task, ()))
+
+    def upstream_tasks(self, task: Task) -> list[Task]:
+        """The tasks ``task`` waits for, without repeats."""
+        return list(dict.fromkeys(e.upstream_task for e in self._upstream.get(task, ())))
+
+    def downstream_tasks(self, task: Task) -> list[Task]:
+        """The tasks waiting for ``task``, without repeats."""
+        return list(dict.fromkeys(e.downstream_task for e in self._downstream.get(task, ())))
+
+    def is_mapped(self, task: Task) -> bool:
+        """Whether ``task`` runs as a map (it has a mapped edge)."""
+        return any(e.mapped for e in self._upstream.get(task, ()))
+
+    def root_tasks(self) -> list[Task]:
+        """The tasks with no upstream task."""
+        return [t for t in self._tasks if not self._upstream.get(t)]
+
+    def terminal_tasks(self) -> list[Task]:
+        """The tasks with no downstream task."""
+        return [t for t in self._tasks if not self._downstream.get(t)]
+
+    def reference_tasks(self) -> list[Task]:
+        """The tasks whose states decide the flow's state (terminal tasks unless set)."""
+        return list(self._reference_tasks) or self.terminal_tasks()
+
+    def set_reference_tasks(self, tasks: Iterable[Task]) -> None:
+        """Choose the tasks whose states decide the flow's state; :meth:`validate` checks
+        that they are in the flow."""
+        self._reference_tasks = list(dict.fromkeys(tasks))
+
+    def _find_cycles(self) -> list[list[Task]]:
+        """Return one path per cycle found (iterative DFS: deep flows do not hit the
+        recursion limit)."""
+        white, grey, black = 0, 1, 2
+        colour = dict.fromkeys(self._tasks, white)
+        cycles: list[list[Task]] = []
+        for root in self._tasks:
+            if colour[root] != white:
+                continue
+            stack: list[tuple[Task, Iterable[Task]]] = [(root, iter(self.downstream_tasks(root)))]
+            path = [root]
+            colour[root] = grey
+            while stack:
+                node, children = stack[-1]
+                for child in children:
+                    state = colour.get(child, black)
+                    if state == grey:
+                        cycles.append(path[path.index(child) :] + [child])
+                    elif state == white:
+                        colour[child] = grey
+                        path.append(child)
+                        stack.append((child, iter(self.downstream_tasks(child))))
+                        break
+                else:
+                    colour[node] = black
+                    path.pop()
+                    stack.pop()
+        return cycles
+
+    def sorted_tasks(self) -> list[Task]:
+        """Return the tasks in a topological order, ties in insertion order.
+
+        Raises:
+            FlowValidationError: when the flow has a cycle.
+        """
+        indegree = {t: len(self.upstream_tasks(t)) for t in self._tasks}
+        order_of = {t: i for i, t in enumerate(self._tasks)}
+        import heapq
+
+        ready = [(order_of[t], t.slug, t) for t, d in indegree.items() if d == 0]
+        heapq.heapify(ready)
+        out: list[Task] = []
+        while ready:
+            _, _, t = heapq.heappop(ready)
+            out.append(t)
+            for child in self.downstream_tasks(t):
+                indegree[child] -= 1
+                if indegree[child] == 0:
+                    heapq.heappush(ready, (order_of[child], child.slug, child))
+        if len(out) != len(self._tasks):
+            self.validate()
+        return out
+
+    def validate(self) -> None:
+        """Check the whole flow and report every problem at once.
+
+        Raises:
+            FlowValidationError: naming every cycle, edge to a task not in the flow, duplicate
+                parameter name, reference task not in the flow and unbound required argument.
+        """
+        problems: list[str] = []
+        for cycle in self._find_cycles():
+            problems.append("cycle: " + " -> ".join(repr(t.name) for t in cycle))
+        for e in self._edges:
+            for end, label in ((e.upstream_task, "upstream"), (e.downstream_task, "downstream")):
+                if end not in self._tasks:
+                    problems.append(
+                        f"edge {e.upstream_task.name!r} -> {e.downstream_task.name!r}: the {label} "
+                        f"task {end.name!r} is not in the flow (add it with flow.add_task)"
+                    )
+        seen: dict[str, int] = {}
+        for p in self.parameters():
+            seen[p.name] = seen.get(p.name, 0) + 1
+        for name, count in seen.items():
+            if count > 1:
+                problems.append(f"parameter name {name!r} is used by {count} different parameters")
+        for t in self._reference_tasks:
+            if t not in self._tasks:
+                problems.append(f"reference task {t.name!r} is not in the flow")
+        for t in self._tasks:
+            missing = self._missing_arguments(t)
+            if missing:
+                problems.append(
+                    f"task {t.name!r} is missing argument{'s' if len(missing) > 1 else ''} "
+                    + ", ".join(repr(m) for m in missing)
+                )
+        if problems:
+            raise FlowValidationError(self.name, problems)
+
+    def _missing_arguments(self, task: Task) -> list[str]:
+        bound = set(self.constants.get(task, {})) | {
+            e.key for e in self._upstream.get(task, ()) if e.key
+        }
+        missing = []
+        for p in task.signature().parameters.values():
+            if p.kind in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL):
+                continue
+            if p.default is inspect.Parameter.empty and p.name not in bound:
+                missing.append(p.name)
+        return missing
+
+    def copy(self) -> Flow:
+        """Return a copy sharing the same task objects, with its own edges and constants."""
+        new = _copy.copy(self)
+        new._tasks = dict(self._tasks)
+        new._edges = dict(self._edges)
+        new._upstream = {t: list(es) for t, es in self._upstream.items()}
+        new._downstream = {t: list(es) for t, es in self._downstream.items()}
+        new.constants = {t: dict(c) for t, c in self.constants.items()}
+        new._reference_tasks = list(self._reference_tasks)
+        new.state_handlers = list(self.state_handlers)
+        new._token = None
+        return new
+
+    # -- running -------------------------------------------------------------------------
+    @overload
+    def run(
+        self,
+        parameters: Mapping[str, Any] | None = None,
+        *,
+        executor: Any = None,
+        task_states: Mapping[Task, State] | None = None,
+        return_tasks: Iterable[Task] | None = None,
+        context: Mapping[str, Any] | None = None,
+        progress: bool | None = None,
+        run_on_schedule: Literal[False] = False,
+        max_runs: None = None,
+    ) -> State: ...
+
+    @overload
+    def run(
+        self,
+        parameters: Mapping[str, Any] | None = None,
+        *,
+        executor: Any = None,
+        task_states: Mapping[Task, State] | None = None,
+        return_tasks: Iterable[Task] | None = None,
+        context: Mapping[str, Any] | None = None,
+        progress: bool | None = None,
+        run_on_schedule: Literal[True],
+        max_runs: int | None = None,
+    ) -> ScheduledRuns: ...
+
+    def run(
+        self,
+        parameters: Mapping[str, Any] | None = None,
+        *,
+        executor: Any = None,
+        task_states: Mapping[Task, State] | None = None,
+        return_tasks: Iterable[Task] | None = None,
+        context: Mapping[str, Any] | None = None,
+        progress: bool | None = None,
+        run_on_schedule: bool = False,
+        max_runs: int | None = None,
+    ) -> State | ScheduledRuns:
+        """Run the flow once and return its State; ``state.result[task]`` is each task's State.
+
+        With ``run_on_schedule=True`` the flow runs at each event of its ``schedule``, one run
+        at a time, until ``max_runs`` runs, Ctrl-C, or the schedule's end, and a
+        :class:`~headwater.runtime.scheduled.ScheduledRuns` (each run's event and State) comes
+        back instead; see :func:`headwater.runtime.scheduled.run_flow_on_schedule`. Each event's
+        ``parameter_defaults`` apply under ``parameters`` (explicit values win), and the flow
+        and its parameters are checked before the first wait.
+
+        The run is recorded in the run journal (:mod:`headwater.journal`) unless
+        ``HEADWATER_JOURNAL=false``, and secrets are masked in the returned states' messages.
+
+        Args:
+            parameters: values for the flow's parameters.
+            executor: where tasks run (a LocalExecutor by default).
+            task_states: initial states, e.g. ``{task: Resume()}`` or a previous run's states.
+            return_tasks: the tasks whose states to return (all by default).
+            context: extra keys for the run context.
+            progress: show a progress bar (tqdm: a text bar on stderr, a widget in Jupyter);
+                None decides from ``HEADWATER_PROGRESS``, ``CI`` and whether the session is
+                interactive (:func:`headwater.runtime.progress.wants_progress`).
+            run_on_schedule: run at each event of the flow's schedule instead of once.
+            max_runs: with ``run_on_schedule``, stop after this many runs (None: no limit).
+
+        Raises:
+            FlowValidationError: when the flow has problems (nothing runs).
+            ParameterError: when the parameters are refused (nothing runs).
+            ScheduleError: ``run_on_schedule=True`` and the flow has no schedule, or
+                ``max_runs`` without ``run_on_schedule=True``.
+        """
+        if run_on_schedule or max_runs is not None:
+            return self._run_on_schedule(
+                parameters,
+                run_on_schedule,
+                max_runs,
+                executor=executor,
+                task_states=task_states,
+                return_tasks=return_tasks,
+                context=context,
+                progress=progress,
+            )
+        import datetime as _dt
+        import uuid
+
+        from headwater.engine.flow_runner import FlowRunner
+        from headwater.model.secrets import redact_state
+        from headwater.runtime import journal
+        from headwater.runtime.progress import progress_for
+
+        context = {"flow_run_id": str(uuid.uuid4()), **(context or {})}
+        started = _dt.datetime.now(_dt.UTC)
+        runner = FlowRunner(self, executor=executor)
+        bar = progress_for(self.name, progress)
+        try:
+            state = runner.run(
+                parameters=parameters,
+                task_states=task_states,
+                return_tasks=return_tasks,
+                context=context,
+                progress=bar,
+            )
+        finally:
+            if bar is not None:
+                bar.close()
+        state = redact_state(state)  # secrets never leave in messages (headwater.model.secrets)
+        journal.record_safely(
+            self, state, parameters, run_id=str(context["flow_run_id"]), start=started
+        )
+        return state
+
+    def _run_on_schedule(
+        self,
+        parameters: Mapping[str, Any] | None,
+        run_on_schedule: bool,
+        max_runs: int | None,
+        **run_options: Any,
+    ) -> ScheduledRuns:
+        from headwater.errors import ScheduleError
+        from headwater.runtime.scheduled import run_flow_on_schedule
+
+        if not run_on_schedule:
+            raise ScheduleError(
+                f"Flow {self.name!r}: max_runs={max_runs} is for runs on a schedule; "
+                f"add run_on_schedule=True, or drop max_runs to run once."
+            )
+        return run_flow_on_schedule(self, parameters, max_runs=max_runs, **run_options)
+
+    # -- looking at it -------------------------------------------------------------------
+    def visualize(
+        self, flow_state: State | None = None, filename: str | None = None, format: str = "svg"
+    ) -> Any:
+        """Draw the flow with Graphviz; see :func:`headwater.viz.visualize`.
+
+        Args:
+            flow_state: a run's State, to color each task by its final state.
+            filename: write the picture to this file.
+            format: the picture's format (``svg``, ``png``, ``pdf``...).
+
+        Returns:
+            A ``graphviz.Digraph`` (displayed as a picture in Jupyter).
+        """
+        from headwater.viz.graph import visualize
+
+        return visualize(self, flow_state=flow_state, filename=filename, format=format)
+
+    def _repr_html_(self) -> str:
+        from headwater.viz.html import flow_html
+
+        return flow_html(self)
+
+    def __repr__(self) -> str:
+        return f"<Flow {self.name!r}: {len(self._tasks)} tasks>"
+
+
+RUN_KEYWORDS = frozenset(
+    {
+        "executor",
+        "task_states",
+        "return_tasks",
+        "context",
+        "parameters",
+        "progress",
+        "run_on_schedule",
+        "max_runs",
+    }
+)
+
+
+class FunctionFlow(Flow):
+    """A flow traced from a function by ``@flow``.
+
+    The function's arguments become Parameters (defaults and annotations kept); its body runs
+    once, inside the flow, to build the DAG. ``f.run(**params)`` returns the flow State;
+    ``f(**params)`` returns the value of what the body returned and raises
+    :class:`FlowRunError` when the run did not succeed.
+
+    Args:
+        fn: the function.
+        name: the flow's name (the function's name by default).
+        **flow_options: other arguments of :class:`Flow`.
+    """
+
+    def __init__(
+        self, fn: Callable[..., Any], name: str | None = None, **flow_options: Any
+    ) -> None:
+        super().__init__(name or fn.__name__, **flow_options)
+        self.fn = fn
+        self.__doc__ = fn.__doc__
+        self.__wrapped__ = fn
+        self._signature = inspect.signature(fn)
+        clash = sorted(RUN_KEYWORDS & set(self._signature.parameters))
+        if clash:
+            raise FlowDefinitionError(
+                f"@flow {self.name!r} has an argument named {clash[0]!r}, which flow.run() keeps "
+                f"for itself ({', '.join(sorted(RUN_KEYWORDS))}); rename it."
+            )
+        with self:
+            kwargs: dict[str, Parameter] = {}
+            for p in self._signature.parameters.values():
+                if p.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+                    raise FlowDefinitionError(
+                        f"@flow {self.name!r} takes *{p.name}; flow arguments must be named parameters"
+                    )
+                has_default = p.default is not inspect.Parameter.empty
+                annotation = p.annotation
+                if isinstance(annotation, str):  # `from __future__ import annotations`
+                    annotation = _resolve_annotation(fn, p.name, annotation)
+                extra = {} if annotation is inspect.Parameter.empty else {"annotation": annotation}
+                kwargs[p.name] = Parameter(
+                    p.name,
+                    default=p.default if has_default else None,
+                    required=not has_default,
+                    **extra,
+                )
+            self.return_value = fn(**kwargs)
+
+    def _bind(self, args: tuple[Any, ...], params: dict[str, Any]) -> dict[str, Any]:
+        try:
+            bound = self._signature.bind_partial(*args, **params)
+        except TypeError as exc:
+            raise FlowDefinitionError(
+                f"@flow {self.name!r}: {exc}; its signature is {self.name}{self._signature}"
+            ) from None
+        return dict(bound.arguments)
+
+    @overload
+    def run(
+        self,
+        *args: Any,
+        executor: Any = None,
+        task_states: Mapping[Task, State] | None = None,
+        return_tasks: Iterable[Task] | None = None,
+        context: Mapping[str, Any] | None = None,
+        parameters: Mapping[str, Any] | None = None,
+        progress: bool | None = None,
+        run_on_schedule: Literal[False] = False,
+        max_runs: None = None,
+        **params: Any,
+    ) -> State: ...
+
+    @overload
+    def run(
+        self,
+        *args: Any,
+        executor: Any = None,
+        task_states: Mapping[Task, State] | None = None,
+        return_tasks: Iterable[Task] | None = None,
+        context: Mapping[str, Any] | None = None,
+        parameters: Mapping[str, Any] | None = None,
+        progress: bool | None = None,
+        run_on_schedule: Literal[True],
+        max_runs: int | None = None,
+        **params: Any,
+    ) -> ScheduledRuns: ...
+
+    def run(
+        self,
+        *args: Any,
+        executor: Any = None,
+        task_states: Mapping[Task, State] | None = None,
+        return_tasks: Iterable[Task] | None = None,
+        context: Mapping[str, Any] | None = None,
+        parameters: Mapping[str, Any] | None = None,
+        progress: bool | None = None,
+        run_on_schedule: bool = False,
+        max_runs: int | None = None,
+        **params: Any,
+    ) -> State | ScheduledRuns:
+        """Run the flow with these parameter values and return its State (or, with
+        ``run_on_schedule=True``, every run on its schedule: see :meth:`Flow.run`)."""
+        values = {**(parameters or {}), **self._bind(args, params)}
+        if run_on_schedule or max_runs is not None:
+            return self._run_on_schedule(
+                values,
+                run_on_schedule,
+                max_runs,
+                executor=executor,
+                task_states=task_states,
+                return_tasks=return_tasks,
+                context=context,
+                progress=progress,
+            )
+        return super().run(
+            values,
+            executor=executor,
+            task_states=task_states,
+            return_tasks=return_tasks,
+            context=context,
+            progress=progress,
+        )
+
+    def __call__(self, *args: Any, executor: Any = None, **params: Any) -> Any:
+        """Run the flow and return the value its body returned.
+
+        Raises:
+            FlowRunError: when the flow run did not succeed, naming the tasks that failed.
+        """
+        state = self.run(*args, executor=executor, **params)
+        if not state.is_successful():
+            raise FlowRunError(f"Flow {self.name!r} did not succeed: {state.message}", state=state)
+        return _resolve_value(self.return_value, state.result)
+
+
+def _resolve_annotation(fn: Callable[..., Any], name: str, annotation: str) -> Any:
+    import typing
+
+    try:
+        return typing.get_type_hints(fn).get(name, inspect.Parameter.empty)
+    except Exception as exc:
+        raise FlowDefinitionError(
+            f"@flow {fn.__name__!r}: the annotation {annotation!r} of argument {name!r} cannot be resolved ({exc})"
+        ) from exc
+
+
+def _resolve_value(value: Any, states: Mapping[Task, State]) -> Any:
+    if isinstance(value, Task):
+        return states[value].result
+    if isinstance(value, list | tuple | set):
+        return type(value)(_resolve_value(v, states) for v in value)
+    if isinstance(value, dict):
+        return {k: _resolve_value(v, states) for k, v in value.items()}
+    return value
+
+
+def flow(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
+    """Trace a function into a flow: ``@flow`` or ``@flow(name="etl")``.
+
+    Args:
+        fn: the function (when used bare).
+        **options: arguments of :class:`Flow` (``name``, ``result``, ...).
+
+    Returns:
+        A :class:`FunctionFlow`, or a decorator making one.
+    """
+    if fn is not None:
+        return FunctionFlow(fn, **options)
+    return lambda f: FunctionFlow(f, **options)
+
+
+__all__ = ["Edge", "Flow", "FunctionFlow", "flow"]

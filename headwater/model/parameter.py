@@ -1,0 +1,149 @@
+"""Parameters: the named inputs of a flow run, checked before anything runs.
+
+Design note
+-----------
+A :class:`Parameter` is a task whose result is the value given for it in
+``flow.run(parameters=...)`` (or its default). Creating one inside ``with Flow(...)`` adds it
+to that flow, so an unused parameter still belongs to the flow. Values are checked once, on
+the driver, before any task runs (:func:`resolve_parameters`): an unknown name, a missing
+required value, or a value that does not fit the parameter's type annotation (checked and
+coerced with pydantic) is refused with one error naming every problem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from headwater.errors import FlowDefinitionError, ParameterError
+from headwater.model.context import context
+from headwater.model.task import Task, active_flow
+
+_NO_ANNOTATION = object()
+
+
+class Parameter(Task):
+    """A named flow input.
+
+    Args:
+        name: the parameter's name, unique in its flow.
+        default: the value used when the run gives none.
+        required: whether every run must give a value.
+        annotation: a type the value must fit (checked and coerced with pydantic).
+        tags: labels, as for any task.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        default: Any = None,
+        required: bool = False,
+        *,
+        annotation: Any = _NO_ANNOTATION,
+        tags: Iterable[str] | None = None,
+    ) -> None:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"A Parameter needs a non-empty name, got {name!r}")
+        if required and default is not None:
+            raise ValueError(
+                f"Parameter {name!r} is required and also has a default ({default!r}); "
+                "give one or the other."
+            )
+        self.default = default
+        self.required = required
+        self.annotation = annotation
+        super().__init__(name=name, tags=tags)
+        flow = active_flow()
+        if flow is not None:
+            flow.add_task(self)
+
+    def run(self) -> Any:
+        """Return this parameter's value in the current run."""
+        return context["parameters"][self.name]
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Task:
+        raise FlowDefinitionError(
+            f"Parameter {self.name!r} is not called; pass it to tasks as it is: task({self.name})."
+        )
+
+    def prepare_value(self, value: Any) -> Any:
+        """Return what tasks receive for ``value`` (the value itself; a Secret wraps it)."""
+        return value
+
+    def has_annotation(self) -> bool:
+        """Whether values are checked against a type."""
+        return self.annotation is not _NO_ANNOTATION
+
+    def __repr__(self) -> str:
+        return f"<Parameter: {self.name}>"
+
+
+def resolve_parameters(
+    flow_name: str, declared: Iterable[Parameter], given: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """Return every parameter's value for a run, or refuse with all the problems at once.
+
+    Args:
+        flow_name: the flow's name, for messages.
+        declared: the flow's parameters.
+        given: the values the caller gave.
+
+    Raises:
+        ParameterError: naming every unknown, missing or ill-typed parameter.
+    """
+    params = {p.name: p for p in declared}
+    given = dict(given or {})
+    problems: list[str] = []
+    unknown = sorted(set(given) - set(params))
+    for name in unknown:
+        known = ", ".join(sorted(params)) or "none"
+        problems.append(f"unknown parameter {name!r} (the flow's parameters: {known})")
+    values: dict[str, Any] = {}
+    for name, p in params.items():
+        if name not in given:
+            if p.required:
+                problems.append(f"parameter {name!r} is required and was not given")
+                continue
+            values[name] = p.prepare_value(p.default)
+            continue
+        value = given[name]
+        if p.has_annotation():
+            try:
+                value = _validate(p.annotation, value)
+            except Exception as exc:  # pydantic.ValidationError, with the reason in one line
+                reason = _first_error(exc)
+                problems.append(
+                    f"parameter {name!r} got {value!r}, which is not a valid {_type_name(p.annotation)}: {reason}"
+                )
+                continue
+        values[name] = p.prepare_value(value)
+    if problems:
+        n = len(problems)
+        lines = "\n".join(f"  - {p}" for p in problems)
+        raise ParameterError(
+            f"Flow {flow_name!r} refused its parameters ({n} problem{'s' if n > 1 else ''}):\n{lines}"
+        )
+    return values
+
+
+def _validate(annotation: Any, value: Any) -> Any:
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(annotation).validate_python(value)
+
+
+def _first_error(exc: Exception) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        try:
+            return str(errors()[0]["msg"])
+        except Exception:
+            pass
+    return str(exc).splitlines()[0]
+
+
+def _type_name(annotation: Any) -> str:
+    return getattr(annotation, "__name__", None) or repr(annotation)
+
+
+__all__ = ["Parameter", "resolve_parameters"]

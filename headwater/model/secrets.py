@@ -1,0 +1,274 @@
+"""Secrets: flow parameters whose values never show.
+
+Design note
+-----------
+:class:`Secret` is a :class:`~headwater.model.parameter.Parameter` whose value reaches tasks
+wrapped in a :class:`SecretValue`: ``repr``, ``str`` and ``format`` give ``'********'`` and
+only :meth:`SecretValue.get` returns the raw value. So a secret passed around, logged with
+``%s``, put in a location template or a task run name, shows as the mask.
+
+Masking the wrapper is not enough: a task may call ``.get()`` and let the raw value slip into
+an exception message, a print or a log line. So every raw value wrapped in this process is
+remembered in a process-local registry (a SecretValue unpickled on a Dask worker registers
+there too), and :func:`redact` replaces each known value in a text with the mask. It is
+applied where text leaves headwater:
+
+- log records made on headwater's loggers (:class:`RedactingFilter`, attached to every
+  ``headwater*`` logger once a secret exists, and to the handler of
+  :func:`~headwater.runtime.logs.configure_logging`);
+- the messages and tracebacks of a flow run's task states (:func:`redact_state`, applied by
+  ``Flow.run`` before it returns);
+- the run journal and the HTML views, which redact what they write.
+
+Raw values shorter than :data:`MIN_REDACTED_LENGTH` characters are masked in reprs but not
+searched for in text: masking every ``"a"`` in a log would hide everything and protect
+nothing. The exception object kept on a Failed state (``state.exception``) is the task's own
+object and is not rewritten.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from headwater.model.parameter import Parameter
+
+if TYPE_CHECKING:
+    from headwater.model.states import State
+
+MASK = "********"
+"""What a secret shows as."""
+
+MIN_REDACTED_LENGTH = 4
+"""Shorter raw values are not searched for in text (see the module's design note)."""
+
+_lock = threading.Lock()
+_known: set[str] = set()
+_ordered: tuple[str, ...] = ()  # longest first, so a secret containing another is masked whole
+
+
+def _register(value: Any) -> None:
+    global _ordered
+    if value is None:
+        return
+    if isinstance(value, bytes | bytearray):
+        text = bytes(value).decode("utf-8", "replace")
+    else:
+        text = str(value)
+    if len(text) < MIN_REDACTED_LENGTH or text in _known:
+        return
+    with _lock:
+        _known.add(text)
+        _ordered = tuple(sorted(_known, key=len, reverse=True))
+    protect_headwater_loggers()  # new values are rare; loggers may have appeared since
+
+
+def has_secrets() -> bool:
+    """Whether any secret value has been wrapped in this process."""
+    return bool(_ordered)
+
+
+def redact(text: str) -> str:
+    """Replace every known secret value in ``text`` with the mask.
+
+    >>> _ = SecretValue("hunter2-token")
+    >>> redact("login with hunter2-token failed")
+    'login with ******** failed'
+    """
+    for secret in _ordered:
+        if secret in text:
+            text = text.replace(secret, MASK)
+    return text
+
+
+class SecretValue:
+    """A secret's value: shows as ``'********'``; :meth:`get` returns the raw value.
+
+    Args:
+        value: the raw value.
+
+    >>> token = SecretValue("s3cr3t-value")
+    >>> token, str(token), f"{token}", token.get()
+    (SecretValue(********), '********', '********', 's3cr3t-value')
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: Any) -> None:
+        if isinstance(value, SecretValue):
+            value = value.get()
+        self._value = value
+        _register(value)
+
+    def get(self) -> Any:
+        """Return the raw value."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"SecretValue({MASK})"
+
+    def __str__(self) -> str:
+        return MASK
+
+    def __format__(self, spec: str) -> str:
+        return MASK
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SecretValue) and bool(self._value == other._value)
+
+    def __hash__(self) -> int:
+        return hash((SecretValue, self._value))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (SecretValue, (self._value,))  # registers again where it is unpickled
+
+
+class Secret(Parameter):
+    """A flow parameter whose value is a :class:`SecretValue`: it never shows in logs,
+    reprs, state messages, the run journal or the HTML views.
+
+    Inside a task, ``token.get()`` returns the raw value::
+
+        with Flow("deploy") as f:
+            token = Secret("token", required=True)
+            deploy(token)          # deploy receives a SecretValue
+
+    Args:
+        name: the parameter's name, unique in its flow.
+        default: the value used when the run gives none.
+        required: whether every run must give a value.
+        tags: labels, as for any task.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        default: Any = None,
+        required: bool = False,
+        *,
+        tags: Iterable[str] | None = None,
+    ) -> None:
+        wrapped = SecretValue(default) if default is not None else None
+        super().__init__(name, default=wrapped, required=required, tags=tags)
+
+    def prepare_value(self, value: Any) -> Any:
+        """Wrap ``value`` in a :class:`SecretValue` (once)."""
+        return value if isinstance(value, SecretValue) else SecretValue(value)
+
+    def __repr__(self) -> str:
+        return f"<Secret: {self.name}>"
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that masks known secret values in a record's message and traceback.
+
+    It never drops a record. It is attached to headwater's loggers once a secret exists
+    (logger filters run before the record reaches any handler, pytest's caplog included).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Mask secrets in ``record`` in place; always keep it."""
+        if not _ordered:
+            return True
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string is logging's problem to report, not ours
+            return True
+        masked = redact(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
+        return True
+
+
+_FILTER = RedactingFilter()
+
+
+def protect_logger(logger: logging.Logger) -> None:
+    """Attach the redacting filter to ``logger`` (once)."""
+    if _FILTER not in logger.filters:
+        logger.addFilter(_FILTER)
+
+
+KNOWN_LOGGERS = (
+    "headwater",
+    "headwater.runner",
+    "headwater.flow_runner",
+    "headwater.executors",
+    "headwater.journal",
+    "headwater.cli",
+)
+"""headwater's module loggers: protected even before their modules are imported."""
+
+
+def protect_headwater_loggers() -> None:
+    """Attach the redacting filter to headwater's module loggers and every existing
+    ``headwater.*`` logger (others are covered by the handler of ``configure_logging``)."""
+    for name in KNOWN_LOGGERS:
+        protect_logger(logging.getLogger(name))
+    for name, logger in list(logging.Logger.manager.loggerDict.items()):
+        if isinstance(logger, logging.Logger) and name.startswith("headwater."):
+            protect_logger(logger)
+
+
+def redact_state(state: State) -> State:
+    """Return ``state`` with secrets masked in its message and traceback, and in those of
+    the task states it holds (a flow run's ``result``) and of mapped children.
+
+    The same object is returned when nothing needed masking (and at once when no secret
+    exists in this process).
+    """
+    if not _ordered:
+        return state
+    return _redact_state(state)
+
+
+def _redact_state(state: State) -> State:
+    from headwater.model.states import Mapped
+
+    changes: dict[str, Any] = {}
+    for field in ("message", "traceback"):
+        text = getattr(state, field)
+        if isinstance(text, str):
+            masked = redact(text)
+            if masked != text:
+                changes[field] = masked
+    if isinstance(state, Mapped):
+        compact = getattr(state.map_states, "map_exceptional", None)
+        if compact is not None:  # a batched map: only children kept whole can hold a secret
+            redacted = compact(_redact_state)
+            if redacted is not state.map_states:
+                changes["map_states"] = redacted
+        else:
+            children = tuple(_redact_state(c) for c in state.map_states)
+            if any(a is not b for a, b in zip(children, state.map_states, strict=True)):
+                changes["map_states"] = children
+    value = state.result_object.value
+    if isinstance(value, dict) and value and all(hasattr(k, "slug") for k in value):
+        from headwater.model.states import State as _State
+
+        inner = {k: _redact_state(v) if isinstance(v, _State) else v for k, v in value.items()}
+        if any(inner[k] is not value[k] for k in value):
+            changes["result"] = inner
+    return state.with_(**changes) if changes else state
+
+
+__all__ = [
+    "MASK",
+    "MIN_REDACTED_LENGTH",
+    "RedactingFilter",
+    "Secret",
+    "SecretValue",
+    "has_secrets",
+    "protect_headwater_loggers",
+    "protect_logger",
+    "redact",
+    "redact_state",
+]
