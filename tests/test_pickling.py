@@ -1,4 +1,4 @@
-"""headwater._pickling: the cheap check a node's final state goes through before it leaves a
+"""headwater.pickling: the cheap check a node's final state goes through before it leaves a
 worker, and the message naming what does not pickle."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import threading
 import numpy as np
 import pytest
 
-from headwater import _pickling
+from headwater import pickling
 
 
 class _Buffers:
@@ -23,7 +23,7 @@ class _Buffers:
 
 
 def test_check_hands_large_buffers_out_of_band_and_copies_nothing_of_them() -> None:
-    _pickling.check({"array": np.zeros(1_000_000), "buffers": _Buffers()})
+    pickling.check({"array": np.zeros(1_000_000), "buffers": _Buffers()})
     # the same pickling as the check's: neither buffer is in what it makes
     seen: list[pickle.PickleBuffer] = []
     data = pickle.dumps(
@@ -37,6 +37,6 @@ def test_check_hands_large_buffers_out_of_band_and_copies_nothing_of_them() -> N
 def test_check_refuses_what_does_not_pickle_and_the_problem_is_named() -> None:
     value = {"lock": threading.Lock()}
     with pytest.raises(TypeError, match="lock"):
-        _pickling.check(value)
-    problem = _pickling.pickle_problem(value, "result")
+        pickling.check(value)
+    problem = pickling.pickle_problem(value, "result")
     assert problem is not None and problem.startswith("result['lock'] (a lock)")

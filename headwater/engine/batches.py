@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from headwater import _pickling
+from headwater import pickling
 from headwater.engine.children import ChildStates, StateBatch
 from headwater.engine.runner import TaskRunner, Upstream, wait_for_retry
 from headwater.model.states import Retrying, State
@@ -180,7 +180,7 @@ def run_batch(
     batch = StateBatch.of(start, states)
     if flow_context.ships_values and not _plain_values(batch):
         try:
-            _pickling.check(batch)
+            pickling.check(batch)
         except Exception:
             from headwater.engine.nodes import _picklable_state  # the error path only
 

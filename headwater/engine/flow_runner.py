@@ -55,7 +55,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
-from headwater import _pickling
+from headwater import pickling
 from headwater.engine import caching
 from headwater.engine.batches import (
     MAX_UNBATCHED,
@@ -82,16 +82,13 @@ from headwater.engine.plan import (
     _as_batch,
     _as_state,
     _count_runs,
-    _deps,
     _element_sources,
     _Elements,
     _is_lost,
-    _is_node,
     _kinds,
     _Literal,
     _Output,
     _Plan,
-    _renamed,
     _runs_of,
 )
 from headwater.errors import HeadwaterError
@@ -111,6 +108,7 @@ from headwater.model.states import (
 )
 from headwater.model.task import Constant, Task
 from headwater.runtime.progress import ProgressHook, state_name
+from headwater.taskgraph import dependencies, is_node, renamed
 
 logger = logging.getLogger("headwater.flow_runner")
 
@@ -194,7 +192,7 @@ class FlowRunner:
         ships = bool(getattr(self.executor, "ships_values", False))
         flow_context = FlowContext(MappingProxyType(ctx), ships)
         if ships:
-            problem = _pickling.pickle_problem(dict(ctx), "context")
+            problem = pickling.pickle_problem(dict(ctx), "context")
             if problem is not None:
                 raise HeadwaterError(
                     f"Flow {flow.name!r} cannot run on {self.executor!r}: its parameters or "
@@ -274,7 +272,7 @@ class FlowRunner:
         keys = plan.outputs[task].keys()
         def_key = plan.def_keys.get(task)
         if def_key in batch and getattr(self.executor, "ships_values", False):
-            problem = _pickling.pickle_problem(batch[def_key], "task")
+            problem = pickling.pickle_problem(batch[def_key], "task")
             if problem is not None:
                 del batch[def_key]
                 message = (
@@ -294,13 +292,13 @@ class FlowRunner:
                     batch[k] = Failed(message, map_index=index)
         out = plan.outputs[task]
         node = batch.get(out.single or "")
-        if def_key in batch and node is not None and _is_node(node) and node[1] == def_key:
+        if def_key in batch and node is not None and is_node(node) and node[1] == def_key:
             # A task with one node: its definition rides inside that node (no extra key,
             # no transfer between workers); only a map's children share it as a literal.
             batch[out.single or ""] = (node[0], batch.pop(def_key), *node[2:])
         ann = _annotations(task)
         for k in keys:
-            if not _is_node(batch.get(k)):
+            if not is_node(batch.get(k)):
                 continue
             if ann:
                 annotations[k] = ann
@@ -309,7 +307,7 @@ class FlowRunner:
         self, plan: _Plan, batch: dict[str, Any], annotations: dict[str, dict[str, Any]]
     ) -> None:
         for k, v in batch.items():
-            if _is_node(v):
+            if is_node(v):
                 plan.nodes[k] = v
         plan.submitted.extend(batch)
         if self.progress is not None:
@@ -654,12 +652,12 @@ class FlowRunner:
         reading the new keys.
         """
         owner = {k: t for t, out in plan.outputs.items() for k in out.keys()}
-        roots = [k for k in lost if not any(d in lost for d in _deps(plan.nodes.get(k)))]
+        roots = [k for k in lost if not any(d in lost for d in dependencies(plan.nodes.get(k)))]
         if not roots:
             return False
         dependents: dict[str, list[str]] = {}
         for k, node in plan.nodes.items():
-            for d in _deps(node):
+            for d in dependencies(node):
                 dependents.setdefault(d, []).append(k)
         closure: set[str] = set()
         todo = list(roots)
@@ -706,9 +704,9 @@ class FlowRunner:
             if k in closure and k not in rename:
                 node = plan.nodes[k]
                 key = new_key(k)
-                batch[key] = (node[0], *(_renamed(a, rename) for a in node[1:]))
+                batch[key] = (node[0], *(renamed(a, rename) for a in node[1:]))
         for k, key in rename.items():
-            if k in owner and _is_node(batch[key]):
+            if k in owner and is_node(batch[key]):
                 ann = _annotations(owner[k])
                 if ann:
                     annotations[key] = ann
@@ -740,7 +738,7 @@ class FlowRunner:
         for k in keys:
             if k not in batch:
                 continue
-            if _is_node(batch[k]):
+            if is_node(batch[k]):
                 nodes.append(k)
             else:  # a state given in task_states, or a repair's Crashed: finished already
                 self._on_key_done(k, type(batch[k]))

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from headwater import _pickling
+from headwater import pickling
 from headwater.engine.children import ChildStates, StateBatch
 from headwater.engine.runner import TaskRunner, Upstream
 from headwater.model import signals
@@ -111,16 +111,16 @@ def run_node(task_def: TaskDef, flow_context: FlowContext, spec: NodeSpec, *stat
 def _picklable_state(state: State, task: Task) -> State:
     """The state, or a Failed state naming what keeps it from leaving this process."""
     try:
-        _pickling.check(state)
+        pickling.check(state)
         return state
     except Exception:
         pass
-    what = "returned a value" if _pickling.pickle_problem(state.result) else "ended in a state"
-    problem = _pickling.pickle_problem(state.result, "result") or _pickling.pickle_problem(
+    what = "returned a value" if pickling.pickle_problem(state.result) else "ended in a state"
+    problem = pickling.pickle_problem(state.result, "result") or pickling.pickle_problem(
         state.exception, "exception"
     )
     if problem is None:
-        problem = _pickling.pickle_problem(state, "state")
+        problem = pickling.pickle_problem(state, "state")
     return Failed(
         f"Task {task.name!r} {what} that cannot be pickled, so it cannot leave the worker: "
         f"{problem}. Return plain data (or run on LocalExecutor or threads).",

@@ -118,28 +118,6 @@ def _element_sources(out: _Output, shape: Shape) -> _Elements:
     return _Elements(len(explicit), explicit=explicit)
 
 
-def _is_node(value: Any) -> bool:
-    return type(value) is tuple and bool(value) and callable(value[0])
-
-
-def _deps(node: tuple[Any, ...] | None) -> list[str]:
-    if node is None:
-        return []
-    out = [a for a in node[1:] if type(a) is str]
-    for a in node[1:]:
-        if type(a) is list:
-            out.extend(a)
-    return out
-
-
-def _renamed(arg: Any, rename: Mapping[str, str]) -> Any:
-    if type(arg) is str:
-        return rename.get(arg, arg)
-    if type(arg) is list:
-        return [rename.get(k, k) for k in arg]
-    return arg
-
-
 def _is_cancel(value: Any) -> bool:
     return isinstance(value, KeyboardInterrupt) or type(value).__name__ == "CancelledError"
 

@@ -53,9 +53,9 @@ from concurrent.futures import ProcessPoolExecutor
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from headwater._pickling import dumps as _dumps
-from headwater.executors.base import Graph, is_node, resolve
 from headwater.executors.dask_local import _Errored, _first_error, _type_of
+from headwater.pickling import dumps as _dumps
+from headwater.taskgraph import Graph, dependencies, is_node, resolve
 
 if TYPE_CHECKING:
     from headwater.executors.dask_local import LocalDaskExecutor
@@ -222,13 +222,7 @@ class _Dispatcher:
         for key, node in graph.items():
             if not is_node(node):
                 continue
-            deps: list[str] = []
-            for a in node[1:]:
-                if type(a) is str:
-                    deps.append(a)
-                elif type(a) is list:
-                    deps.extend(a)
-            deps = list(dict.fromkeys(deps))
+            deps = dependencies(node)
             left = 0
             for d in deps:
                 if d not in values:

@@ -8,16 +8,7 @@ values when asked. Keeping executors this ignorant keeps them small (each backen
 adapter) and keeps the engine's semantics in one place, the same on every backend
 (docs/notices/0003-runner-pipeline.md).
 
-The graph format (a subset of Dask's):
-
-- ``graph[key] = (function, *args)``: a node; each arg is either a key of this or an earlier
-  batch (a ``str``, replaced by that node's value), a ``list`` of such keys (replaced by the
-  list of values), or any other object, passed as it is. Plain strings are never passed as
-  literal arguments, so a ``str`` arg is always a key.
-- ``graph[key] = value`` where ``value`` is not such a tuple: a literal.
-
-Batches arrive in dependency order: a node only refers to keys of the same batch listed
-before it or of earlier batches. ``annotations`` maps a key to Dask annotations
+The graph format is :mod:`headwater.taskgraph`'s. ``annotations`` maps a key to Dask annotations
 (``priority``, ``resources``) for backends that support them.
 
 An executor is used as ``with executor.start(): ...`` around one flow run.
@@ -51,23 +42,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterator, Mapping
 from typing import Any, ClassVar
 
-Graph = Mapping[str, Any]
-"""Key -> ``(function, *args)`` node or literal value."""
-
-
-def is_node(value: Any) -> bool:
-    """Whether a graph value is a ``(function, *args)`` node rather than a literal."""
-    return type(value) is tuple and bool(value) and callable(value[0])
-
-
-def resolve(arg: Any, values: Mapping[str, Any]) -> Any:
-    """Replace a key (or a list of keys) by its value; leave other objects as they are."""
-    if type(arg) is str:
-        return values[arg]
-    if type(arg) is list:
-        return [values[k] for k in arg]
-    return arg
-
+from headwater.taskgraph import Graph
 
 _slot = threading.local()
 

@@ -44,7 +44,8 @@ from concurrent.futures import CancelledError
 from typing import Any
 
 from headwater.errors import HeadwaterError, SchedulerConnectionError
-from headwater.executors.base import Executor, Graph, is_node
+from headwater.executors.base import Executor
+from headwater.taskgraph import Graph, is_node
 
 logger = logging.getLogger("headwater.executors")
 

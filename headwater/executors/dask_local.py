@@ -47,8 +47,9 @@ from concurrent.futures import CancelledError, ProcessPoolExecutor, ThreadPoolEx
 from concurrent.futures import Executor as PoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from headwater._pickling import dumps as _dumps
-from headwater.executors.base import Executor, Graph, is_node, lending_slot
+from headwater.executors.base import Executor, lending_slot
+from headwater.pickling import dumps as _dumps
+from headwater.taskgraph import Graph, is_node
 
 if TYPE_CHECKING:
     from headwater.executors._processes import _Dispatcher, _Packed

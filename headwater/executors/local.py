@@ -13,7 +13,8 @@ from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import CancelledError
 from typing import Any
 
-from headwater.executors.base import Executor, Graph, is_node, resolve
+from headwater.executors.base import Executor
+from headwater.taskgraph import Graph, is_node, resolve
 
 
 class LocalExecutor(Executor):

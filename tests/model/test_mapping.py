@@ -23,8 +23,8 @@ from headwater import (
     triggers,
     unmapped,
 )
-from headwater.executors.base import is_node
 from headwater.model import states as S
+from headwater.taskgraph import is_node
 from tests.flows import mapping_flows as M
 from tests.support.recording import RecordingExecutor
 

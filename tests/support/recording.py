@@ -7,7 +7,7 @@ from collections.abc import Collection, Mapping
 from contextlib import AbstractContextManager
 from typing import Any
 
-from headwater.executors.base import is_node
+from headwater.taskgraph import is_node
 
 
 class RecordingExecutor:
