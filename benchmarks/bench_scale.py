@@ -136,7 +136,7 @@ class _Counting:
         return self.inner.start()
 
     def submit(self, graph: Any, annotations: Any = None) -> None:
-        from headwater.executors.base import is_node
+        from headwater.taskgraph import is_node
 
         self.nodes += sum(1 for v in graph.values() if is_node(v))
         self.inner.submit(graph, annotations)

@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from headwater import pickling
+from headwater.engine.calls import wait_for_retry
 from headwater.engine.children import ChildStates, StateBatch
-from headwater.engine.runner import TaskRunner, Upstream, wait_for_retry
+from headwater.engine.runner import TaskRunner, Upstream
 from headwater.model.states import Retrying, State
 
 if TYPE_CHECKING:
@@ -182,9 +183,9 @@ def run_batch(
         try:
             pickling.check(batch)
         except Exception:
-            from headwater.engine.nodes import _picklable_state  # the error path only
+            from headwater.engine.nodes import picklable_state  # the error path only
 
-            batch = StateBatch.of(start, [_picklable_state(s, task) for s in states])
+            batch = StateBatch.of(start, [picklable_state(s, task) for s in states])
     return batch
 
 

@@ -104,12 +104,17 @@ def run_node(task_def: TaskDef, flow_context: FlowContext, spec: NodeSpec, *stat
     )
     state = runner.run(upstream, flow_context.values, spec.initial_state, spec.map_error)
     if flow_context.ships_values:
-        state = _picklable_state(state, task_def.task)
+        state = picklable_state(state, task_def.task)
     return state
 
 
-def _picklable_state(state: State, task: Task) -> State:
-    """The state, or a Failed state naming what keeps it from leaving this process."""
+def picklable_state(state: State, task: Task) -> State:
+    """The state, or a Failed state naming what keeps it from leaving this process.
+
+    Args:
+        state: a task run's final state.
+        task: its task, for the message.
+    """
     try:
         pickling.check(state)
         return state
@@ -186,7 +191,7 @@ def run_empty_map(
         runner.check_trigger(state, [s for up in upstream if not up.gate for s in up.states()])
     except signals.ENDRUN as end:
         return end.end_state
-    return _mapped_state(task_def.task, [])
+    return mapped_state(task_def.task, [])
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,7 +249,8 @@ def shape_of(what: str, flattened: bool, *states: State) -> Shape:
     return Shape(lengths=tuple(lengths))
 
 
-def _mapped_state(task: Task, children: Sequence[State]) -> State:
+def mapped_state(task: Task, children: Sequence[State]) -> State:
+    """A mapped task's state from its children's, through its state handlers."""
     if isinstance(children, ChildStates):
         counts = children.counts()
     else:
@@ -265,6 +271,8 @@ __all__ = [
     "NodeSpec",
     "Shape",
     "TaskDef",
+    "mapped_state",
+    "picklable_state",
     "run_empty_map",
     "run_node",
     "shape_of",

@@ -2,11 +2,11 @@
 
 Design note
 -----------
-The planner (:class:`~headwater.engine.flow_runner.FlowRunner`) records, per task, where its
-states are (:class:`_Output`: one key, one per mapped child, or one per batch of children)
-and, per mapped input, where each child's element comes from (:class:`_Elements`). Keys are
+The planner (:class:`~headwater.engine.planner.Planner`) records, per task, where its
+states are (:class:`Output`: one key, one per mapped child, or one per batch of children)
+and, per mapped input, where each child's element comes from (:class:`Elements`). Keys are
 renamed when lost work is resubmitted, so everything the planner remembers about a run is in
-one :class:`_Plan`. What an executor hands back is turned into states here: a State as it
+one :class:`Plan`. What an executor hands back is turned into states here: a State as it
 is, a lost key's exception as Crashed, a cancelled one as Cancelled
 (docs/notices/0008-compilation.md). Nothing here runs on a worker.
 """
@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from headwater.engine.children import StateBatch
+from headwater.engine.hooks import UNKNOWN
 from headwater.engine.nodes import Shape
 from headwater.errors import HeadwaterError
 from headwater.model.states import Cancelled, Crashed, Mapped, State
@@ -26,7 +27,7 @@ from headwater.model.task import Task
 
 
 @dataclass(slots=True)
-class _Output:
+class Output:
     """Where a planned task's state(s) are: one key, one key per mapped child, or one key
     per batch of children (``starts``: each batch's first index, then the number of
     children)."""
@@ -57,14 +58,14 @@ class _Output:
 
 
 @dataclass(slots=True)
-class _Elements:
+class Elements:
     """Where the elements of one mapped input come from: element ``i`` of ``single``'s
     value, child ``i`` of the mapped output ``out``, or ``explicit[i]`` (key, position in
     a batch or None, index into the value)."""
 
     n: int
     single: str | None = None
-    out: _Output | None = None
+    out: Output | None = None
     explicit: list[tuple[str, int | None, int | tuple[int, ...] | None]] | None = None
 
     def at(self, i: int) -> tuple[str, int | None, int | tuple[int, ...] | None]:
@@ -77,12 +78,12 @@ class _Elements:
 
 
 @dataclass(slots=True)
-class _Plan:
+class Plan:
     """The runner's bookkeeping for one flow run."""
 
     token: str
     ctx_key: str
-    outputs: dict[Task, _Output] = field(default_factory=dict)
+    outputs: dict[Task, Output] = field(default_factory=dict)
     def_keys: dict[Task, str] = field(default_factory=dict)
     shape_keys: dict[tuple[Task, bool], str] = field(default_factory=dict)
     shapes: dict[str, Shape] = field(default_factory=dict)
@@ -92,21 +93,29 @@ class _Plan:
     submitted: list[str] = field(default_factory=list)
     settled: dict[str, Any] = field(default_factory=dict)
     crashes: dict[str, int] = field(default_factory=dict)
+    """How many times the node of each (original) key was lost."""
+    renames: int = 0
+    """How many keys repairs renamed so far (numbers the new keys)."""
+    # per-run facts, looked up once
+    slots: int | None = None
+    """How many tasks the executor runs at once (asked once per run)."""
+    weights: dict[str, int] = field(default_factory=dict)
+    """Output key -> the number of task runs it holds, when not one (a batch's children)."""
 
 
-class _Literal(str):
+class LiteralArg(str):
     """A string argument passed as it is: executors treat plain ``str`` args as keys, and
     ``type(arg) is str`` is False for this subclass."""
 
     __slots__ = ()
 
 
-def _element_sources(out: _Output, shape: Shape) -> _Elements:
+def element_sources(out: Output, shape: Shape) -> Elements:
     """Where each element of a mapped input comes from (a state key, the position in a
     batch, the index into its result)."""
     if isinstance(shape.lengths, int):
         assert out.single is not None
-        return _Elements(shape.lengths, single=out.single)
+        return Elements(shape.lengths, single=out.single)
     lengths = shape.lengths or ()
     if out.mapped:  # flattened over a mapped task: element k of child j
         explicit: list[tuple[str, int | None, int | tuple[int, ...] | None]] = [
@@ -115,18 +124,42 @@ def _element_sources(out: _Output, shape: Shape) -> _Elements:
     else:  # flattened over a plain task: element [j][k]
         assert out.single is not None
         explicit = [(out.single, None, (j, k)) for j, n in enumerate(lengths) for k in range(n)]
-    return _Elements(len(explicit), explicit=explicit)
+    return Elements(len(explicit), explicit=explicit)
 
 
-def _is_cancel(value: Any) -> bool:
-    return isinstance(value, KeyboardInterrupt) or type(value).__name__ == "CancelledError"
+def is_cancel(value: Any) -> bool:
+    """Whether an executor's value for a key says it was cancelled (Ctrl-C)."""
+    return isinstance(value, BaseException) and state_name(type(value)) == "Cancelled"
 
 
-def _is_lost(value: Any) -> bool:
-    return isinstance(value, BaseException) and not _is_cancel(value)
+def state_name(value_type: Any) -> str:
+    """The state a finished graph key stands for, from the type of its value.
+
+    A State's class name; ``Cancelled`` for a cancelled key; ``Crashed`` for any other
+    error (the flow runner repairs or reports it); ``UNKNOWN`` (``""``) for anything else (a
+    batch of states, or a type the driver could not load).
+
+    >>> from headwater.model.states import Success
+    >>> state_name(Success), state_name(KeyboardInterrupt), state_name(OSError), state_name(list)
+    ('Success', 'Cancelled', 'Crashed', '')
+    """
+    if isinstance(value_type, type):
+        if issubclass(value_type, State):
+            return value_type.__name__
+        if issubclass(value_type, BaseException):
+            cancel = issubclass(value_type, KeyboardInterrupt) or value_type.__name__ == (
+                "CancelledError"
+            )
+            return "Cancelled" if cancel else "Crashed"
+    return UNKNOWN
 
 
-def _annotations(task: Task) -> dict[str, Any] | None:
+def is_lost(value: Any) -> bool:
+    """Whether an executor's value for a key says it was lost (an exception, not a cancel)."""
+    return isinstance(value, BaseException) and not is_cancel(value)
+
+
+def annotations_of(task: Task) -> dict[str, Any] | None:
     """Dask annotations for a task's nodes: its priority, and its ``dask-resource:NAME=N``
     tags as resource restrictions."""
     ann: dict[str, Any] = {}
@@ -152,10 +185,12 @@ def _annotations(task: Task) -> dict[str, Any] | None:
     return ann or None
 
 
-def _as_state(value: Any, task: Task, map_index: int | None = None, tries: int = 1) -> State:
+def as_state(value: Any, task: Task, map_index: int | None = None, tries: int = 1) -> State:
+    """An executor's value for a task's key as a State: itself, or Cancelled for a cancelled
+    key, or Crashed for a lost one (``tries``: how many times it was lost)."""
     if isinstance(value, State):
         return value
-    if _is_cancel(value):
+    if is_cancel(value):
         return Cancelled(
             f"Task {task.name!r} was cancelled: the flow run was interrupted.",
             map_index=map_index,
@@ -171,7 +206,7 @@ def _as_state(value: Any, task: Task, map_index: int | None = None, tries: int =
     raise HeadwaterError(f"Executor returned {value!r} for task {task.name!r} instead of a State")
 
 
-def _count_runs(states: Mapping[Task, State]) -> dict[str, int]:
+def count_runs(states: Mapping[Task, State]) -> dict[str, int]:
     """Task runs by the class name of their state; a mapped task counts as its children
     (from their own ``counts()`` when they keep them, as a batched map's do)."""
     counts: dict[str, int] = {}
@@ -185,7 +220,7 @@ def _count_runs(states: Mapping[Task, State]) -> dict[str, int]:
     return counts
 
 
-def _runs_of(out: Any) -> list[tuple[str, int]]:
+def runs_of(out: Any) -> list[tuple[str, int]]:
     """Each output key with the number of task runs it holds: one, or a batch's children
     (``starts``: each batch's first child, then the number of children)."""
     starts = getattr(out, "starts", None)
@@ -195,15 +230,15 @@ def _runs_of(out: Any) -> list[tuple[str, int]]:
     return [(k, starts[i + 1] - starts[i]) for i, k in enumerate(keys)]
 
 
-def _as_batch(value: Any, task: Task, start: int, stop: int, tries: int = 1) -> StateBatch:
+def as_batch(value: Any, task: Task, start: int, stop: int, tries: int = 1) -> StateBatch:
     """A batch node's value as a batch: itself, or the exception that ended it (lost,
     cancelled) as each child's Crashed or Cancelled state."""
     if isinstance(value, StateBatch):
         return value
-    return StateBatch.of(start, [_as_state(value, task, i, tries) for i in range(start, stop)])
+    return StateBatch.of(start, [as_state(value, task, i, tries) for i in range(start, stop)])
 
 
-def _kinds(state: State) -> Iterable[type]:
+def kinds(state: State) -> Iterable[type]:
     """The state classes of a task's state, or of its children when it is Mapped."""
     if not isinstance(state, Mapped):
         return (type(state),)
@@ -211,3 +246,21 @@ def _kinds(state: State) -> Iterable[type]:
     if classes is not None:
         return list(classes())
     return {type(c) for c in state.map_states}
+
+
+__all__ = [
+    "Elements",
+    "LiteralArg",
+    "Output",
+    "Plan",
+    "annotations_of",
+    "as_batch",
+    "as_state",
+    "count_runs",
+    "element_sources",
+    "is_cancel",
+    "is_lost",
+    "kinds",
+    "runs_of",
+    "state_name",
+]

@@ -10,54 +10,52 @@ needs) and returns the next one, or ends the run early by raising ``ENDRUN(state
                              a Cancelled upstream cancels it
     check_trigger            the trigger (skipped for a Resume) -> TriggerFailed / Skipped / Paused
     check_map_error          a map that could not be expanded fails here, after the trigger
-    check_target / cache     (results) an existing target or valid cache -> Cached
-    set_running              -> Running
-    call_task                the function; signals become states; timeout; LOOP; retries
-    write_result             (results) checkpoint a successful result
+    run_with_retries         the steps below, again for each retry or LOOP iteration:
+      check_cached           (:mod:`headwater.engine.stored`) an existing target, this
+                             run's checkpoint or a valid cache -> Cached
+      call_task              the function (:mod:`headwater.engine.calls`: timeout, stdout);
+                             signals become states
+      write                  (:mod:`headwater.engine.stored`) checkpoint a successful result
 
-State handlers are called on every transition (:meth:`TaskRunner.transition`). A handler that
-raises ends the run Failed with a message naming it; it never crashes the flow run.
+State handlers are called on every transition (:meth:`TaskRunner.transition`), through the
+code path flows share (:mod:`headwater.engine.handlers`): a handler that raises ends the run
+Failed with a message naming it (or in the state a signal it raised asks for); it never
+crashes the flow run.
 
-Retries happen inside the run, so a downstream task only ever sees final states. The wait
-between tries goes through :func:`wait_for_retry`, which on a dask.distributed worker leaves
-the worker's thread pool while sleeping (``secede``/``rejoin``), so a task waiting to retry
-does not hold a worker slot.
-
-Timeouts run the call in a helper thread (the same in the main thread, worker threads and
-worker processes) and stop waiting after ``timeout`` seconds: the run ends TimedOut at once and
-the abandoned call is interrupted at its next Python bytecode where possible.
+Retries happen inside the run, so a downstream task only ever sees final states; the wait
+between tries does not hold a worker slot (:func:`headwater.engine.calls.wait_for_retry`).
 """
 
 from __future__ import annotations
 
-import contextvars
-import ctypes
 import datetime as _dt
-import itertools
 import logging
-import os
-import socket
-import sys
-import threading
-import time
-import traceback as _traceback
-import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from headwater.engine import caching
+from headwater.engine.calls import (
+    StdoutRouter,
+    TaskTimeoutError,
+    call_with_timeout,
+    format_exception,
+    new_run_id,
+    route_stdout,
+    run_info,
+    wait_for_retry,
+)
+from headwater.engine.context import task_run_context
+from headwater.engine.handlers import call_state_handlers
+from headwater.engine.stored import StoredResults
 from headwater.model import signals
 from headwater.model.context import run_context
 from headwater.model.states import (
-    Cached,
     Cancelled,
     Failed,
     Finished,
     Looped,
     Pending,
     Retrying,
-    RunInfo,
     Running,
     Skipped,
     State,
@@ -114,131 +112,6 @@ class Upstream:
         return value
 
 
-class TaskTimeoutError(TimeoutError):
-    """A task's call outlived its ``timeout``."""
-
-
-class TaskTimeoutInterrupt(BaseException):
-    """Raised inside a call that outlived its task's timeout, to stop it where possible."""
-
-
-def wait_for_retry(seconds: float) -> None:
-    """Sleep before a retry without holding a worker slot (on a dask.distributed worker the
-    thread secedes; LocalDaskExecutor's threads lend their slot, see executors.base.lend_slot).
-
-    Args:
-        seconds: how long to wait.
-    """
-    if seconds <= 0:
-        return
-    worker_mod = sys.modules.get("distributed.worker")
-    in_worker = False
-    if worker_mod is not None:
-        try:
-            worker_mod.get_worker()
-            in_worker = True
-        except ValueError:
-            in_worker = False
-    if in_worker:
-        from distributed import rejoin, secede
-
-        secede()
-        try:
-            time.sleep(seconds)
-        finally:
-            rejoin()
-        return
-    base = sys.modules.get("headwater.executors.base")  # LocalDaskExecutor's threads lend theirs
-    if base is not None:
-        with base.lend_slot():
-            time.sleep(seconds)
-    else:
-        time.sleep(seconds)
-
-
-def _format_exception(exc: BaseException) -> str:
-    return "".join(_traceback.format_exception(type(exc), exc, exc.__traceback__))
-
-
-def _interrupt_thread(thread: threading.Thread) -> None:
-    if thread.ident is None:
-        return
-    ctypes.pythonapi.PyThreadState_SetAsyncExc(
-        ctypes.c_ulong(thread.ident), ctypes.py_object(TaskTimeoutInterrupt)
-    )
-
-
-def call_with_timeout(
-    fn: Callable[..., Any], kwargs: Mapping[str, Any], timeout: float, name: str
-) -> Any:
-    """Call ``fn(**kwargs)`` in a helper thread and give up after ``timeout`` seconds.
-
-    The helper thread runs in a copy of the current context, so the run context is visible
-    inside. On timeout the call is interrupted at its next bytecode where possible (a blocking
-    C call finishes first) and :class:`TimeoutError` is raised at once.
-
-    Raises:
-        TaskTimeoutError: when the call did not return in time.
-    """
-    box: dict[str, Any] = {}
-    ctx = contextvars.copy_context()
-
-    def target() -> None:
-        try:
-            box["value"] = ctx.run(fn, **kwargs)
-        except TaskTimeoutInterrupt:
-            pass
-        except BaseException as exc:  # signals included: re-raised in the caller
-            box["error"] = exc
-
-    thread = threading.Thread(target=target, name=f"headwater-timeout-{name}", daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        _interrupt_thread(thread)
-        raise TaskTimeoutError(f"Task {name!r} timed out after {timeout:g} seconds")
-    if "error" in box:
-        raise box["error"]
-    return box.get("value")
-
-
-class _StdoutRouter:
-    """sys.stdout replacement that sends writes of tasks with ``log_stdout=True`` to their
-    logger, and everything else to the original stream (thread-safe via a ContextVar)."""
-
-    target: contextvars.ContextVar[logging.LoggerAdapter | None] = contextvars.ContextVar(
-        "headwater_stdout_logger", default=None
-    )
-
-    def __init__(self, original: Any) -> None:
-        self.original = original
-
-    def write(self, text: str) -> int:
-        log = self.target.get()
-        if log is None:
-            return int(self.original.write(text))
-        if text.strip():
-            log.info(text.rstrip("\n"))
-        return len(text)
-
-    def flush(self) -> None:
-        if self.target.get() is None:
-            self.original.flush()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.original, name)
-
-
-_router_lock = threading.Lock()
-
-
-def _route_stdout(log: logging.LoggerAdapter) -> contextvars.Token:
-    with _router_lock:
-        if not isinstance(sys.stdout, _StdoutRouter):
-            sys.stdout = _StdoutRouter(sys.stdout)
-    return _StdoutRouter.target.set(log)
-
-
 def render_run_name(task: Task, inputs: Mapping[str, Any], ctx: Mapping[str, Any]) -> str | None:
     """Render ``task.task_run_name`` from the inputs and the run context.
 
@@ -285,8 +158,9 @@ class TaskRunner:
         self.task = task
         self.constants = constants or {}
         self.map_index = map_index
-        self.result = result
-        self.checkpoint = checkpoint
+        self.stored = (
+            StoredResults(task, result, checkpoint, readback) if result is not None else None
+        )
         self.started: _dt.datetime | None = None
         self.task_run_id: str | None = None
         self.defer_retries = False
@@ -297,43 +171,33 @@ class TaskRunner:
         """Whether no state handler watches this run (set by ``run``)."""
         self._fresh: State | None = None
         self._deferred: dict[int | None, tuple[_dt.datetime | None, str]] = {}
-        self.readback = readback
 
     # -- transitions ---------------------------------------------------------------------
     def transition(self, old: State, new: State) -> State:
-        """Move from ``old`` to ``new``, calling the task's state handlers and callbacks.
+        """Move from ``old`` to ``new``, calling the task's state handlers and callbacks
+        (:func:`headwater.engine.handlers.call_state_handlers`).
 
         Raises:
-            ENDRUN: with a Failed state when a handler raises.
+            ENDRUN: with the state the run ends in when a handler raises.
         """
         if self.map_index is not None and new.map_index is None:
             new = new.with_(map_index=self.map_index)
         task = self.task
         if not task.state_handlers and task.on_failure is None and task.on_success is None:
             return new
-        handlers = list(self.task.state_handlers)
-        if self.task.on_failure is not None and new.is_failed():
-            handlers.append(_callback(self.task.on_failure))
-        if self.task.on_success is not None and new.is_successful():
-            handlers.append(_callback(self.task.on_success))
-        for handler in handlers:
-            try:
-                replaced = handler(self.task, old, new)
-            except Exception as exc:
-                name = getattr(handler, "__name__", repr(handler))
-                raise signals.ENDRUN(
-                    Failed(
-                        f"State handler {name!r} of task {self.task.name!r} raised "
-                        f"{type(exc).__name__}: {exc} (on {type(old).__name__} -> {type(new).__name__})",
-                        exception=exc,
-                        traceback=_format_exception(exc),
-                        run_count=new.run_count,
-                        map_index=self.map_index,
-                    )
-                ) from exc
-            if isinstance(replaced, State):
-                new = replaced
-        return new
+        handlers = list(task.state_handlers)
+        if task.on_failure is not None and new.is_failed():
+            handlers.append(_callback(task.on_failure))
+        if task.on_success is not None and new.is_successful():
+            handlers.append(_callback(task.on_success))
+        return call_state_handlers(
+            task,
+            handlers,
+            old,
+            new,
+            what=f"task {task.name!r}",
+            fields={"run_count": new.run_count, "map_index": self.map_index},
+        )
 
     # -- the pipeline --------------------------------------------------------------------
     def run(
@@ -375,9 +239,9 @@ class TaskRunner:
             state = end.end_state
         if state.is_finished() and state is not initial_state:
             if state is self._fresh:  # made by call_task and seen by nobody: no copy
-                object.__setattr__(state, "run_info", _run_info(self.started))
+                object.__setattr__(state, "run_info", run_info(self.started))
             else:
-                state = state.with_(run_info=_run_info(self.started))
+                state = state.with_(run_info=run_info(self.started))
         return state
 
     def check_initial_state(self, state: State) -> State:
@@ -469,7 +333,7 @@ class TaskRunner:
             new = TriggerFailed(
                 f"Trigger {name!r} of task {self.task.name!r} raised {type(exc).__name__}: {exc}",
                 exception=exc,
-                traceback=_format_exception(exc),
+                traceback=format_exception(exc),
             )
             raise signals.ENDRUN(self.transition(state, new)) from None
         if not met:
@@ -509,26 +373,28 @@ class TaskRunner:
         run_count = state.run_count
         loop_count = 0
         loop_result: Any = None
-        task_run_id = self.task_run_id or _new_run_id()
+        task_run_id = self.task_run_id or new_run_id()
         while True:
             run_count += 1
-            ctx = {
-                **context,
-                "task_name": self.task.name,
-                "task_slug": self.task.slug,
-                "task_tags": self.task.tags,
-                "task_run_id": task_run_id,
-                "task_run_count": run_count,
-                "map_index": self.map_index,
-                "task_loop_count": loop_count + 1,
-                "task_loop_result": loop_result,
-                "resume": state.is_resume() or bool(context.get("resume")),
-            }
+            ctx = task_run_context(
+                context,
+                self.task,
+                state,
+                task_run_id=task_run_id,
+                run_count=run_count,
+                map_index=self.map_index,
+                loop_count=loop_count + 1,
+                loop_result=loop_result,
+            )
             try:
                 ctx["task_run_name"] = render_run_name(self.task, inputs, ctx)
             except ValueError as exc:
                 return self.transition(state, Failed(str(exc), exception=exc, run_count=run_count))
-            new = self.check_cached(inputs, ctx, run_count)
+            new = (
+                self.stored.check(inputs, ctx, run_count, self.map_index)
+                if self.stored is not None
+                else None
+            )
             if new is not None and new.is_cached():
                 return self.transition(state, new)
             if new is None:
@@ -542,8 +408,8 @@ class TaskRunner:
                     if self.started is None:
                         self.started = state.timestamp
                 new = self.call_task(inputs, ctx, run_count)
-                if new.is_successful():
-                    new = self.write_result(new, inputs, ctx)
+                if new.is_successful() and self.stored is not None:
+                    new = self.stored.write(new, inputs, ctx, self.map_index)
             if isinstance(new, Looped):
                 loop_count += 1
                 loop_result = new.result
@@ -567,137 +433,6 @@ class TaskRunner:
                 wait_for_retry(delay)
                 continue
             return self.transition(state, new)
-
-    # -- results, targets and caches (docs/notices/0006-results.md) --------------------------
-    def template_context(self, inputs: Mapping[str, Any], ctx: Mapping[str, Any]) -> dict[str, Any]:
-        """The fields a location template may use: the task's inputs and the run context
-        (the context wins on a clash), plus ``task_hash`` when a template asks for it."""
-        fields = {**inputs, **ctx}
-        templates = [self.task.target, getattr(self.result, "location", None)]
-        if any(isinstance(t, str) and "{task_hash" in t for t in templates):
-            fields["task_hash"] = caching.task_hash(inputs)
-        return fields
-
-    def check_cached(
-        self, inputs: Mapping[str, Any], ctx: Mapping[str, Any], run_count: int
-    ) -> State | None:
-        """Return Cached when the task's target exists, its checkpoint from this flow run
-        exists (``readback``), or its cache is valid; None to run.
-
-        A storage error gives a Failed state naming the problem (its retries apply).
-        """
-        readback = self.readback and self.checkpoint and self.task.target is None
-        if self.result is None or not (
-            self.task.target is not None or readback or caching.is_cached(self.task)
-        ):
-            return None
-        fields = self.template_context(inputs, ctx)
-        try:
-            if self.task.target is not None:
-                location = self.result.format(**fields)
-                if self.result.exists(location):
-                    return Cached(
-                        f"Target {location!r} exists: read it back instead of running.",
-                        result=self.result.read(location),
-                        run_count=run_count,
-                    )
-            own = self._run_checkpoint(fields) if readback else None
-            if own is not None and self.result.exists(own):
-                return Cached(
-                    f"Checkpoint {own!r} was written earlier in this flow run (its "
-                    "worker was lost): read it back instead of running again.",
-                    result=self.result.read(own),
-                    run_count=run_count,
-                )
-            if caching.is_cached(self.task):
-                return self._valid_cache(inputs, ctx, run_count)
-        except Exception as exc:
-            return Failed(
-                f"Task {self.task.name!r} could not check its stored result: {exc}",
-                exception=exc,
-                traceback=_format_exception(exc),
-                run_count=run_count,
-            )
-        return None
-
-    def _run_checkpoint(self, fields: Mapping[str, Any]) -> str | None:
-        """Where this run's checkpoint of the task is, when only this flow run can have
-        written there: the default location, or a template that uses ``{flow_run_id}``.
-        None otherwise (a file there may be an older run's, so the task runs again)."""
-        from headwater.results._locations import default_location
-
-        assert self.result is not None
-        template = getattr(self.result, "location", None)
-        if template is None:
-            return default_location(fields) if "flow_run_id" in fields else None
-        return self.result.format(**fields) if "{flow_run_id" in template else None
-
-    def _cache_store(self, ctx: Mapping[str, Any]) -> tuple[Result, str]:
-        """The Result (pickled, in the task's backend) and location of its cache record."""
-        from headwater.serializers import PickleSerializer
-
-        assert self.result is not None
-        location = caching.cache_location(self.task, str(ctx.get("flow_name")), self.map_index)
-        store = self.result.copy()
-        store.serializer = PickleSerializer()
-        store.location = location
-        return store, location
-
-    def _valid_cache(
-        self, inputs: Mapping[str, Any], ctx: Mapping[str, Any], run_count: int
-    ) -> State | None:
-        store, location = self._cache_store(ctx)
-        if not store.exists(location):
-            return None
-        record = store.read(location).value
-        if not isinstance(record, caching.CacheRecord):
-            return None
-        candidate = Cached(
-            f"Cached result from {record.created:%Y-%m-%d %H:%M:%S} UTC.",
-            result=record.value,
-            cached_inputs=record.inputs,
-            cached_parameters=record.parameters,
-            cached_result_expiration=record.expiration,
-            run_count=run_count,
-        )
-        validator = self.task.cache_validator or caching.duration_only
-        parameters = dict(ctx.get("parameters") or {})
-        return candidate if validator(candidate, inputs, parameters) else None
-
-    def write_result(
-        self, state: State, inputs: Mapping[str, Any], ctx: Mapping[str, Any]
-    ) -> State:
-        """Checkpoint a successful result, and refresh the task's cache record.
-
-        A value the serializer cannot handle or a storage error fails the try with a
-        message naming the task and the problem (its retries apply).
-        """
-        if self.result is None:
-            return state
-        try:
-            if self.checkpoint:
-                fields = self.template_context(inputs, ctx)
-                state = state.with_(result=self.result.write(state.result, **fields))
-            if caching.is_cached(self.task):
-                now = _dt.datetime.now(_dt.UTC)
-                expiry = now + self.task.cache_for if self.task.cache_for is not None else None
-                record = caching.CacheRecord(
-                    value=state.result,
-                    inputs=caching.input_hashes(inputs),
-                    parameters=dict(ctx.get("parameters") or {}),
-                    expiration=expiry,
-                    created=now,
-                )
-                store, _ = self._cache_store(ctx)
-                store.write(record)
-        except Exception as exc:
-            return Failed(
-                f"Task {self.task.name!r} succeeded but its result could not be stored: {exc}",
-                exception=exc,
-                traceback=_format_exception(exc),
-                run_count=state.run_count,
-            )
-        return state
 
     def should_retry(self, state: State, run_count: int) -> bool:
         """Whether a failed try is tried again: retries left, and the failure is retriable.
@@ -723,7 +458,7 @@ class TaskRunner:
                 if task.log_stdout:
                     from headwater.model.context import get_logger
 
-                    token = _route_stdout(get_logger())
+                    token = route_stdout(get_logger())
                 try:
                     if task.timeout is not None:
                         value = call_with_timeout(task.run, inputs, task.timeout, task.name)
@@ -731,7 +466,7 @@ class TaskRunner:
                         value = task.run(**inputs)
                 finally:
                     if token is not None:
-                        _StdoutRouter.target.reset(token)
+                        StdoutRouter.target.reset(token)
         except signals.RETRY as sig:
             if run_count > task.max_retries:
                 return Failed(
@@ -761,21 +496,9 @@ class TaskRunner:
         return Failed(
             f"Task {self.task.name!r} raised {type(exc).__name__}: {exc}",
             exception=exc,
-            traceback=_format_exception(exc),
+            traceback=format_exception(exc),
             run_count=run_count,
         )
-
-
-_HOST = socket.gethostname()
-
-_RUN_ID_PREFIX = uuid.uuid4().hex[:20]
-_run_ids = itertools.count(1)
-
-
-def _new_run_id() -> str:
-    """A task run id unique across processes: a random per-process prefix and a counter
-    (uuid4 per run cost microseconds in the per-child path)."""
-    return f"{_RUN_ID_PREFIX}{next(_run_ids):012x}"
 
 
 def _whole(state: State | Sequence[State]) -> State | tuple[State, ...]:
@@ -827,39 +550,9 @@ def _states_of(upstream: Sequence[Upstream]) -> Collection[State]:
     return _StatesView(parts)
 
 
-_forks = 0
-
-
-def _forked() -> None:
-    global _forks
-    _forks += 1  # a forked child's threads look their worker up again
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forked)
 
 _PENDING = Pending()
 """The initial state of a run no handler watches."""
-
-_where = threading.local()
-"""Per thread: (worker, thread name), looked up once per thread (a thread belongs to one
-worker for its whole life)."""
-
-
-def _run_info(started: _dt.datetime | None) -> RunInfo:
-    where = getattr(_where, "value", None)
-    if where is None or where[2] != _forks:
-        worker = f"pid:{os.getpid()}"
-        worker_mod = sys.modules.get("distributed.worker")
-        if worker_mod is not None:
-            try:
-                worker = worker_mod.get_worker().address
-            except ValueError:
-                pass
-        where = _where.value = (worker, threading.current_thread().name, _forks)
-    end = _dt.datetime.now(_dt.UTC)
-    return RunInfo(started, end, _HOST, where[0], where[1])
-
 
 def _callback(fn: Callable[[Task, State], Any]) -> Callable[[Task, State, State], None]:
     def handler(task: Task, old: State, new: State) -> None:

@@ -36,7 +36,7 @@ from headwater.errors import FlowDefinitionError
 from headwater.model import triggers
 from headwater.model.signals import SKIP
 from headwater.model.states import Failed, Mapped, Skipped, State
-from headwater.model.task import Task, _active_gates, active_flow
+from headwater.model.task import Task, active_flow, gated_by
 
 _MODES = ("equals", "truthy", "falsy")
 
@@ -132,11 +132,8 @@ def case(condition: Any, value: Any) -> Iterator[Task]:
     """
     _require_flow("case(...)")
     gate = _gate(condition, value, "equals", "case")
-    token = _active_gates.set((*_active_gates.get(), gate))
-    try:
+    with gated_by(gate):
         yield gate
-    finally:
-        _active_gates.reset(token)
 
 
 def switch(condition: Any, cases: Mapping[Any, Task]) -> None:

@@ -35,9 +35,9 @@ from headwater.model.parameter import Parameter
 from headwater.model.task import (
     Constant,
     Task,
-    _active_flow,
     active_gate,
     as_task,
+    defining,
     flatten,
     unmapped,
 )
@@ -132,9 +132,11 @@ class Flow:
 
     @schedule.setter
     def schedule(self, value: Schedule | None) -> None:
-        from headwater.runtime.scheduled import check_schedule
+        if value is not None:
+            from headwater.schedules.schedule import check_schedule
 
-        self._schedule = check_schedule(value, self.name)
+            value = check_schedule(value, self.name)
+        self._schedule = value
 
     # -- context manager -----------------------------------------------------------------
     def __enter__(self) -> Flow:
@@ -142,12 +144,13 @@ class Flow:
             raise FlowDefinitionError(
                 f"Flow {self.name!r} is already being defined in a `with` block"
             )
-        self._token = _active_flow.set(self)
+        self._token = defining(self)
+        self._token.__enter__()
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        _active_flow.reset(self._token)
-        self._token = None
+        token, self._token = self._token, None
+        token.__exit__(None, None, None)
         if exc_type is None:
             self.validate()
 
@@ -165,6 +168,10 @@ class Flow:
     def parameters(self) -> list[Parameter]:
         """The flow's parameters."""
         return [t for t in self._tasks if isinstance(t, Parameter)]
+
+    def has_task(self, task: Any) -> bool:
+        """Whether ``task`` is in the flow."""
+        return task in self._tasks
 
     def get_tasks(self, name: str) -> list[Task]:
         """Return the tasks called ``name``."""
@@ -502,62 +509,19 @@ class Flow:
             ScheduleError: ``run_on_schedule=True`` and the flow has no schedule, or
                 ``max_runs`` without ``run_on_schedule=True``.
         """
-        if run_on_schedule or max_runs is not None:
-            return self._run_on_schedule(
-                parameters,
-                run_on_schedule,
-                max_runs,
-                executor=executor,
-                task_states=task_states,
-                return_tasks=return_tasks,
-                context=context,
-                progress=progress,
-            )
-        import datetime as _dt
-        import uuid
+        from headwater.runtime.run import run_flow
 
-        from headwater.engine.flow_runner import FlowRunner
-        from headwater.model.secrets import redact_state
-        from headwater.runtime import journal
-        from headwater.runtime.progress import progress_for
-
-        context = {"flow_run_id": str(uuid.uuid4()), **(context or {})}
-        started = _dt.datetime.now(_dt.UTC)
-        runner = FlowRunner(self, executor=executor)
-        bar = progress_for(self.name, progress)
-        try:
-            state = runner.run(
-                parameters=parameters,
-                task_states=task_states,
-                return_tasks=return_tasks,
-                context=context,
-                progress=bar,
-            )
-        finally:
-            if bar is not None:
-                bar.close()
-        state = redact_state(state)  # secrets never leave in messages (headwater.model.secrets)
-        journal.record_safely(
-            self, state, parameters, run_id=str(context["flow_run_id"]), start=started
+        return run_flow(
+            self,
+            parameters,
+            executor=executor,
+            task_states=task_states,
+            return_tasks=return_tasks,
+            context=context,
+            progress=progress,
+            run_on_schedule=run_on_schedule,
+            max_runs=max_runs,
         )
-        return state
-
-    def _run_on_schedule(
-        self,
-        parameters: Mapping[str, Any] | None,
-        run_on_schedule: bool,
-        max_runs: int | None,
-        **run_options: Any,
-    ) -> ScheduledRuns:
-        from headwater.errors import ScheduleError
-        from headwater.runtime.scheduled import run_flow_on_schedule
-
-        if not run_on_schedule:
-            raise ScheduleError(
-                f"Flow {self.name!r}: max_runs={max_runs} is for runs on a schedule; "
-                f"add run_on_schedule=True, or drop max_runs to run once."
-            )
-        return run_flow_on_schedule(self, parameters, max_runs=max_runs, **run_options)
 
     # -- looking at it -------------------------------------------------------------------
     def visualize(
@@ -702,25 +666,19 @@ class FunctionFlow(Flow):
     ) -> State | ScheduledRuns:
         """Run the flow with these parameter values and return its State (or, with
         ``run_on_schedule=True``, every run on its schedule: see :meth:`Flow.run`)."""
+        from headwater.runtime.run import run_flow
+
         values = {**(parameters or {}), **self._bind(args, params)}
-        if run_on_schedule or max_runs is not None:
-            return self._run_on_schedule(
-                values,
-                run_on_schedule,
-                max_runs,
-                executor=executor,
-                task_states=task_states,
-                return_tasks=return_tasks,
-                context=context,
-                progress=progress,
-            )
-        return super().run(
+        return run_flow(
+            self,
             values,
             executor=executor,
             task_states=task_states,
             return_tasks=return_tasks,
             context=context,
             progress=progress,
+            run_on_schedule=run_on_schedule,
+            max_runs=max_runs,
         )
 
     def __call__(self, *args: Any, executor: Any = None, **params: Any) -> Any:

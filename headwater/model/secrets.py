@@ -16,8 +16,8 @@ applied where text leaves headwater:
 - log records made on headwater's loggers (:class:`RedactingFilter`, attached to every
   ``headwater*`` logger once a secret exists, and to the handler of
   :func:`~headwater.runtime.logs.configure_logging`);
-- the messages and tracebacks of a flow run's task states (:func:`redact_state`, applied by
-  ``Flow.run`` before it returns);
+- the messages and tracebacks of a flow run's task states (masked by the runtime's
+  redaction hook, :mod:`headwater.runtime.redaction`, before ``flow.run`` returns);
 - the run journal and the HTML views, which redact what they write.
 
 Raw values shorter than :data:`MIN_REDACTED_LENGTH` characters are masked in reprs but not
@@ -31,12 +31,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from headwater.model.parameter import Parameter
-
-if TYPE_CHECKING:
-    from headwater.model.states import State
 
 MASK = "********"
 """What a secret shows as."""
@@ -218,48 +215,6 @@ def protect_headwater_loggers() -> None:
             protect_logger(logger)
 
 
-def redact_state(state: State) -> State:
-    """Return ``state`` with secrets masked in its message and traceback, and in those of
-    the task states it holds (a flow run's ``result``) and of mapped children.
-
-    The same object is returned when nothing needed masking (and at once when no secret
-    exists in this process).
-    """
-    if not _ordered:
-        return state
-    return _redact_state(state)
-
-
-def _redact_state(state: State) -> State:
-    from headwater.model.states import Mapped
-
-    changes: dict[str, Any] = {}
-    for field in ("message", "traceback"):
-        text = getattr(state, field)
-        if isinstance(text, str):
-            masked = redact(text)
-            if masked != text:
-                changes[field] = masked
-    if isinstance(state, Mapped):
-        compact = getattr(state.map_states, "map_exceptional", None)
-        if compact is not None:  # a batched map: only children kept whole can hold a secret
-            redacted = compact(_redact_state)
-            if redacted is not state.map_states:
-                changes["map_states"] = redacted
-        else:
-            children = tuple(_redact_state(c) for c in state.map_states)
-            if any(a is not b for a, b in zip(children, state.map_states, strict=True)):
-                changes["map_states"] = children
-    value = state.result_object.value
-    if isinstance(value, dict) and value and all(hasattr(k, "slug") for k in value):
-        from headwater.model.states import State as _State
-
-        inner = {k: _redact_state(v) if isinstance(v, _State) else v for k, v in value.items()}
-        if any(inner[k] is not value[k] for k in value):
-            changes["result"] = inner
-    return state.with_(**changes) if changes else state
-
-
 __all__ = [
     "MASK",
     "MIN_REDACTED_LENGTH",
@@ -270,5 +225,4 @@ __all__ = [
     "protect_headwater_loggers",
     "protect_logger",
     "redact",
-    "redact_state",
 ]

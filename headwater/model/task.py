@@ -23,6 +23,7 @@ threads at once.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime as _dt
 import inspect
@@ -62,6 +63,27 @@ def active_gate() -> Task | None:
     """Return the condition gate of the innermost ``case`` block being defined, if any."""
     gates = _active_gates.get()
     return gates[-1] if gates else None
+
+
+@contextlib.contextmanager
+def defining(flow: Flow) -> Iterator[None]:
+    """Inside the block, tasks called are added to ``flow`` (what ``with Flow(...)`` does)."""
+    token = _active_flow.set(flow)
+    try:
+        yield
+    finally:
+        _active_flow.reset(token)
+
+
+@contextlib.contextmanager
+def gated_by(gate: Task) -> Iterator[None]:
+    """Inside the block, tasks created wait for ``gate`` and run only when it passes (what
+    ``with case(...)`` does)."""
+    token = _active_gates.set((*_active_gates.get(), gate))
+    try:
+        yield
+    finally:
+        _active_gates.reset(token)
 
 
 class unmapped:  # noqa: N801 - named like Prefect's, used as a marker in calls

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from headwater.errors import ResultLocationError, ResultStorageError
-from headwater.results._locations import render
+from headwater.results._locations import default_location, render
 from headwater.serializers.base import PickleSerializer, Serializer
 
 Validator = Callable[[Any], bool]
@@ -182,4 +182,4 @@ class MemoryResult(Result):
         return self._with(value, self.location)
 
 
-__all__ = ["MemoryResult", "Result", "Validator"]
+__all__ = ["MemoryResult", "Result", "Validator", "default_location"]

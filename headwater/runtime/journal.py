@@ -2,8 +2,9 @@
 
 Design note
 -----------
-``Flow.run`` calls :func:`record_safely` after the flow runner returns, so every run (from
-Python, Jupyter or the command line) leaves one file in the journal folder:
+The runtime gives every run a :class:`JournalHook`, which calls :func:`record_safely` when the
+run finishes, so every run (from Python, Jupyter or the command line) leaves one file in the
+journal folder:
 ``HEADWATER_JOURNAL_DIR``, else ``~/.headwater/runs``; ``HEADWATER_JOURNAL=false`` turns it
 off. A journal write never fails a flow run: a problem is logged as a warning.
 
@@ -16,9 +17,10 @@ host, worker, thread, result location). A mapped task has a line of its own (``m
 true) followed by one line per child. A map of more than ``HEADWATER_JOURNAL_MAX_CHILDREN``
 children (10,000 by default) is summarized instead: its line carries ``child_counts`` (the
 children by state) and only its failed children (the first 10,000) have lines, so a
-million-element map costs a few lines, not a million States and hundreds of megabytes. Values are never written, only the parameters: JSON
-values as they are, anything else as a short repr; secrets as ``"********"``. Files are
-written to a temporary name and renamed, so a reader never sees half a run.
+million-element map costs a few lines, not a million States and hundreds of megabytes.
+Values are never written, only the parameters: JSON values as they are, anything else as a
+short repr; secrets as ``"********"`` (the records: :mod:`headwater.runtime.records`). Files
+are written to a temporary name and renamed, so a reader never sees half a run.
 
 :func:`list_runs` reads only first lines; :func:`load_run` reads one file. Both return
 :class:`RunRecord` values, which the timeline and the HTML views draw like a live flow state.
@@ -31,12 +33,23 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from headwater.engine.hooks import RunHook
 from headwater.errors import JournalError
+from headwater.runtime.records import (
+    MAX_CHILDREN_ENV,
+    RunRecord,
+    TaskRecord,
+    count_states,
+    is_flow_state,
+    json_default,
+    run_record,
+    state_color,
+    task_records,
+)
 
 if TYPE_CHECKING:
     from headwater.model.flow import Flow
@@ -51,116 +64,7 @@ DIR_ENV = "HEADWATER_JOURNAL_DIR"
 SWITCH_ENV = "HEADWATER_JOURNAL"
 """The environment variable that turns the journal off (``false``, ``0``, ``no``, ``off``)."""
 
-MAX_CHILDREN_ENV = "HEADWATER_JOURNAL_MAX_CHILDREN"
-"""The environment variable for the largest map whose children each get a line."""
-
-DEFAULT_MAX_CHILDREN = 10_000
-"""Maps with more children than this are summarized (counts, and the failed children)."""
-
-MAX_VALUE_CHARS = 2000
-"""Parameter values whose JSON is longer are written as a shortened repr."""
-
 logger = logging.getLogger("headwater.journal")
-
-
-@dataclass(frozen=True, slots=True)
-class TaskRecord:
-    """One task run (or a mapped task's summary line) as the journal and the views see it.
-
-    Args:
-        task: the task's name.
-        slug: the task's unique slug in its flow.
-        state: the name of the final state's class (``"Success"``, ``"Failed"``, ...).
-        map_index: the child's index for a mapped child, else None.
-        message: the state's message.
-        run_count: how many times the task ran.
-        start: when the function was first called (None if it never ran).
-        end: when the run reached its final state (None if unknown).
-        host: the machine it ran on.
-        worker: the Dask worker's address, or ``pid:<id>``.
-        thread: the thread's name.
-        location: where the result was written, if it was.
-        mapped: whether this is a mapped task's summary line (its children follow it).
-        child_counts: for a summarized map, its children by state name; then only its
-            failed children have records of their own.
-    """
-
-    task: str
-    slug: str
-    state: str
-    map_index: int | None = None
-    message: str | None = None
-    run_count: int = 0
-    start: _dt.datetime | None = None
-    end: _dt.datetime | None = None
-    host: str | None = None
-    worker: str | None = None
-    thread: str | None = None
-    location: str | None = None
-    mapped: bool = False
-    child_counts: dict[str, int] | None = None
-
-    @property
-    def label(self) -> str:
-        """The task's name, with ``[i]`` for a mapped child."""
-        return self.task if self.map_index is None else f"{self.task}[{self.map_index}]"
-
-    @property
-    def duration(self) -> float | None:
-        """Seconds from start to end, or None when the function never ran."""
-        if self.start is None or self.end is None:
-            return None
-        return (self.end - self.start).total_seconds()
-
-    @property
-    def color(self) -> str:
-        """The color of the state's class (:attr:`State.color`)."""
-        return state_color(self.state)
-
-
-@dataclass(frozen=True, slots=True)
-class RunRecord:
-    """A flow run as the journal keeps it.
-
-    Args:
-        run_id: the run's id (``context["flow_run_id"]`` in its tasks).
-        flow_name: the flow's name.
-        state: the name of the flow state's class.
-        message: the flow state's message.
-        start: when the run started.
-        end: when it ended.
-        parameters: the parameter values (JSON-safe; secrets masked).
-        counts: task runs by state name (mapped children counted, their summary lines not).
-        tasks: the task records (empty in :func:`list_runs` summaries).
-        path: the journal file.
-    """
-
-    run_id: str
-    flow_name: str
-    state: str
-    message: str | None
-    start: _dt.datetime | None
-    end: _dt.datetime | None
-    parameters: dict[str, Any] = field(default_factory=dict)
-    counts: dict[str, int] = field(default_factory=dict)
-    tasks: tuple[TaskRecord, ...] = ()
-    path: Path | None = None
-
-    @property
-    def duration(self) -> float | None:
-        """Seconds from start to end, when both are known."""
-        if self.start is None or self.end is None:
-            return None
-        return (self.end - self.start).total_seconds()
-
-    def is_successful(self) -> bool:
-        """Whether the flow run ended Success."""
-        return self.state == "Success"
-
-    def _repr_html_(self) -> str:
-        from headwater.viz.html import run_html
-
-        return run_html(self)
 
 
 # -- where --------------------------------------------------------------------------------
@@ -182,222 +86,6 @@ def is_enabled() -> bool:
     if value in ("0", "false", "no", "off"):
         return False
     raise ValueError(f"{SWITCH_ENV}={value!r} is neither true nor false; use true or false")
-
-
-# -- from states --------------------------------------------------------------------------
-def state_color(name: str) -> str:
-    """Return the color of the state class called ``name`` (grey for unknown names).
-
-    >>> state_color("Failed")
-    '#c62828'
-    """
-    from headwater.model.states import ALL_STATES
-
-    for cls in ALL_STATES:
-        if cls.__name__ == name:
-            return cls.color
-    return "#999999"
-
-
-def is_flow_state(state: Any) -> bool:
-    """Whether ``state`` is a flow run's State (its result maps tasks to their States)."""
-    from headwater.model.states import State
-    from headwater.model.task import Task
-
-    if not isinstance(state, State):
-        return False
-    value = state.result_object.value
-    return isinstance(value, dict) and all(isinstance(k, Task) for k in value)
-
-
-def result_location(state: State) -> str | None:
-    """Return where ``state``'s result was written, or None (nothing persisted)."""
-    from headwater.results.base import MemoryResult
-
-    result = state.result_object
-    location = getattr(result, "location", None)
-    if isinstance(result, MemoryResult) or not isinstance(location, str) or "{" in location:
-        return None
-    root = getattr(result, "dir", None)
-    if root and "://" not in location and not os.path.isabs(location):
-        location = os.path.join(str(root), location)
-    return location
-
-
-def max_children() -> int:
-    """The largest map whose children each get a record (``HEADWATER_JOURNAL_MAX_CHILDREN``).
-
-    Raises:
-        ValueError: when the variable is not a whole number >= 0.
-    """
-    value = os.environ.get(MAX_CHILDREN_ENV, "").strip()
-    if not value:
-        return DEFAULT_MAX_CHILDREN
-    try:
-        number = int(value)
-    except ValueError:
-        number = -1
-    if number < 0:
-        raise ValueError(
-            f"{MAX_CHILDREN_ENV}={value!r} is not a whole number >= 0; "
-            f"use e.g. {DEFAULT_MAX_CHILDREN}"
-        )
-    return number
-
-
-def _task_record(
-    task: Any, state: State, mapped: bool = False, child_counts: dict[str, int] | None = None
-) -> TaskRecord:
-    info = state.run_info
-    return TaskRecord(
-        task=task.name,
-        slug=task.slug,
-        state=type(state).__name__,
-        map_index=state.map_index,
-        message=state.message,
-        run_count=state.run_count,
-        start=info.start if info else None,
-        end=info.end if info else None,
-        host=info.host if info else None,
-        worker=info.worker if info else None,
-        thread=info.thread if info else None,
-        location=None if mapped else result_location(state),
-        mapped=mapped,
-        child_counts=child_counts,
-    )
-
-
-def task_records(flow_state: State, limit: int | None = None) -> list[TaskRecord]:
-    """Return one record per task run of a flow run: a mapped task's summary line, then its
-    children, in the order the flow state holds the tasks.
-
-    A map of more than ``limit`` children (:func:`max_children` when None) is summarized:
-    its line carries ``child_counts`` and only its first ``limit`` failed children follow.
-
-    Raises:
-        TypeError: when ``flow_state`` is not a flow run's State.
-    """
-    from headwater.model.states import Mapped
-
-    if not is_flow_state(flow_state):
-        raise TypeError(
-            f"Expected a flow run's State (what flow.run() returns), got {flow_state!r}"
-        )
-    limit = max_children() if limit is None else limit
-    out: list[TaskRecord] = []
-    for task, state in flow_state.result_object.value.items():
-        if isinstance(state, Mapped) and len(state.map_states) > limit:
-            out.append(_task_record(task, state, mapped=True, child_counts=state.counts()))
-            failed = state.failed_indices()[:limit]
-            out.extend(_task_record(task, child) for child in state.children(failed))
-        elif isinstance(state, Mapped):
-            out.append(_task_record(task, state, mapped=True))
-            out.extend(_task_record(task, child) for child in state.map_states)
-        else:
-            out.append(_task_record(task, state))
-    return out
-
-
-def count_states(tasks: Iterable[TaskRecord]) -> dict[str, int]:
-    """Count task runs by state name; a mapped task counts as its children (a summarized
-    map by its ``child_counts``).
-
-    >>> count_states([TaskRecord("a", "a-1", "Success"), TaskRecord("b", "b-2", "Failed")])
-    {'Success': 1, 'Failed': 1}
-    """
-    tasks = list(tasks)
-    summarized = {t.slug for t in tasks if t.mapped and t.child_counts is not None}
-    counts: dict[str, int] = {}
-    for t in tasks:
-        if t.mapped and t.child_counts is not None:
-            for name, n in t.child_counts.items():
-                counts[name] = counts.get(name, 0) + n
-        elif not t.mapped and not (t.slug in summarized and t.map_index is not None):
-            counts[t.state] = counts.get(t.state, 0) + 1
-    return counts
-
-
-def parameter_values(
-    flow: Flow, state: State, given: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
-    """The run's parameter values: the given ones, completed by the Parameter tasks' results."""
-    given = dict(given or {})
-    held = state.result_object.value if is_flow_state(state) else {}
-    values: dict[str, Any] = {}
-    for p in flow.parameters():  # in the flow's order
-        s = held.get(p)
-        if s is not None and s.is_successful():
-            values[p.name] = s.result
-        elif p.name in given:
-            values[p.name] = given[p.name]
-    return {**values, **{k: v for k, v in given.items() if k not in values}}
-
-
-def run_record(
-    flow: Flow,
-    state: State,
-    parameters: Mapping[str, Any] | None = None,
-    *,
-    run_id: str,
-    start: _dt.datetime | None = None,
-) -> RunRecord:
-    """Describe a finished flow run as a :class:`RunRecord` (nothing is written).
-
-    Args:
-        flow: the flow that ran.
-        state: the flow run's State.
-        parameters: the parameter values given to the run.
-        run_id: the run's id.
-        start: when the run started (the earliest task start when None).
-    """
-    tasks = tuple(task_records(state)) if is_flow_state(state) else ()
-    starts = [t.start for t in tasks if t.start is not None]
-    if start is None and starts:
-        start = min(starts)
-    values = parameter_values(flow, state, parameters)
-    return RunRecord(
-        run_id=run_id,
-        flow_name=flow.name,
-        state=type(state).__name__,
-        message=state.message,
-        start=start,
-        end=state.timestamp,
-        parameters={k: _json_safe(v) for k, v in values.items()},
-        counts=count_states(tasks),
-        tasks=tasks,
-    )
-
-
-# -- writing ------------------------------------------------------------------------------
-def _default(value: Any) -> Any:
-    from headwater.model.secrets import MASK, SecretValue
-
-    if isinstance(value, SecretValue):
-        return MASK
-    if isinstance(value, _dt.datetime | _dt.date):
-        return value.isoformat()
-    if isinstance(value, set | frozenset | tuple):
-        return list(value)
-    return _short_repr(value)
-
-
-def _short_repr(value: Any) -> str:
-    try:
-        text = repr(value)
-    except Exception as exc:
-        text = f"<{type(value).__name__} (repr failed: {type(exc).__name__})>"
-    return text if len(text) <= 200 else text[:197] + "..."
-
-
-def _json_safe(value: Any) -> Any:
-    """A JSON value standing for ``value``: itself, or a short repr."""
-    try:
-        text = json.dumps(value, default=_default, separators=(",", ":"))
-    except (TypeError, ValueError):
-        return _short_repr(value)
-    if len(text) > MAX_VALUE_CHARS:
-        return _short_repr(value)
-    return json.loads(text)
 
 
 def _iso(value: _dt.datetime | None) -> str | None:
@@ -454,7 +142,7 @@ def write_run(run: RunRecord, directory: Path | None = None) -> Path:
     stamp = (run.start or run.end or _dt.datetime.now(_dt.UTC)).astimezone(_dt.UTC)
     path = folder / f"{stamp:%Y%m%dT%H%M%S%f}Z-{run.run_id}.jsonl"
     text = "".join(
-        redact(json.dumps(line, default=_default, separators=(",", ":"))) + "\n"
+        redact(json.dumps(line, default=json_default, separators=(",", ":"))) + "\n"
         for line in _lines(run)
     )
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".jsonl", dir=folder)
@@ -521,6 +209,32 @@ def record_safely(
             SWITCH_ENV,
         )
         return None
+
+
+class JournalHook(RunHook):
+    """A run hook that journals the run when it finishes (:func:`record_safely`); it never
+    fails the run and passes the state on as it is."""
+
+    def __init__(self) -> None:
+        self.run_id: str | None = None
+        self.start: _dt.datetime | None = None
+        self.parameters: dict[str, Any] = {}
+
+    def on_run_started(
+        self,
+        *,
+        flow: Flow,
+        run_id: str,
+        parameters: Mapping[str, Any],
+        start: _dt.datetime,
+    ) -> None:
+        """Remember the run's id, start and parameters."""
+        self.run_id, self.start, self.parameters = run_id, start, dict(parameters)
+
+    def on_run_finished(self, *, flow: Flow, state: State, counts: Mapping[str, int]) -> State:
+        """Journal the run; ``state`` passes on as it is."""
+        record_safely(flow, state, self.parameters, run_id=self.run_id, start=self.start)
+        return state
 
 
 # -- reading ------------------------------------------------------------------------------
@@ -650,6 +364,7 @@ def load_run(run_id: str, directory: Path | None = None) -> RunRecord:
 __all__ = [
     "DIR_ENV",
     "FORMAT_VERSION",
+    "JournalHook",
     "MAX_CHILDREN_ENV",
     "SWITCH_ENV",
     "JournalError",

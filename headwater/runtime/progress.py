@@ -1,4 +1,4 @@
-"""Progress of a flow run: the hook the flow runner reports to, and a tqdm bar behind it.
+"""Progress of a flow run: a tqdm bar behind the engine's run hooks.
 
 Design note
 -----------
@@ -6,14 +6,15 @@ The flow runner knows how many task runs it has planned (a plain task is one, a 
 one per child; the number grows when a map is expanded at run time) and learns of each one
 finishing from its executor (:meth:`~headwater.executors.base.Executor.watch`): in the
 driver, as it happens, with the class name of the final state, without fetching any value
-(dask.distributed reports a finished key's type along with it). It tells a
-:class:`ProgressHook`:
+(dask.distributed reports a finished key's type along with it). It tells its run hooks
+(:class:`~headwater.engine.hooks.RunHook`); :class:`ProgressBar` is one:
 
-- ``on_tasks_planned(total=N)`` whenever N changes,
-- ``on_task_finished(counts={"Success": 1})`` as task runs finish (counts, so that one
+- ``on_tasks_planned(total=N)`` whenever N changes: the bar shows or grows;
+- ``on_tasks_finished(counts={"Success": 1})`` as task runs finish (counts, so that one
   graph node that finishes many task runs, a batch of a map's children, reports them at
-  once; under :data:`UNKNOWN` when their states are not known before the end, as for a
-  batch on dask.distributed, whose type alone says nothing of its children's states),
+  once; under :data:`~headwater.engine.hooks.UNKNOWN` when their states are not known before
+  the end, as for a batch on dask.distributed, whose type alone says nothing of its
+  children's states): the bar moves;
 - ``on_run_finished(counts=...)`` once, with the counts of the final states, which are
   authoritative: a task lost with its worker and run again is reported twice while the run
   goes on, and the last call sets the record straight.
@@ -37,32 +38,22 @@ import os
 import sys
 import threading
 from collections.abc import Mapping
-from typing import IO, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any
+
+from headwater.engine.hooks import UNKNOWN, RunHook
+
+if TYPE_CHECKING:
+    from headwater.model.flow import Flow
+    from headwater.model.states import State
 
 SWITCH_ENV = "HEADWATER_PROGRESS"
 """Set to true or false to force the progress bar on or off."""
 
-UNKNOWN = ""
-"""The count name of task runs that finished in states not known yet (they move the bar;
-the final counts say which states)."""
 
 FIRST = ("Success", "Failed", "Skipped")
 """States always shown in the bar's counts, in this order; others follow when they occur."""
 
 logger = logging.getLogger("headwater.progress")
-
-
-class ProgressHook(Protocol):
-    """What the flow runner tells about a run's progress (see the module's note)."""
-
-    def on_tasks_planned(self, *, total: int) -> None:
-        """``total`` task runs are planned so far."""
-
-    def on_task_finished(self, *, counts: Mapping[str, int]) -> None:
-        """Task runs finished: how many, by the class name of their state."""
-
-    def on_run_finished(self, *, counts: Mapping[str, int]) -> None:
-        """The run is over; ``counts`` are the final states of all its task runs."""
 
 
 def _flag(value: str) -> bool | None:
@@ -144,11 +135,11 @@ class _AboveTheBar:
         return getattr(self.stream, name)
 
 
-class ProgressBar:
-    """A tqdm bar (``tqdm.auto``) of a flow run's task runs, with counts by state.
+class ProgressBar(RunHook):
+    """A tqdm bar (``tqdm.auto``) of a flow run's task runs, with counts by state: a run hook.
 
-    Shown on the first ``on_tasks_planned`` call, closed by ``on_run_finished`` or
-    :meth:`close`. Safe to call from several threads.
+    Shown on the first ``on_tasks_planned`` call, closed by ``on_run_finished`` (or
+    :meth:`finish`) or :meth:`close`. Safe to call from several threads.
 
     Args:
         description: the text before the bar (the flow's name).
@@ -182,7 +173,7 @@ class ProgressBar:
                     widget.children[1].max = total
                 self._bar.refresh()
 
-    def on_task_finished(self, *, counts: Mapping[str, int]) -> None:
+    def on_tasks_finished(self, *, counts: Mapping[str, int]) -> None:
         """Count finished task runs and move the bar."""
         with self._lock:
             if self._closed:
@@ -198,7 +189,12 @@ class ProgressBar:
                 self._bar.set_postfix_str(format_counts(self.counts), refresh=False)
                 self._bar.update(step)
 
-    def on_run_finished(self, *, counts: Mapping[str, int]) -> None:
+    def on_run_finished(self, *, flow: Flow, state: State, counts: Mapping[str, int]) -> State:
+        """Set the final counts and close the bar; ``state`` passes on as it is."""
+        self.finish(counts=counts)
+        return state
+
+    def finish(self, *, counts: Mapping[str, int]) -> None:
         """Set the final counts and close the bar."""
         with self._lock:
             if self._closed:
@@ -265,38 +261,12 @@ def progress_for(description: str, progress: bool | None) -> ProgressBar | None:
     return ProgressBar(description) if wants_progress(progress) else None
 
 
-def state_name(value_type: Any) -> str:
-    """The state a finished graph key stands for, from the type of its value.
-
-    A State's class name; ``Cancelled`` for a cancelled key; ``Crashed`` for any other
-    error (the flow runner repairs or reports it); :data:`UNKNOWN` for anything else (a
-    batch of states, or a type the driver could not load).
-
-    >>> from headwater.model.states import Success
-    >>> state_name(Success), state_name(KeyboardInterrupt), state_name(OSError), state_name(list)
-    ('Success', 'Cancelled', 'Crashed', '')
-    """
-    from headwater.model.states import State
-
-    if isinstance(value_type, type):
-        if issubclass(value_type, State):
-            return value_type.__name__
-        if issubclass(value_type, BaseException):
-            cancel = issubclass(value_type, KeyboardInterrupt) or value_type.__name__ in (
-                "CancelledError",
-            )
-            return "Cancelled" if cancel else "Crashed"
-    return UNKNOWN
-
-
 __all__ = [
     "SWITCH_ENV",
     "UNKNOWN",
     "ProgressBar",
-    "ProgressHook",
     "format_counts",
     "in_notebook",
     "progress_for",
-    "state_name",
     "wants_progress",
 ]

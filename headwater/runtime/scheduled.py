@@ -45,41 +45,9 @@ if TYPE_CHECKING:
     from headwater.schedules.clocks import ScheduleEvent
     from headwater.schedules.schedule import Schedule
 
-__all__ = ["ScheduledRun", "ScheduledRuns", "check_schedule", "run_flow_on_schedule"]
+__all__ = ["ScheduledRun", "ScheduledRuns", "run_flow_on_schedule"]
 
 logger = logging.getLogger("headwater.schedules")
-
-
-def check_schedule(schedule: Any, flow_name: str) -> Any:
-    """Return ``schedule`` if it is None or a :class:`~headwater.schedules.Schedule`.
-
-    Args:
-        schedule: the value given as a flow's schedule.
-        flow_name: the flow's name, for the message.
-
-    Raises:
-        TypeError: for anything else, saying how to make a Schedule of it.
-    """
-    if schedule is None:
-        return None
-    from headwater.schedules.clocks import Clock
-    from headwater.schedules.schedule import Schedule
-
-    if isinstance(schedule, Schedule):
-        return schedule
-    if isinstance(schedule, Clock):
-        hint = f"wrap the clock in a Schedule: schedule=Schedule([{schedule!r}])"
-    elif isinstance(schedule, str):
-        hint = f"for a cron line use schedule=Schedule([CronClock({schedule!r})])"
-    else:
-        hint = "build one with headwater.schedules.Schedule([IntervalClock(...) or CronClock(...)])"
-    shown = repr(schedule)
-    if not shown.startswith(type(schedule).__name__):
-        shown = f"{type(schedule).__name__} {shown}"
-    raise TypeError(
-        f"Flow {flow_name!r}: schedule must be a headwater.schedules.Schedule or None, got "
-        f"{shown}; {hint}."
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,8 +176,8 @@ def run_flow_on_schedule(
         FlowValidationError: the flow has problems (raised before any wait).
         ParameterError: the parameters are refused for some clock (raised before any wait).
     """
-    from headwater.model.states import Cancelled, Failed
     from headwater.schedules.runner import run_on_schedule
+    from headwater.schedules.schedule import check_schedule
 
     chosen = check_schedule(schedule if schedule is not None else flow.schedule, flow.name)
     if chosen is None:
@@ -221,28 +189,72 @@ def run_flow_on_schedule(
     explicit = dict(parameters or {})
     flow.validate()
     _check_parameters(flow, chosen, explicit)
-    base_context = dict(run_options.pop("context", None) or {})
-    stop = stop if stop is not None else threading.Event()
-    runs: list[ScheduledRun] = []
-    cancelled = False
+    loop = _Loop(flow, explicit, run_options, stop if stop is not None else threading.Event())
+    loop.on_run = on_run
+    options: dict[str, Any] = {"max_runs": max_runs, "stop": loop.stop, "sleep": sleep}
+    if now is not None:
+        options["now"] = now
+    interrupted = False
+    try:
+        run_on_schedule(chosen, loop.run_one, max_sleep=max_sleep, **options)
+    except KeyboardInterrupt:
+        interrupted = True
+    if interrupted or loop.cancelled:
+        n = len(loop.runs)
+        logger.info(
+            "Flow %r: schedule stopped by an interrupt after %d run%s.",
+            flow.name,
+            n,
+            "" if n == 1 else "s",
+        )
+    return ScheduledRuns(tuple(loop.runs), interrupted=interrupted or loop.cancelled)
 
-    def run_one(event: ScheduleEvent) -> None:
-        nonlocal cancelled
+
+class _Loop:
+    """One schedule loop's runs: each event runs the flow once (see the module's note)."""
+
+    def __init__(
+        self,
+        flow: Flow,
+        explicit: Mapping[str, Any],
+        run_options: dict[str, Any],
+        stop: threading.Event,
+    ) -> None:
+        self.flow = flow
+        self.explicit = explicit
+        self.base_context = dict(run_options.pop("context", None) or {})
+        self.run_options = run_options
+        self.stop = stop
+        self.runs: list[ScheduledRun] = []
+        self.cancelled = False
+        self.on_run: Callable[[ScheduledRun], Any] | None = None
+
+    def run_one(self, event: ScheduleEvent) -> None:
+        """Run the flow for ``event``; a run that cannot start is a Failed state."""
+        from headwater.model.states import Cancelled, Failed
+        from headwater.runtime.run import run_once
+
         run_id = str(uuid.uuid4())
-        extra = {"flow_name": flow.name, "flow_run_id": run_id}
+        number = len(self.runs) + 1
+        extra = {"flow_name": self.flow.name, "flow_run_id": run_id}
         logger.info(
             "Scheduled run %d (%s) for %s starting.",
-            len(runs) + 1,
+            number,
             run_id[:8],
             event.start_time,
             extra=extra,
         )
-        context = {**base_context, "flow_run_id": run_id, "scheduled_start_time": event.start_time}
+        context = {
+            **self.base_context,
+            "flow_run_id": run_id,
+            "scheduled_start_time": event.start_time,
+        }
         try:
-            state = flow.run(
-                parameters={**event.parameter_defaults, **explicit},
+            state = run_once(
+                self.flow,
+                {**event.parameter_defaults, **self.explicit},
                 context=context,
-                **run_options,
+                **self.run_options,
             )
         except Exception as exc:  # the run could not start (e.g. no Dask scheduler)
             state = Failed(
@@ -250,11 +262,10 @@ def run_flow_on_schedule(
                 f"{type(exc).__name__}: {exc}",
                 exception=exc,
             )
-        level = logging.INFO if state.is_successful() else logging.WARNING
         logger.log(
-            level,
+            logging.INFO if state.is_successful() else logging.WARNING,
             "Scheduled run %d (%s) for %s finished: %s: %s",
-            len(runs) + 1,
+            number,
             run_id[:8],
             event.start_time,
             type(state).__name__,
@@ -262,26 +273,9 @@ def run_flow_on_schedule(
             extra=extra,
         )
         scheduled = ScheduledRun(event, state, run_id)
-        runs.append(scheduled)
+        self.runs.append(scheduled)
         if isinstance(state, Cancelled):  # Ctrl-C during the run: stop the schedule as well
-            cancelled = True
-            stop.set()
-        if on_run is not None:
-            on_run(scheduled)
-
-    options: dict[str, Any] = {"max_runs": max_runs, "stop": stop, "sleep": sleep}
-    if now is not None:
-        options["now"] = now
-    interrupted = False
-    try:
-        run_on_schedule(chosen, run_one, max_sleep=max_sleep, **options)
-    except KeyboardInterrupt:
-        interrupted = True
-    if interrupted or cancelled:
-        logger.info(
-            "Flow %r: schedule stopped by an interrupt after %d run%s.",
-            flow.name,
-            len(runs),
-            "" if len(runs) == 1 else "s",
-        )
-    return ScheduledRuns(tuple(runs), interrupted=interrupted or cancelled)
+            self.cancelled = True
+            self.stop.set()
+        if self.on_run is not None:
+            self.on_run(scheduled)

@@ -50,7 +50,7 @@ from headwater.schedules.adjustments import Adjustment, AdjustmentSpec
 from headwater.schedules.clocks import Clock, ClockSpec, ScheduleEvent, now_utc
 from headwater.schedules.filters import Filter, FilterSpec
 
-__all__ = ["MAX_CANDIDATES", "Schedule"]
+__all__ = ["MAX_CANDIDATES", "Schedule", "check_schedule"]
 
 MAX_CANDIDATES = 10_000
 """How many candidates in a row may fail the filters before a schedule gives up."""
@@ -207,3 +207,33 @@ class Schedule(Spec):
 
     def __repr__(self) -> str:
         return spec_repr(self, ("clocks",))
+
+
+def check_schedule(schedule: Any, flow_name: str) -> Any:
+    """Return ``schedule`` if it is None or a :class:`~headwater.schedules.Schedule`.
+
+    Args:
+        schedule: the value given as a flow's schedule.
+        flow_name: the flow's name, for the message.
+
+    Raises:
+        TypeError: for anything else, saying how to make a Schedule of it.
+    """
+    if schedule is None:
+        return None
+    if isinstance(schedule, Schedule):
+        return schedule
+    if isinstance(schedule, Clock):
+        hint = f"wrap the clock in a Schedule: schedule=Schedule([{schedule!r}])"
+    elif isinstance(schedule, str):
+        hint = f"for a cron line use schedule=Schedule([CronClock({schedule!r})])"
+    else:
+        hint = "build one with headwater.schedules.Schedule([IntervalClock(...) or CronClock(...)])"
+    shown = repr(schedule)
+    if not shown.startswith(type(schedule).__name__):
+        shown = f"{type(schedule).__name__} {shown}"
+    raise TypeError(
+        f"Flow {flow_name!r}: schedule must be a headwater.schedules.Schedule or None, got "
+        f"{shown}; {hint}."
+    )
+

@@ -103,7 +103,7 @@ def build_graph(flow: Flow, flow_state: State | None = None) -> Any:
     from headwater.model.parameter import Parameter
     from headwater.model.states import Mapped
     from headwater.model.task import Constant
-    from headwater.runtime.journal import is_flow_state
+    from headwater.runtime.records import is_flow_state
 
     graphviz = _graphviz()
     states: dict[Any, Any] = {}

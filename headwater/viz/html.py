@@ -25,7 +25,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from headwater.runtime.journal import (
+from headwater.runtime.records import (
     RunRecord,
     TaskRecord,
     count_states,

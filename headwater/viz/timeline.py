@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from headwater.runtime.journal import RunRecord, TaskRecord, is_flow_state, task_records
+from headwater.runtime.records import RunRecord, TaskRecord, is_flow_state, task_records
 
 WIDTH = 960
 """The chart's width in pixels (the plot area is narrower by the row labels)."""

@@ -267,7 +267,8 @@ def test_a_function_taking_batch_size_receives_it() -> None:
 
 
 def test_secrets_are_masked_in_a_batched_map_without_building_its_children() -> None:
-    from headwater.model.secrets import MASK, SecretValue, redact_state
+    from headwater.model.secrets import MASK, SecretValue
+    from headwater.runtime.redaction import redact_state
 
     SecretValue("batch-secret-77")
     f, t = B.element_wise(3000, None)

@@ -25,7 +25,7 @@ from distributed import Client, LocalCluster
 from distributed.diagnostics.plugin import SchedulerPlugin
 
 from headwater import Flow, Parameter, task, unmapped
-from headwater.engine import flow_runner
+from headwater.engine import collect
 from headwater.errors import SchedulerConnectionError
 from headwater.executors import DaskExecutor, LocalDaskExecutor
 from headwater.model import states as S
@@ -447,7 +447,7 @@ def test_a_task_lost_in_every_repair_round_is_crashed_and_the_run_returns(
     # Its worker dies every time and its retries outlast the repair rounds: the rounds end,
     # the task is Crashed, its downstream sees that, and flow.run returns (it used to raise
     # a KeyError on a renamed key). Two rounds instead of 100 keep the test short.
-    monkeypatch.setattr(flow_runner, "_MAX_REPAIR_ROUNDS", 2)
+    monkeypatch.setattr(collect, "MAX_REPAIR_ROUNDS", 2)
     marker = tmp_path / "runs"
     with Flow("f") as f:
         bad = E.poison(str(marker), task_args={"max_retries": 10})

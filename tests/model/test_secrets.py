@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from headwater import Flow, task
-from headwater.model.secrets import MASK, Secret, SecretValue, redact, redact_state
+from headwater.model.secrets import MASK, Secret, SecretValue, redact
 from headwater.model.states import Failed, Mapped, Success
+from headwater.runtime.redaction import redact_state
 from headwater.viz.html import flow_html, run_html, state_html
 from headwater.viz.timeline import timeline
 from tests.flows import observed

@@ -11,7 +11,7 @@ import pytest
 from headwater import Flow, Parameter, task
 from headwater.errors import JournalError
 from headwater.model.states import State
-from headwater.runtime import journal
+from headwater.runtime import journal, records
 from headwater.runtime.journal import RunRecord, TaskRecord
 from tests.flows import observed
 
@@ -202,4 +202,4 @@ def test_a_large_map_is_summarized_with_its_failed_children(
 def test_a_bad_children_limit_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(journal.MAX_CHILDREN_ENV, "lots")
     with pytest.raises(ValueError, match="HEADWATER_JOURNAL_MAX_CHILDREN='lots' is not a whole"):
-        journal.max_children()
+        records.max_children()

@@ -160,14 +160,14 @@ def test_the_bar_counts_what_it_is_told_and_ends_with_the_final_counts() -> None
     out = io.StringIO()
     bar = ProgressBar("f", file=out)
     bar.on_tasks_planned(total=2)
-    bar.on_task_finished(counts={"Success": 1})
+    bar.on_tasks_finished(counts={"Success": 1})
     bar.on_tasks_planned(total=6)  # a map expanded at run time
-    bar.on_task_finished(counts={UNKNOWN: 2})  # finished, states known only at the end
+    bar.on_tasks_finished(counts={UNKNOWN: 2})  # finished, states known only at the end
     assert bar.done == 3 and bar.counts == {"Success": 1}
-    bar.on_task_finished(counts={"Crashed": 5})  # more than planned: capped at the total
+    bar.on_tasks_finished(counts={"Crashed": 5})  # more than planned: capped at the total
     assert bar.done == 6
-    bar.on_run_finished(counts={"Success": 5, "Failed": 1})
-    bar.on_task_finished(counts={"Success": 1})  # too late: ignored
+    bar.finish(counts={"Success": 5, "Failed": 1})
+    bar.on_tasks_finished(counts={"Success": 1})  # too late: ignored
     assert bar.done == bar.total == 6 and bar.counts == {"Success": 5, "Failed": 1}
     assert "6/6" in last_frame(out.getvalue()) and "Success=5 Failed=1 Skipped=0" in out.getvalue()
     assert format_counts({}) == "Success=0 Failed=0 Skipped=0"

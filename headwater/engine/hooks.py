@@ -1,0 +1,80 @@
+"""Run hooks: what the engine tells about a flow run as it goes, to whoever the runtime gives it.
+
+Design note
+-----------
+The engine runs a flow; the runtime decides what else happens around the run: a progress bar,
+masking secrets in the returned states, writing the run journal. Those are :class:`RunHook`
+objects handed to :meth:`FlowRunner.run <headwater.engine.flow_runner.FlowRunner.run>`; the
+engine calls them and never imports them (docs/notices/0011-layout.md). A hook hears:
+
+- ``on_run_started(flow=, run_id=, parameters=, start=)`` once, after the flow and its
+  parameters were checked and before the executor starts;
+- ``on_tasks_planned(total=N)`` whenever the number of task runs planned changes (a mapped
+  task is one run per child; maps expanded at run time add to it);
+- ``on_tasks_finished(counts={"Success": 3})`` as task runs finish, by the class name of their
+  state (several at once for a batch of mapped children; see
+  :mod:`headwater.runtime.progress` for the counts of batches on dask.distributed);
+- ``on_run_finished(flow=, state=, counts=)`` once, with the flow run's final State (its
+  ``result`` holds the task states) and the final counts. It returns the State that the next
+  hook, and in the end the caller, gets: a hook may replace it (redaction does).
+
+Hooks run in the order given; the last two may be called from executor threads, so a hook that
+keeps state takes a lock. A hook that raises in ``on_run_finished`` propagates: the runtime's
+hooks that must never fail a run (the journal) catch their own errors.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from headwater.model.flow import Flow
+    from headwater.model.states import State
+
+
+UNKNOWN = ""
+"""The count name of task runs that finished in states not known yet (they move a progress
+bar; the final counts say which states)."""
+
+
+class RunHook:
+    """Hears of a flow run as it goes (see the module's note); every method does nothing by
+    default, so a hook overrides only what it needs."""
+
+    def on_run_started(
+        self,
+        *,
+        flow: Flow,
+        run_id: str,
+        parameters: Mapping[str, Any],
+        start: _dt.datetime,
+    ) -> None:
+        """The run starts.
+
+        Args:
+            flow: the flow.
+            run_id: the flow run's id (``context["flow_run_id"]``).
+            parameters: every parameter's value, checked.
+            start: when the run started (UTC).
+        """
+
+    def on_tasks_planned(self, *, total: int) -> None:
+        """``total`` task runs are planned so far."""
+
+    def on_tasks_finished(self, *, counts: Mapping[str, int]) -> None:
+        """Task runs finished: how many, by the class name of their state."""
+
+    def on_run_finished(self, *, flow: Flow, state: State, counts: Mapping[str, int]) -> State:
+        """The run is over; return the State to pass on (``state`` itself by default).
+
+        Args:
+            flow: the flow.
+            state: the flow run's final State; ``state.result`` maps tasks to their States.
+            counts: the final states of all its task runs, by class name.
+        """
+        return state
+
+
+__all__ = ["UNKNOWN", "RunHook"]

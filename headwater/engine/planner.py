@@ -1,0 +1,506 @@
+"""The planner: compiles a flow run into graph nodes and hands them to the executor in batches.
+
+Design note
+-----------
+Every node of the compiled graph calls a pure function of :mod:`headwater.engine.nodes`
+(:func:`~headwater.engine.nodes.run_node` for a task or a mapped child), which rebuilds the
+task's inputs from its upstream states and runs :class:`~headwater.engine.runner.TaskRunner`.
+A node's arguments are small: the key of the task's definition (a literal shipped once per
+run, holding the Task and its constants), the key of the flow context (also a literal), a
+:class:`~headwater.engine.nodes.NodeSpec` (how the upstream states map onto arguments; no
+values), and the keys of its upstream states.
+
+Compilation walks the tasks in topological order. A task whose shape is known is planned at
+once: a plain task is one node; a mapped task is one node per child. A mapped task's number
+of children is known when it maps over a constant or element-wise over another mapped task
+whose children are planned. Otherwise (mapping over another task's output, or flattening)
+the planner adds a small *shape* node that computes the length(s) of the upstream result on
+the worker, and defers the task and everything downstream of it. Each round submits the
+ready part of the graph as one batch, then waits for any needed shape, and plans again. The
+results themselves stay with the executor; only shapes and, at the end, states come back.
+
+Element-wise maps keep child ``i`` of B depending only on child ``i`` of A, so a long
+per-element pipeline runs depth-first. A reduce (a plain edge from a mapped task) depends on
+every child, and its trigger sees every child's state.
+
+When a map cannot be expanded (the upstream did not succeed, its result is not a sized
+sequence, mapped arguments differ in length) the mapped task becomes a single node whose run
+checks the trigger first (so an upstream failure gives TriggerFailed and an upstream skip
+gives Skipped, as for any task) and then fails with a message saying why.
+
+A map of more than ``MAX_UNBATCHED`` children (or with ``batch_size`` > 1) is planned as
+*batches*: one :func:`~headwater.engine.batches.run_batch` node per run of consecutive
+children, which runs each child through the same TaskRunner and returns their states as one
+compact :class:`~headwater.engine.children.StateBatch`. A batch of an element-wise map reads
+only the upstream batches it overlaps; a reduce reads every batch and sees the children's
+states through a compact :class:`~headwater.engine.children.ChildStates`
+(docs/notices/0010-batched-maps.md).
+
+A map with no children is Mapped with no children, and a reduce of it receives ``[]``. When
+it has inputs that are not mapped (a ``case`` condition, an ``unmapped`` argument, a wait),
+no child would check them, so one node (:func:`~headwater.engine.nodes.run_empty_map`)
+checks its conditions and trigger instead: an empty map in a branch not taken is Skipped
+like the rest of the branch.
+
+Everything the planner learns about one run is in its :class:`~headwater.engine.plan.Plan`;
+a Planner is made for one run and tells the run hooks (:mod:`headwater.engine.hooks`) how
+many task runs are planned and which finished.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
+from typing import Any
+
+from headwater import pickling
+from headwater.engine import caching
+from headwater.engine.batches import (
+    MAX_UNBATCHED,
+    BatchInput,
+    BatchSpec,
+    auto_batch_size,
+    run_batch,
+)
+from headwater.engine.children import ChildStates, StateBatch
+from headwater.engine.hooks import RunHook
+from headwater.engine.nodes import (
+    FlowContext,
+    InputSpec,
+    NodeSpec,
+    Shape,
+    TaskDef,
+    run_empty_map,
+    run_node,
+    shape_of,
+)
+from headwater.engine.plan import (
+    Elements,
+    LiteralArg,
+    Output,
+    Plan,
+    annotations_of,
+    element_sources,
+    runs_of,
+    state_name,
+)
+from headwater.executors.base import Executor
+from headwater.model.flow import Edge, Flow
+from headwater.model.states import Failed, Mapped, State, Success
+from headwater.model.task import Constant, Task
+from headwater.taskgraph import is_node
+
+Inputs = Sequence[tuple[InputSpec, list[str]]]
+"""A node's inputs: how each becomes an argument, and the upstream keys it reads."""
+
+
+class Planner:
+    """Plans one flow run onto an executor and submits it (see the module's note).
+
+    Args:
+        flow: the flow.
+        executor: where the nodes run (started by the caller).
+        plan: the run's bookkeeping.
+        task_states: initial states given to the run.
+        hooks: told of task runs planned and finished.
+    """
+
+    def __init__(
+        self,
+        flow: Flow,
+        executor: Executor,
+        plan: Plan,
+        task_states: Mapping[Task, State],
+        hooks: Sequence[RunHook] = (),
+    ) -> None:
+        self.flow = flow
+        self.executor = executor
+        self.plan = plan
+        self.task_states = task_states
+        self.hooks = tuple(hooks)
+        self.checkpoint_switch = caching.checkpoint_switch()
+
+    # -- rounds --------------------------------------------------------------------------
+    def compile_and_submit(self, flow_context: FlowContext) -> None:
+        """Plan every task and submit it, waiting for the shapes of run-time maps."""
+        plan = self.plan
+        pending = self.flow.sorted_tasks()
+        first: dict[str, Any] = {plan.ctx_key: flow_context}
+        while pending:
+            batch: dict[str, Any] = first
+            first = {}
+            annotations: dict[str, dict[str, Any]] = {}
+            blocked: set[Task] = set()
+            waiting: set[str] = set()
+            for task in pending:
+                if any(up in blocked for up in self.flow.upstream_tasks(task)):
+                    blocked.add(task)
+                    continue
+                needs = self.plan_task(task, batch)
+                if needs:
+                    blocked.add(task)
+                    waiting |= needs
+                else:
+                    self._finish_planning(task, batch, annotations)
+            self.submit(batch, annotations)
+            if not blocked:
+                return
+            self._learn_shapes(waiting)
+            pending = [t for t in pending if t in blocked]
+
+    def _learn_shapes(self, waiting: set[str]) -> None:
+        """Wait for some of the shape nodes a deferred task needs and keep what they say."""
+        from headwater.engine.collect import settle  # repairs submit through this planner
+
+        plan, executor = self.plan, self.executor
+        ready = executor.wait_any(sorted(waiting))
+        got = executor.gather(ready)
+        executor.release(ready)
+        lost = {k: v for k, v in got.items() if isinstance(v, BaseException)}
+        plan.shapes.update({k: v for k, v in got.items() if k not in lost})
+        if lost:  # something upstream of a shape was lost: repair it, then wait again
+            settle(self)
+            current = set(plan.shape_keys.values())
+            for k, exc in lost.items():
+                if k in current:  # not renamed by the repair: the shape node itself failed
+                    plan.shapes[k] = Shape(
+                        problem=f"its length could not be computed ({type(exc).__name__}: {exc})"
+                    )
+
+    def submit(self, batch: dict[str, Any], annotations: dict[str, dict[str, Any]]) -> None:
+        """Record a batch's nodes and hand the batch to the executor."""
+        plan = self.plan
+        for k, v in batch.items():
+            if is_node(v):
+                plan.nodes[k] = v
+        plan.submitted.extend(batch)
+        if self.hooks:
+            self._watch(batch)
+        self.executor.submit(batch, annotations)
+
+    # -- one task ------------------------------------------------------------------------
+    def plan_task(self, task: Task, batch: dict[str, Any]) -> set[str]:
+        """Add ``task``'s node(s) to ``batch``; return the shape keys it still waits for."""
+        key = f"{task.slug}-{self.plan.token}"
+        initial = self.task_states.get(task)
+        edges = self.flow.upstream_edges(task)
+        if not self.flow.is_mapped(task):
+            if initial is not None and initial.is_finished():
+                batch[key] = initial
+            else:
+                inputs = [self._whole_input(e) for e in edges]
+                batch[key] = self._node(task, batch, inputs, initial_state=initial)
+            self.plan.outputs[task] = Output(single=key)
+            return set()
+        if isinstance(initial, Mapped):
+            self._plan_given_map(task, key, initial, batch)
+            return set()
+        sources, needs, problems = self._map_sources(task, edges, batch)
+        if needs:
+            return needs
+        lengths = {src.n for _, src in sources}
+        if not problems and len(lengths) > 1:
+            given = ", ".join(f"{e.key or e.upstream_task.name}={src.n}" for e, src in sources)
+            problems.append(
+                f"Task {task.name!r} cannot map: its mapped arguments have different lengths "
+                f"({given}); give them the same length, or wrap one in unmapped(...) to pass "
+                "it whole to every child"
+            )
+        if problems:
+            inputs = [self._whole_input(e) for e in edges]
+            batch[key] = self._node(
+                task, batch, inputs, initial_state=initial, map_error=problems[0]
+            )
+            self.plan.outputs[task] = Output(single=key)
+            return set()
+        n = lengths.pop() if lengths else 0
+        self._plan_map(task, key, n, edges, dict(sources), batch, initial)
+        return set()
+
+    def _plan_given_map(
+        self, task: Task, key: str, initial: Mapped, batch: dict[str, Any]
+    ) -> None:
+        """A mapped task given a Mapped initial state: its children's states as literals."""
+        given = initial.map_states
+        if isinstance(given, ChildStates):
+            keys = [f"{key}-batch{b.start}" for b in given.batches]
+            batch.update(zip(keys, given.batches, strict=True))
+            starts = [b.start for b in given.batches] + [len(given)]
+            self.plan.outputs[task] = Output(batches=keys, starts=starts)
+            return
+        children = [f"{key}-{i}" for i in range(len(given))]
+        batch.update(zip(children, given, strict=True))
+        self.plan.outputs[task] = Output(children=children)
+
+    def _map_sources(
+        self, task: Task, edges: Sequence[Edge], batch: dict[str, Any]
+    ) -> tuple[list[tuple[Edge, Elements]], set[str], list[str]]:
+        """For each mapped edge, where child ``i`` takes its element from; the shape keys
+        still to wait for; and why the map cannot be expanded, if it cannot."""
+        plan = self.plan
+        sources: list[tuple[Edge, Elements]] = []
+        needs: set[str] = set()
+        problems: list[str] = []
+        for e in edges:
+            if not e.mapped:
+                continue
+            up = e.upstream_task
+            out = plan.outputs[up]
+            if out.mapped and not e.flattened:
+                n = len(out.keys()) if out.starts is None else out.starts[-1]
+                sources.append((e, Elements(n, out=out)))
+                continue
+            what = "the value given" if isinstance(up, Constant) else f"the result of {up.name!r}"
+            if isinstance(up, Constant) and out.single is not None:
+                shape = shape_of(what, e.flattened, Success(result=up.value))
+            else:
+                shape_key = plan.shape_keys.get((up, e.flattened))
+                if shape_key is None:
+                    shape_key = plan.shape_keys[(up, e.flattened)] = (
+                        f"shape-{up.slug}-{int(e.flattened)}-{plan.token}"
+                    )
+                    batch[shape_key] = (shape_of, LiteralArg(what), e.flattened, *out.keys())
+                if shape_key not in plan.shapes:
+                    needs.add(shape_key)
+                    continue
+                shape = plan.shapes[shape_key]
+            if shape.problem is not None:
+                arg = f"argument {e.key!r}" if e.key else f"upstream task {up.name!r}"
+                problems.append(f"Task {task.name!r} cannot map over {arg}: {shape.problem}")
+                continue
+            sources.append((e, element_sources(out, shape)))
+        return sources, needs, problems
+
+    def _plan_map(
+        self,
+        task: Task,
+        key: str,
+        n: int,
+        edges: Sequence[Edge],
+        by_edge: Mapping[Edge, Elements],
+        batch: dict[str, Any],
+        initial: State | None,
+    ) -> None:
+        """Plan a map of ``n`` children: one node per child, batches, or (no children but
+        inputs to check) one node deciding its state."""
+        whole = {e: self._whole_input(e) for e in edges if not e.mapped}
+        if n == 0 and whole:
+            # No child will check the condition, unmapped inputs or waits: one node does, so
+            # an empty map in a branch not taken is Skipped, not an empty Mapped.
+            spec = NodeSpec(tuple(i for i, _ in whole.values()), None, initial)
+            args = [k for _, keys in whole.values() for k in keys]
+            def_key = self._def_key(task, batch)
+            batch[key] = (run_empty_map, def_key, self.plan.ctx_key, spec, *args)
+            self.plan.outputs[task] = Output(single=key)
+            return
+        size = task.batch_size or (
+            1 if n <= MAX_UNBATCHED else auto_batch_size(n, self._parallelism())
+        )
+        if size > 1 and n > 1:
+            self._plan_batches(task, key, n, size, edges, by_edge, whole, batch, initial)
+            return
+        children = []
+        for i in range(n):
+            inputs = []
+            for e in edges:
+                if e.mapped:
+                    src_key, at, index = by_edge[e].at(i)
+                    inputs.append((InputSpec(e.key, -1, index, False, False, at), [src_key]))
+                else:
+                    inputs.append(whole[e])
+            child_key = f"{key}-{i}"
+            batch[child_key] = self._node(task, batch, inputs, map_index=i, initial_state=initial)
+            children.append(child_key)
+        self.plan.outputs[task] = Output(children=children)
+
+    def _plan_batches(
+        self,
+        task: Task,
+        key: str,
+        n: int,
+        size: int,
+        edges: Sequence[Edge],
+        by_edge: Mapping[Edge, Elements],
+        whole: Mapping[Edge, tuple[InputSpec, list[str]]],
+        batch: dict[str, Any],
+        initial: State | None,
+    ) -> None:
+        """Plan a map as nodes of ``size`` children each (notice 0010)."""
+        def_key = self._def_key(task, batch)
+        keys: list[str] = []
+        starts = list(range(0, n, size))
+        for s in starts:
+            stop = min(n, s + size)
+            inputs: list[BatchInput] = []
+            args: list[str] = []
+            for e in edges:
+                if e.mapped:
+                    spec, ks = _span_input(e, by_edge[e], s, stop)
+                else:
+                    whole_spec, ks = whole[e]
+                    spec = BatchInput(
+                        whole_spec.key,
+                        "whole",
+                        whole_spec.count,
+                        whole_spec.flattened,
+                        whole_spec.gate,
+                        whole_spec.batched,
+                    )
+                inputs.append(spec)
+                args.extend(ks)
+            node_key = f"{key}-batch{s}"
+            batch_spec = BatchSpec(s, stop, tuple(inputs), initial)
+            batch[node_key] = (run_batch, def_key, self.plan.ctx_key, batch_spec, *args)
+            keys.append(node_key)
+        self.plan.outputs[task] = Output(batches=keys, starts=[*starts, n])
+
+    def _finish_planning(
+        self, task: Task, batch: dict[str, Any], annotations: dict[str, dict[str, Any]]
+    ) -> None:
+        """Check that a planned task can travel and annotate its nodes."""
+        out = self.plan.outputs[task]
+        def_key = self.plan.def_keys.get(task)
+        if def_key in batch and getattr(self.executor, "ships_values", False):
+            problem = pickling.pickle_problem(batch[def_key], "task")
+            if problem is not None:
+                del batch[def_key]
+                self._fail_unpicklable(task, out, problem, batch)
+        node = batch.get(out.single or "")
+        if def_key in batch and node is not None and is_node(node) and node[1] == def_key:
+            # A task with one node: its definition rides inside that node (no extra key,
+            # no transfer between workers); only a map's children share it as a literal.
+            batch[out.single or ""] = (node[0], batch.pop(def_key), *node[2:])
+        ann = annotations_of(task)
+        if ann:
+            for k in out.keys():
+                if is_node(batch.get(k)):
+                    annotations[k] = ann
+
+    def _fail_unpicklable(
+        self, task: Task, out: Output, problem: str, batch: dict[str, Any]
+    ) -> None:
+        """Replace the nodes of a task that cannot reach the workers by Failed states."""
+        message = (
+            f"Task {task.name!r} cannot be sent to the workers of {self.executor!r}: "
+            f"it does not pickle: {problem}. Define its function and the objects it "
+            "uses at module level, or create unpicklable objects inside the task."
+        )
+        starts = out.starts
+        for i, k in enumerate(out.keys()):
+            if starts is not None:
+                children = [Failed(message, map_index=j) for j in range(starts[i], starts[i + 1])]
+                batch[k] = StateBatch.of(starts[i], children)
+            else:
+                batch[k] = Failed(message, map_index=i if out.children is not None else None)
+
+    # -- nodes ---------------------------------------------------------------------------
+    def _def_key(self, task: Task, batch: dict[str, Any]) -> str:
+        """The key of the task's definition literal, added to ``batch`` the first time."""
+        plan = self.plan
+        key = plan.def_keys.get(task)
+        if key is None:
+            key = plan.def_keys[task] = f"taskdef-{task.slug}-{plan.token}"
+            result, checkpoint = caching.resolve_result(
+                task, self.flow.result, self.flow.checkpoint, self.checkpoint_switch
+            )
+            constants = MappingProxyType(dict(self.flow.constants.get(task, {})))
+            readback = checkpoint and bool(getattr(self.executor, "loses_results", False))
+            batch[key] = TaskDef(task, constants, result, checkpoint, readback)
+        return key
+
+    def _node(
+        self,
+        task: Task,
+        batch: dict[str, Any],
+        inputs: Inputs,
+        map_index: int | None = None,
+        initial_state: State | None = None,
+        map_error: str | None = None,
+    ) -> tuple[Any, ...]:
+        spec = NodeSpec(tuple(i for i, _ in inputs), map_index, initial_state, map_error)
+        args = [k for _, keys in inputs for k in keys]
+        return (run_node, self._def_key(task, batch), self.plan.ctx_key, spec, *args)
+
+    def _whole_input(self, edge: Edge) -> tuple[InputSpec, list[str]]:
+        """An input taking the upstream's whole state (or all its children's states)."""
+        out = self.plan.outputs[edge.upstream_task]
+        gate = edge.key is None and edge.upstream_task.is_gate
+        if out.children is not None:
+            spec = InputSpec(edge.key, len(out.children), None, edge.flattened, gate)
+            return spec, list(out.children)
+        if out.batches is not None:
+            spec = InputSpec(edge.key, len(out.batches), None, edge.flattened, gate, None, True)
+            return spec, list(out.batches)
+        assert out.single is not None
+        return InputSpec(edge.key, -1, None, edge.flattened, gate), [out.single]
+
+    def _parallelism(self) -> int:
+        """The executor's parallelism, asked once per run (a round trip on distributed)."""
+        if self.plan.slots is None:
+            self.plan.slots = parallelism(self.executor)
+        return self.plan.slots
+
+    # -- telling the hooks -----------------------------------------------------------------
+    def _watch(self, batch: Mapping[str, Any]) -> None:
+        """Tell the hooks how many task runs are planned, and watch this batch's."""
+        runs = [(k, n) for out in self.plan.outputs.values() for k, n in runs_of(out)]
+        total = sum(n for _, n in runs)
+        for hook in self.hooks:
+            hook.on_tasks_planned(total=total)
+        self.plan.weights = {k: n for k, n in runs if n != 1}
+        nodes = []
+        for k, _ in runs:
+            if k not in batch:
+                continue
+            if is_node(batch[k]):
+                nodes.append(k)
+            else:  # a state given in task_states, or a repair's Crashed: finished already
+                self._on_key_done(k, type(batch[k]))
+        watch = getattr(self.executor, "watch", None)
+        if watch is not None and nodes:
+            watch(nodes, self._on_key_done)
+
+    def _on_key_done(self, key: str, value_type: Any) -> None:
+        counts = {state_name(value_type): self.plan.weights.get(key, 1)}
+        for hook in self.hooks:
+            hook.on_tasks_finished(counts=counts)
+
+
+def _span_input(e: Edge, src: Elements, start: int, stop: int) -> tuple[BatchInput, list[str]]:
+    """How a batch of children ``start..stop`` reads a mapped input: a range of one value,
+    a span of unbatched children, the upstream batches it overlaps, or element by element."""
+    if src.single is not None:
+        return BatchInput(e.key, "range"), [src.single]
+    out = src.out
+    if out is not None and out.children is not None:
+        ks = out.children[start:stop]
+        return BatchInput(e.key, "span", len(ks)), ks
+    if out is not None:
+        up_starts = out.starts or [0]
+        j0 = bisect.bisect_right(up_starts, start) - 1
+        j1 = bisect.bisect_left(up_starts, stop, j0)
+        ks = (out.batches or [])[j0:j1]
+        return BatchInput(e.key, "span", len(ks), batched=True), ks
+    offsets: dict[str, int] = {}
+    explicit = []
+    for i in range(start, stop):
+        src_key, at, index = src.at(i)
+        offset = offsets.setdefault(src_key, len(offsets))
+        explicit.append((offset, at, index))
+    return BatchInput(e.key, "explicit", len(offsets), explicit=tuple(explicit)), list(offsets)
+
+
+def parallelism(executor: Any) -> int:
+    """How many tasks the executor runs at once, as far as it says (1 if it does not)."""
+    fn = getattr(executor, "parallelism", None)
+    if callable(fn):
+        try:
+            return max(1, int(fn()))
+        except Exception:
+            return 1
+    n = getattr(executor, "num_workers", None)
+    return n if isinstance(n, int) and n > 0 else 1
+
+
+__all__ = ["Planner", "parallelism"]
