@@ -32,6 +32,10 @@ How the blocks run
 - each block compiled under the document's path with the document's line numbers, so a
   traceback points at the line in the Markdown file, and a failure names the document and
   the line of the block's opening fence.
+
+Running is not enough: a flow run that ends Failed raises nothing. So every flow run a page
+makes must also end Success; they are read back from the page's run journal. (No page shows
+a failing run on purpose today; one that does will need a marker of its own.)
 """
 
 from __future__ import annotations
@@ -168,10 +172,24 @@ def run_document(
         _, stderr = proc.communicate()
         return f"{label}: its blocks did not finish within {timeout:g} s\n{_tail(stderr)}"
     if proc.returncode == 0:
-        return None
+        return failed_runs(label, env.get("HEADWATER_JOURNAL_DIR"))
     failed = re.search(r"SNIPPET FAILED AT LINE (\d+)", stderr)
     where = f"the ```python block at line {failed.group(1)}" if failed else "a block"
     return f"{label}: {where} failed:\n{_tail(stderr)}"
+
+
+def failed_runs(label: str, journal: str | None) -> str | None:
+    """None if every flow run in the ``journal`` folder ended Success, else a message naming
+    the page and each run that did not."""
+    from headwater.journal import list_runs
+
+    if journal is None or not Path(journal).is_dir():
+        return None
+    bad = [r for r in list_runs(directory=Path(journal)) if not r.is_successful()]
+    if not bad:
+        return None
+    runs = "\n".join(f"- flow {r.flow_name!r} ended {r.state}: {r.message}" for r in bad)
+    return f"{label}: its blocks ran, but flow runs did not succeed:\n{runs}"
 
 
 def _tail(text: str, lines: int = 40) -> str:
@@ -292,3 +310,22 @@ def test_an_indented_block_is_found_and_dedented(tmp_path: Path) -> None:
     doc.write_text("- an item:\n\n  ```python\n  if True:\n      x = 1\n  ```\n")
     assert python_blocks(doc) == [Block(3, "if True:\n    x = 1\n", None)]
     assert run_document(doc, "list.md", tmp_path, snippet_environment(tmp_path, None)) is None
+
+
+def test_a_flow_run_that_fails_is_reported(tmp_path: Path) -> None:
+    doc = tmp_path / "failing.md"
+    doc.write_text(
+        "```python\n"
+        "from headwater import Flow, task\n\n"
+        "@task\n"
+        "def boom():\n"
+        "    raise ValueError('no')\n\n"
+        "with Flow('doomed') as f:\n"
+        "    boom()\n\n"
+        "f.run()\n"
+        "```\n"
+    )
+    problem = run_document(doc, "failing.md", tmp_path, snippet_environment(tmp_path, None))
+    assert problem is not None
+    assert problem.startswith("failing.md: its blocks ran, but flow runs did not succeed")
+    assert "flow 'doomed' ended Failed" in problem
