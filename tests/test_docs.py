@@ -39,3 +39,26 @@ def test_link_checker_can_fail(tmp_path: Path) -> None:
     doc = tmp_path / "x.md"
     doc.write_text("see [this](missing.md) and [web](https://example.org) and [a](#top)")
     assert relative_links(doc) == ["missing.md"]
+
+
+def documented_context_keys() -> set[str]:
+    """The keys docs/engine.md lists as the run context of a task run."""
+    text = (ROOT / "docs" / "engine.md").read_text(encoding="utf-8")
+    start = text.index("Inside a task run it holds exactly these keys")
+    section = text[start : text.index("A key passed in `context=`", start)]
+    return set(re.findall(r"`([a-z_]+)`", section))
+
+
+def test_the_documented_context_keys_are_the_ones_a_task_sees() -> None:
+    from headwater import Flow, Parameter, context, task
+
+    @task
+    def keys(n: int) -> set[str]:
+        return set(context)
+
+    with Flow("context-keys") as flow:
+        seen = keys(Parameter("n", default=1))
+
+    state = flow.run(progress=False)
+    assert state.result[seen].result == documented_context_keys()
+    assert "team" in flow.run(context={"team": "x"}, progress=False).result[seen].result

@@ -3,9 +3,10 @@
 Design note
 -----------
 The context lives in one :class:`contextvars.ContextVar` holding an immutable mapping. The
-flow runner fills the flow-level keys (flow_name, flow_run_id, parameters, date,
-scheduled_start_time); the task runner layers the task-level keys on top (task_name,
-task_run_id, task_run_count, map_index, task_loop_count, task_loop_result, resume, ...).
+flow runner fills the flow-level keys (flow_name, flow_run_id, parameters, date, today,
+scheduled_start_time); the task runner layers the task-level keys on top (task_name, task_slug,
+task_tags, task_run_id, task_run_count, task_run_name, map_index, task_loop_count,
+task_loop_result, resume). docs/engine.md lists them for users.
 Because it is a ContextVar, every thread and every Dask worker sees only its own task's
 context, and a timed-out call running on in a helper thread keeps the context it started with.
 

@@ -2,7 +2,8 @@
 
 Design note
 -----------
-Every task run ends in a State; the tree below is the whole vocabulary (DESIGN.md)::
+Every task run ends in a State; the tree below is the whole vocabulary (README.md lists it,
+docs/notices/0002-skip-as-finished.md says why Skipped sits under Finished)::
 
     State
     ├── Pending ── Scheduled ── Retrying

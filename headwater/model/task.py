@@ -122,7 +122,7 @@ def _as_timedelta(value: _dt.timedelta | float | None, option: str) -> _dt.timed
 class Task:
     """A unit of work in a flow. Subclass it and define ``run()``, or use ``@task``.
 
-    Every option is keyword-only.
+    Every option but ``name`` is keyword-only.
 
     Args:
         name: the task's name (the class or function name by default).

@@ -6,7 +6,7 @@ A trigger takes the finished states of a task's upstream tasks (downstream of a 
 one state per child) and returns True when the task should run. When it should not, a
 built-in trigger raises :class:`~headwater.model.signals.TRIGGERFAIL` if an upstream failure is
 the reason, and :class:`~headwater.model.signals.SKIP` otherwise, exactly as the table in
-DESIGN.md and docs/notices/0002-skip-as-finished.md says. "Failed" includes every Failed
+docs/notices/0002-skip-as-finished.md says. "Failed" includes every Failed
 subclass, TriggerFailed too; Skipped is never a success (PIN-15).
 
 A custom trigger is any callable taking the upstream states. If it returns False the runner

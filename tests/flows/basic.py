@@ -45,7 +45,7 @@ def identity(x: object) -> object:
 
 
 def etl_flow() -> Flow:
-    """The flow of DESIGN.md's API section, in small."""
+    """The etl flow of README.md, in small."""
     with Flow("etl") as f:
         n = Parameter("n", default=3)
         xs = identity(n)

@@ -7,10 +7,11 @@ nested, maybe with a chain after the first task), a ``switch`` or an ``ifelse``,
 its branches into the next stage's condition, and maybe joins them with a ``no_failed`` task.
 Branch bodies give a value, fail, skip, or map over a (possibly empty) list.
 
-The model below is written from the rules of DESIGN.md and docs/control-flow.md alone, not
-from the engine's code: a gate is checked before a trigger; a condition that failed gives
-TriggerFailed, one that skipped gives Skipped; a value that does not match gives
-Skipped(reason="condition"); merge takes the first branch in argument order that did not skip.
+The model below is written from the rules of docs/notices/0005-control-flow.md and
+docs/control-flow.md alone, not from the engine's code: a gate is checked before a trigger; a
+condition that failed gives TriggerFailed, one that skipped gives Skipped; a value that does not
+match gives Skipped(reason="condition"); merge takes the first branch in argument order that
+did not skip.
 """
 
 from __future__ import annotations

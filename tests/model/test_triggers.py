@@ -1,4 +1,5 @@
-"""Every row of DESIGN.md's trigger table, checked against random upstream states."""
+"""Every row of the trigger table (docs/notices/0002-skip-as-finished.md), checked against
+random upstream states."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ upstream_lists = st.lists(st.sampled_from(FINISHED), min_size=1, max_size=6)
 def table(
     trigger: str, ups: list[type[S.State]], at_least: int | None = None, at_most: int | None = None
 ) -> str:
-    """The table of DESIGN.md, written out independently of the implementation."""
+    """The table of notice 0002, written out independently of the implementation."""
     successes = sum(issubclass(c, S.Success) for c in ups)
     failures = sum(issubclass(c, S.Failed) for c in ups)
     skips = sum(issubclass(c, S.Skipped) for c in ups)
