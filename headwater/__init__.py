@@ -32,7 +32,8 @@ from headwater.model.control import (
     merge,
     switch,
 )
-from headwater.model.flow import Edge, Flow, flow
+from headwater.model.flow import Edge, Flow
+from headwater.model.function_flow import flow
 from headwater.model.parameter import Parameter
 from headwater.model.secrets import Secret, SecretValue
 from headwater.model.states import Resume

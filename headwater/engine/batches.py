@@ -122,22 +122,8 @@ def run_batch(
     Returns:
         The children's states, compact.
     """
-    prepared: list[tuple[BatchInput, Sequence[Any], Any]] = []
-    pos = 0
     start, stop = spec.start, spec.stop
-    for inp in spec.inputs:
-        n_args = 1 if inp.count < 0 else inp.count
-        args = values[pos : pos + n_args]
-        pos += n_args
-        extra: Any = None
-        if inp.kind == "whole":
-            whole: Any = (
-                args[0] if inp.count < 0 else (ChildStates(args) if inp.batched else tuple(args))
-            )
-            extra = Upstream(inp.key, whole, None, inp.flattened, inp.gate)
-        elif inp.kind == "span":
-            extra = _span(args, inp.batched, start, stop)
-        prepared.append((inp, args, extra))
+    prepared = _prepare(spec, values)
     task = task_def.task
     runner = TaskRunner(
         task,
@@ -150,34 +136,15 @@ def run_batch(
     runner.defer_retries = True
     ctx = flow_context.values
     states: list[State] = []
-    due: list[tuple[_dt.datetime, int, State, list[Upstream]]] = []
+    due: list[_Due] = []
     for i in range(start, stop):
-        upstream: list[Upstream] = []
-        for inp, given, extra in prepared:
-            kind = inp.kind
-            if kind == "whole":
-                upstream.append(extra)
-            elif kind == "span":
-                upstream.append(Upstream(inp.key, extra[i - start]))
-            elif kind == "range":
-                upstream.append(Upstream(inp.key, given[0], i))
-            else:
-                offset, at, index = inp.explicit[i - start]
-                value = given[offset]
-                upstream.append(Upstream(inp.key, value[at] if at is not None else value, index))
+        upstream = _child_inputs(prepared, i, start)
         runner.map_index = i
         state = runner.run(upstream, ctx, spec.initial_state)
         if isinstance(state, Retrying):
             heapq.heappush(due, (state.start_time or state.timestamp, i, state, upstream))
         states.append(state)
-    while due:
-        when, i, retry, upstream = heapq.heappop(due)
-        wait_for_retry((when - _dt.datetime.now(_dt.UTC)).total_seconds())
-        runner.map_index = i
-        state = runner.run(upstream, ctx, retry)
-        if isinstance(state, Retrying):
-            heapq.heappush(due, (state.start_time or state.timestamp, i, state, upstream))
-        states[i - start] = state
+    _run_when_due(runner, ctx, due, states, start)
     batch = StateBatch.of(start, states)
     if flow_context.ships_values and not _plain_values(batch):
         try:
@@ -187,6 +154,69 @@ def run_batch(
 
             batch = StateBatch.of(start, [picklable_state(s, task) for s in states])
     return batch
+
+
+_Prepared = list[tuple[BatchInput, Sequence[Any], Any]]
+"""Per input: its spec, its upstream values, and what every child shares of it."""
+
+_Due = tuple[_dt.datetime, int, State, list[Upstream]]
+"""A child waiting to retry: when, its index, its Retrying state, its inputs."""
+
+
+def _prepare(spec: BatchSpec, values: Sequence[Any]) -> _Prepared:
+    """Split the node's upstream values by input, and make once what every child shares."""
+    prepared: _Prepared = []
+    pos = 0
+    for inp in spec.inputs:
+        n_args = 1 if inp.count < 0 else inp.count
+        args = values[pos : pos + n_args]
+        pos += n_args
+        extra: Any = None
+        if inp.kind == "whole":
+            whole: Any = (
+                args[0] if inp.count < 0 else (ChildStates(args) if inp.batched else tuple(args))
+            )
+            extra = Upstream(inp.key, whole, None, inp.flattened, inp.gate)
+        elif inp.kind == "span":
+            extra = _span(args, inp.batched, spec.start, spec.stop)
+        prepared.append((inp, args, extra))
+    return prepared
+
+
+def _child_inputs(prepared: _Prepared, i: int, start: int) -> list[Upstream]:
+    """Child ``i``'s inputs."""
+    upstream: list[Upstream] = []
+    for inp, given, extra in prepared:
+        kind = inp.kind
+        if kind == "whole":
+            upstream.append(extra)
+        elif kind == "span":
+            upstream.append(Upstream(inp.key, extra[i - start]))
+        elif kind == "range":
+            upstream.append(Upstream(inp.key, given[0], i))
+        else:
+            offset, at, index = inp.explicit[i - start]
+            value = given[offset]
+            upstream.append(Upstream(inp.key, value[at] if at is not None else value, index))
+    return upstream
+
+
+def _run_when_due(
+    runner: TaskRunner,
+    ctx: Any,
+    due: list[_Due],
+    states: list[State],
+    start: int,
+) -> None:
+    """Run the children waiting to retry, each when it is due, until none waits."""
+    while due:
+        when, i, retry, upstream = heapq.heappop(due)
+        wait_for_retry((when - _dt.datetime.now(_dt.UTC)).total_seconds())
+        runner.map_index = i
+        state = runner.run(upstream, ctx, retry)
+        if isinstance(state, Retrying):
+            heapq.heappush(due, (state.start_time or state.timestamp, i, state, upstream))
+        states[i - start] = state
 
 
 _PLAIN_TYPES = frozenset({int, float, str, bytes, bool, type(None)})

@@ -18,8 +18,8 @@ Problems are collected, not raised one by one: :meth:`Flow.validate` reports eve
 in the flow and unbound required argument in one :class:`FlowValidationError`. Leaving a
 ``with Flow(...)`` block validates, so a bad flow is reported where it is written.
 
-``@flow`` (:class:`FunctionFlow`) traces a function once into the same static DAG; its
-signature becomes Parameters whose annotations pydantic checks.
+``@flow`` (:mod:`headwater.model.function_flow`) traces a function once into the same static
+DAG.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, overload
 
-from headwater.errors import FlowDefinitionError, FlowRunError, FlowValidationError
+from headwater.errors import FlowDefinitionError, FlowValidationError
 from headwater.model.parameter import Parameter
 from headwater.model.task import (
     Constant,
@@ -509,10 +509,7 @@ class Flow:
             ScheduleError: ``run_on_schedule=True`` and the flow has no schedule, or
                 ``max_runs`` without ``run_on_schedule=True``.
         """
-        from headwater.runtime.run import run_flow
-
-        return run_flow(
-            self,
+        return self._run_with(
             parameters,
             executor=executor,
             task_states=task_states,
@@ -522,6 +519,13 @@ class Flow:
             run_on_schedule=run_on_schedule,
             max_runs=max_runs,
         )
+
+    def _run_with(
+        self, parameters: Mapping[str, Any] | None, **options: Any
+    ) -> State | ScheduledRuns:
+        from headwater.runtime.run import run_flow  # the runtime runs it: a Flow is configuration
+
+        return run_flow(self, parameters, **options)
 
     # -- looking at it -------------------------------------------------------------------
     def visualize(
@@ -550,183 +554,4 @@ class Flow:
         return f"<Flow {self.name!r}: {len(self._tasks)} tasks>"
 
 
-RUN_KEYWORDS = frozenset(
-    {
-        "executor",
-        "task_states",
-        "return_tasks",
-        "context",
-        "parameters",
-        "progress",
-        "run_on_schedule",
-        "max_runs",
-    }
-)
-
-
-class FunctionFlow(Flow):
-    """A flow traced from a function by ``@flow``.
-
-    The function's arguments become Parameters (defaults and annotations kept); its body runs
-    once, inside the flow, to build the DAG. ``f.run(**params)`` returns the flow State;
-    ``f(**params)`` returns the value of what the body returned and raises
-    :class:`FlowRunError` when the run did not succeed.
-
-    Args:
-        fn: the function.
-        name: the flow's name (the function's name by default).
-        **flow_options: other arguments of :class:`Flow`.
-    """
-
-    def __init__(
-        self, fn: Callable[..., Any], name: str | None = None, **flow_options: Any
-    ) -> None:
-        super().__init__(name or fn.__name__, **flow_options)
-        self.fn = fn
-        self.__doc__ = fn.__doc__
-        self.__wrapped__ = fn
-        self._signature = inspect.signature(fn)
-        clash = sorted(RUN_KEYWORDS & set(self._signature.parameters))
-        if clash:
-            raise FlowDefinitionError(
-                f"@flow {self.name!r} has an argument named {clash[0]!r}, which flow.run() keeps "
-                f"for itself ({', '.join(sorted(RUN_KEYWORDS))}); rename it."
-            )
-        with self:
-            kwargs: dict[str, Parameter] = {}
-            for p in self._signature.parameters.values():
-                if p.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
-                    raise FlowDefinitionError(
-                        f"@flow {self.name!r} takes *{p.name}; flow arguments must be named parameters"
-                    )
-                has_default = p.default is not inspect.Parameter.empty
-                annotation = p.annotation
-                if isinstance(annotation, str):  # `from __future__ import annotations`
-                    annotation = _resolve_annotation(fn, p.name, annotation)
-                extra = {} if annotation is inspect.Parameter.empty else {"annotation": annotation}
-                kwargs[p.name] = Parameter(
-                    p.name,
-                    default=p.default if has_default else None,
-                    required=not has_default,
-                    **extra,
-                )
-            self.return_value = fn(**kwargs)
-
-    def _bind(self, args: tuple[Any, ...], params: dict[str, Any]) -> dict[str, Any]:
-        try:
-            bound = self._signature.bind_partial(*args, **params)
-        except TypeError as exc:
-            raise FlowDefinitionError(
-                f"@flow {self.name!r}: {exc}; its signature is {self.name}{self._signature}"
-            ) from None
-        return dict(bound.arguments)
-
-    @overload
-    def run(
-        self,
-        *args: Any,
-        executor: Any = None,
-        task_states: Mapping[Task, State] | None = None,
-        return_tasks: Iterable[Task] | None = None,
-        context: Mapping[str, Any] | None = None,
-        parameters: Mapping[str, Any] | None = None,
-        progress: bool | None = None,
-        run_on_schedule: Literal[False] = False,
-        max_runs: None = None,
-        **params: Any,
-    ) -> State: ...
-
-    @overload
-    def run(
-        self,
-        *args: Any,
-        executor: Any = None,
-        task_states: Mapping[Task, State] | None = None,
-        return_tasks: Iterable[Task] | None = None,
-        context: Mapping[str, Any] | None = None,
-        parameters: Mapping[str, Any] | None = None,
-        progress: bool | None = None,
-        run_on_schedule: Literal[True],
-        max_runs: int | None = None,
-        **params: Any,
-    ) -> ScheduledRuns: ...
-
-    def run(
-        self,
-        *args: Any,
-        executor: Any = None,
-        task_states: Mapping[Task, State] | None = None,
-        return_tasks: Iterable[Task] | None = None,
-        context: Mapping[str, Any] | None = None,
-        parameters: Mapping[str, Any] | None = None,
-        progress: bool | None = None,
-        run_on_schedule: bool = False,
-        max_runs: int | None = None,
-        **params: Any,
-    ) -> State | ScheduledRuns:
-        """Run the flow with these parameter values and return its State (or, with
-        ``run_on_schedule=True``, every run on its schedule: see :meth:`Flow.run`)."""
-        from headwater.runtime.run import run_flow
-
-        values = {**(parameters or {}), **self._bind(args, params)}
-        return run_flow(
-            self,
-            values,
-            executor=executor,
-            task_states=task_states,
-            return_tasks=return_tasks,
-            context=context,
-            progress=progress,
-            run_on_schedule=run_on_schedule,
-            max_runs=max_runs,
-        )
-
-    def __call__(self, *args: Any, executor: Any = None, **params: Any) -> Any:
-        """Run the flow and return the value its body returned.
-
-        Raises:
-            FlowRunError: when the flow run did not succeed, naming the tasks that failed.
-        """
-        state = self.run(*args, executor=executor, **params)
-        if not state.is_successful():
-            raise FlowRunError(f"Flow {self.name!r} did not succeed: {state.message}", state=state)
-        return _resolve_value(self.return_value, state.result)
-
-
-def _resolve_annotation(fn: Callable[..., Any], name: str, annotation: str) -> Any:
-    import typing
-
-    try:
-        return typing.get_type_hints(fn).get(name, inspect.Parameter.empty)
-    except Exception as exc:
-        raise FlowDefinitionError(
-            f"@flow {fn.__name__!r}: the annotation {annotation!r} of argument {name!r} cannot be resolved ({exc})"
-        ) from exc
-
-
-def _resolve_value(value: Any, states: Mapping[Task, State]) -> Any:
-    if isinstance(value, Task):
-        return states[value].result
-    if isinstance(value, list | tuple | set):
-        return type(value)(_resolve_value(v, states) for v in value)
-    if isinstance(value, dict):
-        return {k: _resolve_value(v, states) for k, v in value.items()}
-    return value
-
-
-def flow(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
-    """Trace a function into a flow: ``@flow`` or ``@flow(name="etl")``.
-
-    Args:
-        fn: the function (when used bare).
-        **options: arguments of :class:`Flow` (``name``, ``result``, ...).
-
-    Returns:
-        A :class:`FunctionFlow`, or a decorator making one.
-    """
-    if fn is not None:
-        return FunctionFlow(fn, **options)
-    return lambda f: FunctionFlow(f, **options)
-
-
-__all__ = ["Edge", "Flow", "FunctionFlow", "flow"]
+__all__ = ["Edge", "Flow"]

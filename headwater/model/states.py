@@ -30,6 +30,7 @@ Invariants:
 from __future__ import annotations
 
 import datetime as _dt
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -259,9 +260,7 @@ def _rebuild_state(cls: type[State], kwargs: dict[str, Any]) -> State:
     return cls(**kwargs)
 
 
-# ---------------------------------------------------------------------------------------
-# Not started
-# ---------------------------------------------------------------------------------------
+# -- not started ---------------------------------------------------------------------------
 class Pending(State):
     """The run has not started."""
 
@@ -313,9 +312,7 @@ class Resume(Scheduled):
     color = "#ffab00"
 
 
-# ---------------------------------------------------------------------------------------
-# Running
-# ---------------------------------------------------------------------------------------
+# -- running -------------------------------------------------------------------------------
 class Running(State):
     """The task's function is being called."""
 
@@ -343,9 +340,7 @@ class Looped(Running):
         object.__setattr__(self, "loop_count", loop_count)
 
 
-# ---------------------------------------------------------------------------------------
-# Finished
-# ---------------------------------------------------------------------------------------
+# -- finished ------------------------------------------------------------------------------
 class Finished(State):
     """The run is over."""
 
@@ -445,10 +440,7 @@ class Mapped(Success):
         fast = getattr(self.map_states, "counts", None)
         if fast is not None:
             return dict(fast())
-        out: dict[str, int] = {}
-        for s in self.map_states:
-            out[type(s).__name__] = out.get(type(s).__name__, 0) + 1
-        return out
+        return dict(Counter(type(s).__name__ for s in self.map_states))
 
     def _exceptional(self) -> Iterator[tuple[int, State]]:
         """(index, state) of the children that may not be plain successes."""

@@ -177,15 +177,8 @@ def run_flow_on_schedule(
         ParameterError: the parameters are refused for some clock (raised before any wait).
     """
     from headwater.schedules.runner import run_on_schedule
-    from headwater.schedules.schedule import check_schedule
 
-    chosen = check_schedule(schedule if schedule is not None else flow.schedule, flow.name)
-    if chosen is None:
-        raise ScheduleError(
-            f"Flow {flow.name!r} has no schedule to run on: give it one with "
-            f"Flow({flow.name!r}, schedule=Schedule([...])) or flow.schedule = Schedule([...]), "
-            f"or run it once without run_on_schedule=True."
-        )
+    chosen = _schedule_of(flow, schedule)
     explicit = dict(parameters or {})
     flow.validate()
     _check_parameters(flow, chosen, explicit)
@@ -208,6 +201,20 @@ def run_flow_on_schedule(
             "" if n == 1 else "s",
         )
     return ScheduledRuns(tuple(loop.runs), interrupted=interrupted or loop.cancelled)
+
+
+def _schedule_of(flow: Flow, schedule: Any) -> Schedule:
+    """The schedule to follow: the one given, else the flow's; refused when there is none."""
+    from headwater.schedules.schedule import check_schedule
+
+    chosen = check_schedule(schedule if schedule is not None else flow.schedule, flow.name)
+    if chosen is None:
+        raise ScheduleError(
+            f"Flow {flow.name!r} has no schedule to run on: give it one with "
+            f"Flow({flow.name!r}, schedule=Schedule([...])) or flow.schedule = Schedule([...]), "
+            f"or run it once without run_on_schedule=True."
+        )
+    return chosen
 
 
 class _Loop:

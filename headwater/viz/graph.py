@@ -100,9 +100,6 @@ def build_graph(flow: Flow, flow_state: State | None = None) -> Any:
     Raises:
         TypeError: when ``flow_state`` is not a flow run's State.
     """
-    from headwater.model.parameter import Parameter
-    from headwater.model.states import Mapped
-    from headwater.model.task import Constant
     from headwater.runtime.records import is_flow_state
 
     graphviz = _graphviz()
@@ -118,39 +115,7 @@ def build_graph(flow: Flow, flow_state: State | None = None) -> Any:
     g.attr("node", fontname="Helvetica", fontsize="11", shape="box", style="rounded")
     g.attr("edge", fontname="Helvetica", fontsize="9", color="#555555")
     for t in flow.tasks:
-        attrs: dict[str, str] = {}
-        label = t.name
-        styles = ["rounded"]
-        if isinstance(t, Parameter):
-            attrs["shape"] = "ellipse"
-            styles = []
-        elif isinstance(t, Constant):
-            attrs.update(shape="note", fontsize="9")
-            styles = []
-        state = states.get(t)
-        html_label = None
-        if flow.is_mapped(t):
-            attrs["peripheries"] = "2"
-            if isinstance(state, Mapped):
-                label = f"{t.name} ×{len(state.map_states)}"
-        if state is not None:
-            styles.append("filled")
-            attrs["tooltip"] = _label(f"{t.name}: {type(state).__name__}")
-            attrs["fillcolor"] = state.color
-            attrs["fontcolor"] = text_color(state.color)
-            if isinstance(state, Mapped) and state.map_states:
-                parts = _stripes(state)
-                if len(parts) > 1:
-                    attrs["fillcolor"] = MIXED_FILL
-                    attrs["fontcolor"] = "black"
-                    html_label = _stack_label(label, parts)
-                    summary = ", ".join(f"{n} {name}" for name, _, n in parts)
-                    attrs["tooltip"] = _label(f"{t.name}: {summary}")
-                elif parts:
-                    attrs["fillcolor"] = parts[0][1]
-                    attrs["fontcolor"] = text_color(parts[0][1])
-        if styles:
-            attrs["style"] = ",".join(styles)
+        label, html_label, attrs = _node_look(t, flow.is_mapped(t), states.get(t))
         g.node(_label(t.slug), html_label or _label(label), **attrs)
     for e in flow.edges:
         attrs = {}
@@ -169,6 +134,48 @@ def build_graph(flow: Flow, flow_state: State | None = None) -> Any:
             **attrs,
         )
     return g
+
+
+def _node_look(t: Any, mapped: bool, state: Any) -> tuple[str, Any, dict[str, str]]:
+    """A task's label, HTML label (a mapped task's stack of stripes, or None) and attributes:
+    its shape by kind, its fill by state."""
+    from headwater.model.parameter import Parameter
+    from headwater.model.states import Mapped
+    from headwater.model.task import Constant
+
+    attrs: dict[str, str] = {}
+    label = t.name
+    styles = ["rounded"]
+    if isinstance(t, Parameter):
+        attrs["shape"] = "ellipse"
+        styles = []
+    elif isinstance(t, Constant):
+        attrs.update(shape="note", fontsize="9")
+        styles = []
+    html_label = None
+    if mapped:
+        attrs["peripheries"] = "2"
+        if isinstance(state, Mapped):
+            label = f"{t.name} ×{len(state.map_states)}"
+    if state is not None:
+        styles.append("filled")
+        attrs["tooltip"] = _label(f"{t.name}: {type(state).__name__}")
+        attrs["fillcolor"] = state.color
+        attrs["fontcolor"] = text_color(state.color)
+        if isinstance(state, Mapped) and state.map_states:
+            parts = _stripes(state)
+            if len(parts) > 1:
+                attrs["fillcolor"] = MIXED_FILL
+                attrs["fontcolor"] = "black"
+                html_label = _stack_label(label, parts)
+                summary = ", ".join(f"{n} {name}" for name, _, n in parts)
+                attrs["tooltip"] = _label(f"{t.name}: {summary}")
+            elif parts:
+                attrs["fillcolor"] = parts[0][1]
+                attrs["fontcolor"] = text_color(parts[0][1])
+    if styles:
+        attrs["style"] = ",".join(styles)
+    return label, html_label, attrs
 
 
 MIXED_FILL = "#f5f5f5"

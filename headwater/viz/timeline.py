@@ -171,22 +171,34 @@ def timeline_svg(tasks: Sequence[TaskRecord], title: str = "") -> str:
         start = t.start or t.end
         x = label_w + (start - t0).total_seconds() * scale
         w = max((t.end - start).total_seconds() * scale, 2.0)
-        duration = t.duration
-        tip = f"{t.label}: {t.state}" + (f", {_seconds(duration)}" if duration is not None else "")
-        if t.message:
-            tip += f" — {t.message}"
-        out.append(
-            f'<rect x="{x:.2f}" y="{y}" width="{w:.2f}" height="{ROW_HEIGHT - 6}" '
-            f'fill="{_e(t.color)}" stroke="white" stroke-width="0.5" '
-            f'data-task="{_e(t.label)}" data-state="{_e(t.state)}"><title>{_e(tip)}</title></rect>'
+        out.append(_bar(t, x, y, w, font))
+    out.append(_legend(runs, float(label_w), axis_y + 36, font))
+    out.append("</svg>")
+    return "".join(out)
+
+
+def _bar(t: TaskRecord, x: float, y: float, w: float, font: str) -> str:
+    """One task run's bar, with its tooltip, and its label when it fits."""
+    duration = t.duration
+    tip = f"{t.label}: {t.state}" + (f", {_seconds(duration)}" if duration is not None else "")
+    if t.message:
+        tip += f" — {t.message}"
+    out = (
+        f'<rect x="{x:.2f}" y="{y}" width="{w:.2f}" height="{ROW_HEIGHT - 6}" '
+        f'fill="{_e(t.color)}" stroke="white" stroke-width="0.5" '
+        f'data-task="{_e(t.label)}" data-state="{_e(t.state)}"><title>{_e(tip)}</title></rect>'
+    )
+    if w > 7 * len(t.label) + 6:
+        out += (
+            f'<text x="{x + 3:.2f}" y="{y + ROW_HEIGHT - 10}" {font} font-size="10" '
+            f'fill="{_text_on(t.color)}" pointer-events="none">{_e(t.label)}</text>'
         )
-        if w > 7 * len(t.label) + 6:
-            out.append(
-                f'<text x="{x + 3:.2f}" y="{y + ROW_HEIGHT - 10}" {font} font-size="10" '
-                f'fill="{_text_on(t.color)}" pointer-events="none">{_e(t.label)}</text>'
-            )
-    legend_y = axis_y + 36
-    x = float(label_w)
+    return out
+
+
+def _legend(runs: Sequence[TaskRecord], x: float, legend_y: float, font: str) -> str:
+    """A swatch and the name of each state the runs ended in, in order of appearance."""
+    out: list[str] = []
     for state in dict.fromkeys(t.state for t in runs):
         color = next(t.color for t in runs if t.state == state)
         out.append(
@@ -194,7 +206,6 @@ def timeline_svg(tasks: Sequence[TaskRecord], title: str = "") -> str:
             f'<text x="{x + 16:.1f}" y="{legend_y}" {font} font-size="11">{_e(state)}</text>'
         )
         x += 26 + 7 * len(state)
-    out.append("</svg>")
     return "".join(out)
 
 
