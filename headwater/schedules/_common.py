@@ -413,3 +413,18 @@ def spec_repr(spec: Spec, positional: tuple[str, ...], head: str | None = None) 
             continue
         parts.append(_show(value) if name in positional else f"{name}={_show(value)}")
     return f"{head or type(spec).__name__}({', '.join(parts)})"
+
+
+class NamedSpec(Spec):
+    """Base of the schedule parts named by a ``name`` field (filters, adjustments): errors and
+    reprs call them by that name."""
+
+    name: str
+
+    @classmethod
+    def _label(cls) -> str:
+        return str(cls.model_fields["name"].default)
+
+    def __repr__(self) -> str:
+        fields = tuple(f for f in type(self).model_fields if f != "name")
+        return spec_repr(self, fields, self.name) if fields else self.name

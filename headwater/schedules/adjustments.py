@@ -33,8 +33,7 @@ from typing import TYPE_CHECKING, Literal
 
 from headwater.schedules._common import (
     MAX_OFFSET_CHANGE,
-    Spec,
-    spec_repr,
+    NamedSpec,
     step,
     step_bounds,
     tagged_union,
@@ -43,7 +42,7 @@ from headwater.schedules._common import (
 __all__ = ["Adjustment", "add", "next_weekday", "previous_weekday"]
 
 
-class Adjustment(Spec):
+class Adjustment(NamedSpec):
     """Base of every adjustment: a named move of an aware datetime."""
 
     tag = "name"
@@ -61,13 +60,6 @@ class Adjustment(Spec):
         """Return the least and the most this adjustment can move an instant (elapsed time)."""
         raise NotImplementedError
 
-    @classmethod
-    def _label(cls) -> str:
-        return str(cls.model_fields["name"].default)
-
-    def __repr__(self) -> str:
-        fields = tuple(f for f in type(self).model_fields if f != "name")
-        return spec_repr(self, fields, self.name) if fields else self.name
 
 
 class _Add(Adjustment):
@@ -129,7 +121,7 @@ next_weekday: Adjustment = _NextWeekday()
 previous_weekday: Adjustment = _PreviousWeekday()
 """Move Saturday and Sunday to the Friday before, same local time; keep weekdays."""
 
-_KINDS: tuple[type[Spec], ...] = (_Add, _NextWeekday, _PreviousWeekday)
+_KINDS: tuple[type[NamedSpec], ...] = (_Add, _NextWeekday, _PreviousWeekday)
 
 if TYPE_CHECKING:
     AdjustmentSpec = Adjustment

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import AfterValidator, model_validator
 
-from headwater.schedules._common import Spec, ZonedDatetime, spec_repr, tagged_union, utc
+from headwater.schedules._common import NamedSpec, ZonedDatetime, tagged_union, utc
 
 __all__ = [
     "Filter",
@@ -70,7 +70,7 @@ def _check_month_day(month: int, day: int, prefix: str = "") -> None:
         )
 
 
-class Filter(Spec):
+class Filter(NamedSpec):
     """Base of every filter: a named yes-or-no question about an aware datetime."""
 
     tag = "name"
@@ -84,13 +84,6 @@ class Filter(Spec):
         """
         raise NotImplementedError
 
-    @classmethod
-    def _label(cls) -> str:
-        return str(cls.model_fields["name"].default)
-
-    def __repr__(self) -> str:
-        fields = tuple(f for f in type(self).model_fields if f != "name")
-        return spec_repr(self, fields, self.name) if fields else self.name
 
 
 class _OnDatetime(Filter):
@@ -329,7 +322,7 @@ is_month_start: Filter = _IsMonthStart()
 is_month_end: Filter = _IsMonthEnd()
 """Pass the last day of a month (local date)."""
 
-_KINDS: tuple[type[Spec], ...] = (
+_KINDS: tuple[type[NamedSpec], ...] = (
     _AtTime,
     _BetweenDates,
     _BetweenDatetimes,
