@@ -14,7 +14,8 @@ Errors are values. Each node's call is wrapped: an exception becomes an
 :class:`~headwater.executors._store.Errored` marker stored under the key, and a node
 receiving a marker returns it without running (as dask.distributed does for the dependents
 of an erred task), so one bad node never aborts a batch and ``gather`` hands the exception
-back for the flow runner to judge.
+back for the flow runner to judge. Batches become Dask task specs through
+:func:`~headwater.executors._dask_spec.to_dask`, as for DaskExecutor.
 
 Threads: the pool is larger than ``num_workers`` and a semaphore of ``num_workers`` slots
 bounds the nodes that actually run; a task sleeping before a retry lends its slot out
@@ -47,6 +48,7 @@ from concurrent.futures import CancelledError, ProcessPoolExecutor, ThreadPoolEx
 from concurrent.futures import Executor as PoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from headwater.executors._dask_spec import to_dask
 from headwater.executors._store import Errored, ValueStore, first_error, tell, type_of
 from headwater.executors.base import Executor, lending_slot
 from headwater.taskgraph import Graph, is_node
@@ -195,28 +197,9 @@ class LocalDaskExecutor(Executor):
         if self._dispatcher is not None:
             self._submit_to_processes(graph)
             return
-        from dask._task_spec import DataNode, List, Task, TaskRef
-
-        dsk: dict[str, Any] = {}
         external: set[str] = set()
-        literals: dict[str, Any] = {}
-        for key, node in graph.items():
-            if not is_node(node):
-                literals[key] = node
-                dsk[key] = DataNode(key, node)
-                continue
-            args: list[Any] = [node[0]]
-            for a in node[1:]:
-                if type(a) is str:
-                    args.append(TaskRef(a))
-                    if a not in graph:
-                        external.add(a)
-                elif type(a) is list:
-                    args.append(List(*(TaskRef(k) for k in a)))
-                    external.update(k for k in a if k not in graph)
-                else:
-                    args.append(a)
-            dsk[key] = Task(key, self._gate, *args)  # type: ignore[arg-type]
+        dsk = to_dask(graph, self._gate, external)
+        literals = {k: v for k, v in graph.items() if not is_node(v)}
         keys = [k for k in dsk if k not in literals]
         store = self._store
         with store.lock:
