@@ -93,7 +93,12 @@ def _ship(obj: Any) -> bytes:
 class Packed:
     """A literal pickled once in the driver into a file of the run's folder; its pickled
     form is only the token and the path, and each worker process reads and unpickles the
-    file the first time a node needs it (:func:`_unpack`)."""
+    file the first time a node needs it (:func:`_unpack`).
+
+    Args:
+        value: the literal.
+        folder: the run's folder for literals.
+    """
 
     __slots__ = ("path", "token")
 
@@ -167,7 +172,12 @@ def _call_in_process(fn: Callable[..., Any], *args: Any) -> Any:
 
 
 def init_process(queue: Any, level: int) -> None:
-    """Send the worker process's ``headwater`` logs to the driver."""
+    """Send the worker process's ``headwater`` logs to the driver (a pool's initializer).
+
+    Args:
+        queue: the queue the driver's listener reads.
+        level: the driver's effective level.
+    """
     logger = logging.getLogger("headwater")
     logger.handlers[:] = [logging.handlers.QueueHandler(queue)]
     logger.setLevel(level)
@@ -178,12 +188,21 @@ class Redispatch(logging.Handler):
     """Hand a record from a worker process to the driver's logger of the same name."""
 
     def emit(self, record: logging.LogRecord) -> None:
+        """Hand ``record`` on.
+
+        Args:
+            record: the worker process's record.
+        """
         logging.getLogger(record.name).handle(record)
 
 
 def process_context() -> Any:
     """forkserver where there is one (a fresh process per run costs ~15 ms instead of a
-    ~300 ms spawn; the server is forked before any thread of ours exists), else spawn."""
+    ~300 ms spawn; the server is forked before any thread of ours exists), else spawn.
+
+    Returns:
+        The multiprocessing context for a run's pool.
+    """
     if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(["headwater.engine.flow_runner", __name__])

@@ -238,6 +238,9 @@ class ValueStore:
         Args:
             key: a computed key or a literal.
             default: for a key released meanwhile.
+
+        Returns:
+            A :class:`~headwater.executors._processes.Packed`, a value or ``default``.
         """
         return self._packed.get(key) or self.values.get(key, default)
 
