@@ -7,8 +7,10 @@ Worker processes (forked from a forkserver where there is one, else spawned; a p
 run) are not fed by Dask's ``get_async``: every value comes back to the driver and travels
 to the next node from there, so what counts is how many pool calls a run makes and what
 each carries.
-A small dispatcher (:class:`_Dispatcher`, one thread per run, state under the executor's
-condition) feeds all batches to the pool:
+A small dispatcher (:class:`Dispatcher`, one thread per run) feeds all batches to the pool;
+its state lives under the lock of the executor's
+:class:`~headwater.executors._store.ValueStore`, which is all of the executor it sees: it
+keeps each node's value there with ``finish`` and reads the values it sends along from it.
 
 - Up to ``_CHUNKSIZE`` nodes per call: the ready nodes shared evenly among the free
   processes, then *followers*: for each node of the call, one dependent whose every input is
@@ -21,7 +23,7 @@ condition) feeds all batches to the pool:
   process (a pool of processes has no slot to lend) and delays the nodes after it in its
   call.
 - A literal (a task's definition, the run's context) is pickled once, into a file of the
-  run's folder (:class:`_Packed`); what travels with each node that uses it is its token and
+  run's folder (:class:`Packed`); what travels with each node that uses it is its token and
   path, and each worker process reads and unpickles the file the first time one of its nodes
   needs it, then keeps the value by token (``_received`` counts the reads: one per process
   and literal). A file, because a process pool cannot address one of its processes: the
@@ -31,9 +33,10 @@ condition) feeds all batches to the pool:
   mappings of task definitions and contexts, which would otherwise send every node through
   cloudpickle.
 
-Task logs travel back through a queue (:func:`_init_process`) to the driver's loggers.
-Everything here is private to :mod:`headwater.executors.dask_local`; worker processes import
-this module (the forkserver preloads it) to run :func:`_run_nodes`.
+Task logs travel back through a queue (:func:`init_process`) to the driver's loggers
+(:class:`Redispatch`). Only :mod:`headwater.executors.dask_local` uses this module (its
+public names: the dispatcher, :class:`Packed`, :func:`process_context` and the log plumbing);
+worker processes import it (the forkserver preloads it) to run :func:`_run_nodes`.
 """
 
 from __future__ import annotations
@@ -51,14 +54,11 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from headwater.executors.dask_local import _Errored, _first_error, _type_of
-from headwater.pickling import dumps as _dumps
+from headwater.executors._store import Errored, Told, ValueStore, first_error, tell
+from headwater.pickling import dumps
 from headwater.taskgraph import Graph, dependencies, is_node, resolve
-
-if TYPE_CHECKING:
-    from headwater.executors.dask_local import LocalDaskExecutor
 
 _CHUNKSIZE = 6
 """Most nodes sent to a worker process per pool call (Dask's multiprocessing default)."""
@@ -78,22 +78,27 @@ _DISPATCH = {**copyreg.dispatch_table, MappingProxyType: _reduce_mappingproxy}
 def _ship(obj: Any) -> bytes:
     """Pickle what crosses to or from a worker process: the standard pickler, which also
     takes the read-only mappings of task definitions and run contexts (the plain pickler
-    refuses them, and cloudpickle costs several times more), else :func:`_dumps`."""
+    refuses them, and cloudpickle costs several times more), else :func:`~headwater.pickling.dumps`."""
     buf = io.BytesIO()
     pickler = pickle.Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL)
     pickler.dispatch_table = _DISPATCH
     try:
         pickler.dump(obj)
     except Exception:
-        return _dumps(obj)
+        return dumps(obj)
     data = buf.getvalue()
-    return data if b"__main__" not in data else _dumps(obj)
+    return data if b"__main__" not in data else dumps(obj)
 
 
-class _Packed:
+class Packed:
     """A literal pickled once in the driver into a file of the run's folder; its pickled
     form is only the token and the path, and each worker process reads and unpickles the
-    file the first time a node needs it (:func:`_unpack`)."""
+    file the first time a node needs it (:func:`_unpack`).
+
+    Args:
+        value: the literal.
+        folder: the run's folder for literals.
+    """
 
     __slots__ = ("path", "token")
 
@@ -133,7 +138,7 @@ def _unpack(token: str, path: str) -> Any:
 def _run_nodes(payload: bytes) -> bytes:
     """Run one pool call's nodes in order in this worker process: each takes its inputs from
     the values sent along or from the nodes before it in the call. Returns ``(key, value)``
-    pairs, pickled; an exception (or a value that cannot travel back) becomes ``_Errored``."""
+    pairs, pickled; an exception (or a value that cannot travel back) becomes ``Errored``."""
     nodes, values = pickle.loads(payload)
     _calls[0] += 1
     _calls[1] += len(nodes)
@@ -150,40 +155,54 @@ def _run_nodes(payload: bytes) -> bytes:
         try:
             _ship(value)
         except Exception as exc:
-            value = _Errored(exc)
+            value = Errored(exc)
         kept.append((key, value))
     return _ship(kept)
 
 
 def _call_in_process(fn: Callable[..., Any], *args: Any) -> Any:
     """Run one node in a worker process; an exception becomes the key's value."""
-    err = _first_error(args)
+    err = first_error(args)
     if err is not None:
         return err
     try:
         return fn(*args)
     except BaseException as exc:
-        return _Errored(exc)
+        return Errored(exc)
 
 
-def _init_process(queue: Any, level: int) -> None:
-    """Send the worker process's ``headwater`` logs to the driver."""
+def init_process(queue: Any, level: int) -> None:
+    """Send the worker process's ``headwater`` logs to the driver (a pool's initializer).
+
+    Args:
+        queue: the queue the driver's listener reads.
+        level: the driver's effective level.
+    """
     logger = logging.getLogger("headwater")
     logger.handlers[:] = [logging.handlers.QueueHandler(queue)]
     logger.setLevel(level)
     logger.propagate = False
 
 
-class _Redispatch(logging.Handler):
+class Redispatch(logging.Handler):
     """Hand a record from a worker process to the driver's logger of the same name."""
 
     def emit(self, record: logging.LogRecord) -> None:
+        """Hand ``record`` on.
+
+        Args:
+            record: the worker process's record.
+        """
         logging.getLogger(record.name).handle(record)
 
 
-def _process_context() -> Any:
+def process_context() -> Any:
     """forkserver where there is one (a fresh process per run costs ~15 ms instead of a
-    ~300 ms spawn; the server is forked before any thread of ours exists), else spawn."""
+    ~300 ms spawn; the server is forked before any thread of ours exists), else spawn.
+
+    Returns:
+        The multiprocessing context for a run's pool.
+    """
     if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(["headwater.engine.flow_runner", __name__])
@@ -193,16 +212,22 @@ def _process_context() -> Any:
 
 _STOP = object()
 
-_RELEASED = _Errored(KeyError("an input of this node was released before the node ran"))
+_RELEASED = Errored(KeyError("an input of this node was released before the node ran"))
 
 
-class _Dispatcher:
+class Dispatcher:
     """Feeds the nodes of every batch to a process pool, several per call (see the module's
-    note). Its state lives under the executor's condition; one thread per run sends the calls
-    and takes their results."""
+    note). Its state lives under the store's lock; one thread per run sends the calls and
+    takes their results.
 
-    def __init__(self, owner: LocalDaskExecutor, pool: ProcessPoolExecutor, slots: int) -> None:
-        self.owner = owner
+    Args:
+        store: the executor's values; the dispatcher keeps each node's value there.
+        pool: the run's process pool.
+        slots: how many calls run at once (the pool's processes).
+    """
+
+    def __init__(self, store: ValueStore, pool: ProcessPoolExecutor, slots: int) -> None:
+        self.store = store
         self.pool = pool
         self.slots = slots
         self.nodes: dict[str, tuple[Callable[..., Any], tuple[Any, ...], list[str]]] = {}
@@ -216,8 +241,15 @@ class _Dispatcher:
         self.thread.start()
 
     def add(self, graph: Graph) -> list[str]:
-        """Take a batch's nodes (under the lock); return their keys."""
-        values = self.owner._values
+        """Take a batch's nodes (under the store's lock).
+
+        Args:
+            graph: the batch (its literals are in the store already).
+
+        Returns:
+            The keys of its nodes.
+        """
+        values = self.store.values
         keys = []
         for key, node in graph.items():
             if not is_node(node):
@@ -238,6 +270,7 @@ class _Dispatcher:
         return keys
 
     def stop(self) -> None:
+        """Stop the dispatcher's thread (the pool is shut down by its executor)."""
         self.inbox.put(_STOP)
         self.thread.join(timeout=5)
 
@@ -252,27 +285,23 @@ class _Dispatcher:
                 try:
                     results = pickle.loads(fut.result())
                 except BaseException as exc:  # a broken or terminated pool
-                    results = [(k, _Errored(exc)) for k in keys]
-            told: list[tuple[str, Callable[[str, Any], None] | None, Any]] = []
-            with self.owner._cond:
+                    results = [(k, Errored(exc)) for k in keys]
+            told: Told = []
+            with self.store.lock:
                 if item is not None:
                     self.inflight -= 1
                 for k, v in results:
                     self._finish(k, v, told)
                 calls = self._take(told)
-            for k, on_done, v in told:
-                if on_done is not None:
-                    on_done(k, _type_of(v))
+            tell(told)
             for chunk, nodes, data in calls:
                 self._send(chunk, nodes, data)
 
-    def _finish(self, key: str, value: Any, told: list[Any]) -> None:
+    def _finish(self, key: str, value: Any, told: Told) -> None:
         """Keep a node's value (unless cancelled meanwhile) and free its dependents."""
-        owner = self.owner
-        if key in owner._unfinished:
-            owner._unfinished.discard(key)
-            owner._store(key, value)
-            told.append((key, owner._watchers.pop(key, None), value))
+        on_done = self.store.finish(key, value)
+        if on_done is not None:
+            told.append((key, on_done, value))
         for d in self.dependents.pop(key, ()):
             left = self.waiting.get(d)
             if left is None:  # sent already, as a follower of one of its inputs
@@ -283,39 +312,16 @@ class _Dispatcher:
             else:
                 self.waiting[d] = left - 1
 
-    def _take(self, told: list[Any]) -> list[tuple[list[str], list[Any], dict[str, Any]]]:
-        """Make the calls that free processes can take (under the lock): ready nodes shared
-        evenly, then nodes whose every input is computed or comes earlier in the call."""
-        owner, values, calls = self.owner, self.owner._values, []
+    def _take(self, told: Told) -> list[tuple[list[str], list[Any], dict[str, Any]]]:
+        """Make the calls that free processes can take (under the store's lock): ready nodes
+        shared evenly, then nodes whose every input is computed or comes earlier in the call."""
+        store, calls = self.store, []
         free = self.slots - self.inflight
         while self.ready and free > 0:
             size = max(1, min(_CHUNKSIZE, -(-len(self.ready) // free)))
-            chunk: list[str] = []
-            inchunk: set[str] = set()
-            while self.ready and len(chunk) < size:
-                key = self.ready.pop()
-                fn, args, deps = self.nodes[key]
-                err = next((values[d] for d in deps if type(values.get(d)) is _Errored), None)
-                if key not in owner._unfinished or err is not None:
-                    # cancelled, or an input erred: its value is known without a call
-                    del self.nodes[key]
-                    self._finish(key, err if err is not None else values.get(key), told)
-                    continue
-                chunk.append(key)
-                inchunk.add(key)
-            i = 0
-            while i < len(chunk) and len(chunk) < _CHUNKSIZE:
-                for d in self.dependents.get(chunk[i], ()):
-                    if (
-                        d in self.waiting
-                        and d in owner._unfinished
-                        and all(x in inchunk or x in values for x in self.nodes[d][2])
-                    ):
-                        del self.waiting[d]
-                        chunk.append(d)
-                        inchunk.add(d)
-                        break  # one follower per node: a chain is followed, a fan-out spread
-                i += 1
+            chunk = self._ready_nodes(size, told)
+            inchunk = set(chunk)
+            self._add_followers(chunk, inchunk)
             if not chunk:
                 continue
             nodes, data = [], {}
@@ -323,26 +329,60 @@ class _Dispatcher:
                 fn, args, deps = self.nodes.pop(key)
                 for d in deps:
                     if d not in inchunk:
-                        data[d] = owner._packed.get(d) or values.get(d, _RELEASED)
+                        data[d] = store.sendable(d, _RELEASED)
                 nodes.append((key, fn, args))
             calls.append((chunk, nodes, data))
             self.inflight += 1
             free -= 1
         return calls
 
+    def _ready_nodes(self, size: int, told: Told) -> list[str]:
+        """Up to ``size`` ready nodes for one call; a node cancelled meanwhile, or whose input
+        erred, is finished here without a call (under the store's lock)."""
+        store, values = self.store, self.store.values
+        chunk: list[str] = []
+        while self.ready and len(chunk) < size:
+            key = self.ready.pop()
+            deps = self.nodes[key][2]
+            err = next((values[d] for d in deps if type(values.get(d)) is Errored), None)
+            if not store.is_unfinished(key) or err is not None:
+                # cancelled, or an input erred: its value is known without a call
+                del self.nodes[key]
+                self._finish(key, err if err is not None else values.get(key), told)
+                continue
+            chunk.append(key)
+        return chunk
+
+    def _add_followers(self, chunk: list[str], inchunk: set[str]) -> None:
+        """Append to ``chunk`` one follower per node: a dependent whose every input is
+        computed or comes earlier in the call, so a chain is followed and a fan-out spread
+        (under the store's lock)."""
+        store, values = self.store, self.store.values
+        i = 0
+        while i < len(chunk) and len(chunk) < _CHUNKSIZE:
+            for d in self.dependents.get(chunk[i], ()):
+                if (
+                    d in self.waiting
+                    and store.is_unfinished(d)
+                    and all(x in inchunk or x in values for x in self.nodes[d][2])
+                ):
+                    del self.waiting[d]
+                    chunk.append(d)
+                    inchunk.add(d)
+                    break  # one follower per node
+            i += 1
+
     def _send(self, chunk: list[str], nodes: list[Any], data: dict[str, Any]) -> None:
         try:
             payload = _ship((nodes, data))
             fut = self.pool.submit(_run_nodes, payload)
         except BaseException as exc:  # a shut-down pool; or what would not pickle
-            told: list[Any] = []
-            with self.owner._cond:
+            told: Told = []
+            with self.store.lock:
                 self.inflight -= 1
                 for k in chunk:
-                    self._finish(k, _Errored(exc), told)
-            for k, on_done, v in told:
-                if on_done is not None:
-                    on_done(k, _type_of(v))
+                    self._finish(k, Errored(exc), told)
+            tell(told)
             self.inbox.put(None)
             return
         fut.add_done_callback(lambda f: self.inbox.put((chunk, f)))

@@ -5,7 +5,8 @@ Design note
 A thin adapter. Each batch becomes one ``update-graph`` message: nodes become Dask
 ``Task`` specs whose key arguments are ``TaskRef``s (to keys of the same batch, or to keys
 of earlier batches that the futures held here keep alive on the scheduler), literals become
-``DataNode``s, so a task's definition is sent once per run and then moves between workers
+``DataNode``s (:func:`~headwater.executors._dask_spec.to_dask`, shared with
+LocalDaskExecutor), so a task's definition is sent once per run and then moves between workers
 like any other data (a worker fetches it once). Annotations (priority, resources) travel as
 layers of a HighLevelGraph, one layer per distinct annotation. No tokenizing of the graph
 happens on the driver.
@@ -44,8 +45,9 @@ from concurrent.futures import CancelledError
 from typing import Any
 
 from headwater.errors import HeadwaterError, SchedulerConnectionError
+from headwater.executors._dask_spec import to_dask
 from headwater.executors.base import Executor
-from headwater.taskgraph import Graph, is_node
+from headwater.taskgraph import Graph
 
 logger = logging.getLogger("headwater.executors")
 
@@ -275,26 +277,12 @@ class DaskExecutor(Executor):
     ) -> None:
         """Send the batch to the scheduler in one message."""
         from dask._expr import HLGExpr, LLGExpr
-        from dask._task_spec import DataNode, List, Task, TaskRef
         from dask.highlevelgraph import HighLevelGraph, MaterializedLayer
 
         client = self._client
         if client is None:
             raise RuntimeError("DaskExecutor.submit called outside executor.start()")
-        dsk: dict[str, Any] = {}
-        for key, node in graph.items():
-            if not is_node(node):
-                dsk[key] = DataNode(key, node)
-                continue
-            args: list[Any] = []
-            for a in node[1:]:
-                if type(a) is str:
-                    args.append(TaskRef(a))
-                elif type(a) is list:
-                    args.append(List(*(TaskRef(k) for k in a)))
-                else:
-                    args.append(a)
-            dsk[key] = Task(key, node[0], *args)
+        dsk = to_dask(graph)
         if not dsk:
             return
         keys = list(dsk)
