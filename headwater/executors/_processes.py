@@ -36,7 +36,8 @@ keeps each node's value there with ``finish`` and reads the values it sends alon
 Task logs travel back through a queue (:func:`init_process`) to the driver's loggers
 (:class:`Redispatch`). Only :mod:`headwater.executors.dask_local` uses this module (its
 public names: the dispatcher, :class:`Packed`, :func:`process_context` and the log plumbing);
-worker processes import it (the forkserver preloads it) to run :func:`_run_nodes`.
+worker processes import it (the forkserver preloads it, with the modules of the first
+graph's node functions: :func:`preload`) to run :func:`_run_nodes`.
 """
 
 from __future__ import annotations
@@ -204,10 +205,22 @@ def process_context() -> Any:
         The multiprocessing context for a run's pool.
     """
     if "forkserver" in multiprocessing.get_all_start_methods():
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["headwater.engine.flow_runner", __name__])
-        return ctx
+        return multiprocessing.get_context("forkserver")
     return multiprocessing.get_context("spawn")
+
+
+def preload(graph: Graph) -> None:
+    """Have the forkserver import the modules of ``graph``'s node functions (and this one)
+    when it starts, so that every worker process of every run starts with them imported
+    instead of importing them on its first node. Call it before the first process starts;
+    once the server runs, it keeps what it imported."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return
+    modules = {getattr(node[0], "__module__", None) for node in graph.values() if is_node(node)}
+    modules.discard(None)
+    modules.discard("__main__")
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload([__name__, *sorted(m for m in modules if m)])
 
 
 _STOP = object()

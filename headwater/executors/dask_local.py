@@ -123,6 +123,7 @@ class LocalDaskExecutor(Executor):
         self._gate: _Gate | None = None
         self._store = ValueStore()
         self._folder: str | None = None
+        self._preloaded = False
         self._dispatcher: Dispatcher | None = None
         self._threads: list[threading.Thread] = []
         self._cancelled = False
@@ -218,8 +219,11 @@ class LocalDaskExecutor(Executor):
         folder = self._folder
         assert folder is not None and self._dispatcher is not None
         literals = {k: v for k, v in graph.items() if not is_node(v)}
-        from headwater.executors._processes import Packed
+        from headwater.executors._processes import Packed, preload
 
+        if not self._preloaded:
+            preload(graph)
+            self._preloaded = True
         packed = {k: Packed(v, folder) for k, v in literals.items()}
         store = self._store
         with store.lock:
