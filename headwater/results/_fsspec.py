@@ -22,7 +22,7 @@ root, the storage options and an installation hint; everything else lives here, 
   ``pipe_file`` call and are as atomic as that is.
 * ``exists`` and ``read`` drop fsspec's cached listing for the path first: s3fs and gcsfs
   cache listings per instance, and an object another process wrote would otherwise stay
-  invisible (TESTING.md). ``exists`` then asks for the object itself (one HEAD).
+  invisible. ``exists`` then asks for the object itself (one HEAD).
 * Every failure of the storage (endpoint down, permission denied, bucket missing) becomes
   :class:`~headwater.errors.ResultStorageError` naming the location, the full URL and the
   cause, raised ``from`` the original. A missing object is not a failure for ``exists``

@@ -6,11 +6,11 @@ This module is started as a script (``python tests/support/gcs_emulator.py start
 127.0.0.1 --port PORT --in-memory``) by :mod:`tests.support.servers`. It patches the
 emulator in its own process, then hands over to the emulator's own ``main()``:
 
-1. Backlog (TESTING.md pitfall 1): the emulator serves one request at a time from an
+1. Backlog: the emulator serves one request at a time from an
    ``http.server.HTTPServer`` whose listen backlog is 5. gcsfs opens many connections at
    once; the kernel drops the surplus and gcsfs retries them after 1, 3, 7... seconds, so
    runs crawl or hang. Raising ``request_queue_size`` lets connections wait in the queue.
-2. Trailing ``\\r`` (TESTING.md pitfall 2): the emulator parses ``multipart/related``
+2. Trailing ``\\r``: the emulator parses ``multipart/related``
    uploads with the ``email`` parser, which treats a ``\\r`` just before gcsfs's bare-LF
    delimiter as part of a CRLF line ending and drops it: an object whose last byte is
    ``\\r`` loses that byte. :func:`split_related` reads the framing byte-exactly instead:

@@ -2,7 +2,7 @@
 
 Design note
 -----------
-Tests talk to real HTTP servers, never to mocks (STYLE.md). Each server is a subprocess:
+Tests talk to real HTTP servers, never to mocks. Each server is a subprocess:
 
 * on a free loopback port (bind port 0, then let the server take it; if another process
   takes the port in between, the server fails to start and we retry on a new port);

@@ -37,7 +37,7 @@ def test_contents_come_back_byte_for_byte(content: bytes, newline: bytes) -> Non
 
 
 def test_the_email_parser_loses_a_trailing_cr() -> None:
-    """The bug the launcher works around (TESTING.md pitfall 2)."""
+    """The bug the launcher works around (pitfall 2 of tests/support/gcs_emulator.py)."""
     from email.parser import BytesParser
 
     msg = BytesParser().parsebytes(b"Content-Type: " + CT.encode() + b"\r\n" + body(b"x\r", b"\n"))
