@@ -35,6 +35,7 @@ from headwater.model.control import (
 from headwater.model.flow import Edge, Flow
 from headwater.model.function_flow import flow
 from headwater.model.parameter import Parameter
+from headwater.model.resources import resource_manager
 from headwater.model.secrets import Secret, SecretValue
 from headwater.model.states import Resume
 from headwater.model.task import Task, flatten, task, unmapped
@@ -68,6 +69,7 @@ __all__ = [
     "get_logger",
     "ifelse",
     "merge",
+    "resource_manager",
     "schedules",
     "signals",
     "states",

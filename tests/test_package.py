@@ -40,6 +40,7 @@ PUBLIC = [
     "get_logger",
     "ifelse",
     "merge",
+    "resource_manager",
     "schedules",
     "signals",
     "states",

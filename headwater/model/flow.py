@@ -316,8 +316,18 @@ class Flow:
         return [t for t in self._tasks if not self._downstream.get(t)]
 
     def reference_tasks(self) -> list[Task]:
-        """The tasks whose states decide the flow's state (terminal tasks unless set)."""
-        return list(self._reference_tasks) or self.terminal_tasks()
+        """The tasks whose states decide the flow's state: unless set, the terminal tasks,
+        where auxiliary tasks (a resource manager's init and cleanup) never count, and a task
+        followed only by auxiliary tasks that end the flow (a cleanup) is terminal."""
+        if self._reference_tasks:
+            return list(self._reference_tasks)
+        ends = {t for t in self._tasks if t.auxiliary and not self._downstream.get(t)}
+        return [
+            t
+            for t in self._tasks
+            if not t.auxiliary
+            and all(e.downstream_task in ends for e in self._downstream.get(t, ()))
+        ]
 
     def set_reference_tasks(self, tasks: Iterable[Task]) -> None:
         """Choose the tasks whose states decide the flow's state; :meth:`validate` checks

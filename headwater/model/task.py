@@ -152,6 +152,10 @@ class Task:
     """Whether the task is a condition gate: tasks behind it skip when it does not pass."""
     wants_states: bool = False
     """Whether ``run`` receives the upstream States instead of their results."""
+    auxiliary: bool = False
+    """Whether the task is a helper that never decides the flow's state by default (a
+    resource manager's init and cleanup); a task followed only by auxiliary tasks that end
+    the flow (a cleanup) still counts as terminal."""
     batch_size: int | None = None
     """Children per graph node when the task is mapped (set by ``.map(batch_size=...)``);
     None chooses automatically (docs/notices/0010-batched-maps.md)."""
