@@ -21,6 +21,7 @@ from headwater.errors import (
     ParameterError,
 )
 from headwater.model import signals, states, triggers
+from headwater.model.apply_map import apply_map
 from headwater.model.context import context, get_logger
 from headwater.model.control import (
     all_conditions,
@@ -59,6 +60,7 @@ __all__ = [
     "__version__",
     "all_conditions",
     "any_condition",
+    "apply_map",
     "case",
     "conditional",
     "configure_logging",

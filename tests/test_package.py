@@ -30,6 +30,7 @@ PUBLIC = [
     "__version__",
     "all_conditions",
     "any_condition",
+    "apply_map",
     "case",
     "conditional",
     "configure_logging",

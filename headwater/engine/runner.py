@@ -362,8 +362,15 @@ class TaskRunner:
         inputs = dict(self.constants)
         wants_states = self.task.wants_states
         for up in upstream:
-            if up.key is not None:
-                inputs[up.key] = _whole(up.state) if wants_states else up.value()
+            if up.key is None:
+                continue
+            if not wants_states:
+                inputs[up.key] = up.value()
+            elif up.index is not None and isinstance(up.state, State):
+                # one element of a value mapped over: the state holding that element
+                inputs[up.key] = up.state.with_(result=up.value())
+            else:
+                inputs[up.key] = _whole(up.state)
         return inputs
 
     def run_with_retries(

@@ -86,6 +86,17 @@ def gated_by(gate: Task) -> Iterator[None]:
         _active_gates.reset(token)
 
 
+@contextlib.contextmanager
+def ungated() -> Iterator[None]:
+    """Inside the block, tasks created are not gated by the enclosing ``case`` blocks
+    (``apply_map`` builds its function's tasks apart, then gates them as a whole)."""
+    token = _active_gates.set(())
+    try:
+        yield
+    finally:
+        _active_gates.reset(token)
+
+
 class unmapped:  # noqa: N801 - named like Prefect's, used as a marker in calls
     """Mark an argument of ``task.map(...)`` to be passed whole to every child.
 
