@@ -54,6 +54,7 @@ PUBLIC = [
 PUBLIC_MODULES = [
     "headwater",
     "headwater.signals",
+    "headwater.operators",
     "headwater.states",
     "headwater.triggers",
     "headwater.executors",

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from headwater.errors import FlowDefinitionError, FlowValidationError
+from headwater.model.flow_edits import FlowEdits
 from headwater.model.parameter import Parameter
 from headwater.model.task import (
     Constant,
@@ -74,11 +75,12 @@ class Edge:
         return f"<Edge {self.upstream_task.name} -> {self.downstream_task.name}{key}{flags}>"
 
 
-class Flow:
+class Flow(FlowEdits):
     """A DAG of tasks.
 
     Use it as a context manager to add tasks by calling them, or add them with
-    :meth:`add_task`, :meth:`add_edge` and :meth:`set_dependencies`.
+    :meth:`add_task`, :meth:`add_edge` and :meth:`set_dependencies`; edit it with
+    :meth:`chain`, :meth:`replace` and :meth:`update` (:mod:`headwater.model.flow_edits`).
 
     Args:
         name: the flow's name.

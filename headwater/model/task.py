@@ -33,6 +33,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from headwater.errors import FlowDefinitionError
+from headwater.model.task_syntax import TaskSyntax
 
 if TYPE_CHECKING:
     from headwater.model.flow import Flow
@@ -130,8 +131,12 @@ def _as_timedelta(value: _dt.timedelta | float | None, option: str) -> _dt.timed
     raise TypeError(f"{option} must be a datetime.timedelta or a number of seconds, got {value!r}")
 
 
-class Task:
+class Task(TaskSyntax):
     """A unit of work in a flow. Subclass it and define ``run()``, or use ``@task``.
+
+    In a flow body a task also supports operators (``x + 1``, ``x > y``, ``x & y``,
+    ``x.is_equal(y)``...) and ``set_upstream``/``set_downstream``
+    (:mod:`headwater.model.task_syntax`).
 
     Every option but ``name`` is keyword-only.
 
