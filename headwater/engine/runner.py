@@ -37,6 +37,7 @@ from typing import Any
 from headwater.engine.calls import (
     StdoutRouter,
     TaskTimeoutError,
+    call_function,
     call_with_timeout,
     format_exception,
     new_run_id,
@@ -467,10 +468,7 @@ class TaskRunner:
 
                     token = route_stdout(get_logger())
                 try:
-                    if task.timeout is not None:
-                        value = call_with_timeout(task.run, inputs, task.timeout, task.name)
-                    else:
-                        value = task.run(**inputs)
+                    value = call_function(task.run, inputs, task.timeout, task.name)
                 finally:
                     if token is not None:
                         StdoutRouter.target.reset(token)
