@@ -21,7 +21,9 @@ results themselves stay with the executor; only shapes and, at the end, states c
 
 Element-wise maps keep child ``i`` of B depending only on child ``i`` of A, so a long
 per-element pipeline runs depth-first. A reduce (a plain edge from a mapped task) depends on
-every child, and its trigger sees every child's state.
+every child, and its trigger sees every child's state. A condition's gate may itself be mapped
+(a ``case`` inside ``apply_map``): child ``i`` then checks gate child ``i`` before its trigger,
+batched or not.
 
 When a map cannot be expanded (the upstream did not succeed, its result is not a sized
 sequence, mapped arguments differ in length) the mapped task becomes a single node whose run

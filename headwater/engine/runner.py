@@ -13,8 +13,8 @@ needs) and returns the next one, or ends the run early by raising ``ENDRUN(state
     run_with_retries         the steps below, again for each retry or LOOP iteration:
       check_cached           (:mod:`headwater.engine.stored`) an existing target, this
                              run's checkpoint or a valid cache -> Cached
-      call_task              the function (:mod:`headwater.engine.calls`: timeout, stdout);
-                             signals become states
+      call_task              the function (:mod:`headwater.engine.calls`: timeout, stdout,
+                             awaiting an ``async def``); signals become states
       write                  (:mod:`headwater.engine.stored`) checkpoint a successful result
 
 State handlers are called on every transition (:meth:`TaskRunner.transition`), through the

@@ -85,7 +85,7 @@ def branch_per_element(x: Any) -> tuple[Any, Any, Any]:
     even = is_even(x)
     with case(even, True):
         d = double(x)
-        a = always(x)
+        always(x)
     with case(even, False):
         i = inc(x)
     return d, i, merge(d, i)

@@ -179,7 +179,9 @@ def test_chain() -> None:
         steps = [seven() for _ in range(4)]
         edges = f.chain(*steps)
     assert len(f.tasks) == 4 and f.edges == edges
-    assert [(e.upstream_task, e.downstream_task) for e in edges] == list(zip(steps, steps[1:]))
+    assert [(e.upstream_task, e.downstream_task) for e in edges] == list(
+        zip(steps, steps[1:], strict=False)
+    )
     lone = Flow("lone")
     t1, t2 = Task("t1"), Task("t2")
     lone.chain(t1, t2)
