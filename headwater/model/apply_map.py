@@ -40,9 +40,8 @@ from headwater.model.task import (
     active_flow,
     as_task,
     defining,
-    flatten,
     ungated,
-    unmapped,
+    unwrap,
 )
 
 Flags = tuple[bool, bool]
@@ -97,13 +96,7 @@ def apply_map(fn: Callable[..., Any], *args: Any, flow: Flow | None = None, **kw
 
 def _prepare(value: Any, what: str, target: Flow, arg_info: dict[Task, Flags]) -> Any:
     """What ``fn`` receives for one argument; records how the argument is mapped."""
-    mapped, flat = True, False
-    while isinstance(value, unmapped | flatten):
-        if isinstance(value, unmapped):
-            mapped = False
-        else:
-            flat = True
-        value = value.value
+    value, mapped, flat = unwrap(value)
     task = as_task(value, target)
     if task is None:
         if not mapped and not flat:

@@ -41,6 +41,7 @@ from headwater.model.task import (
     defining,
     flatten,
     unmapped,
+    unwrap,
 )
 
 if TYPE_CHECKING:
@@ -272,13 +273,7 @@ class Flow(FlowEdits):
         for down in downstream_tasks or ():
             self.add_edge(task, down)
         for key, value in (keyword_tasks or {}).items():
-            is_mapped, is_flat = mapped, False
-            while isinstance(value, unmapped | flatten):
-                if isinstance(value, unmapped):
-                    is_mapped = False
-                else:
-                    is_flat = True
-                value = value.value
+            value, is_mapped, is_flat = unwrap(value, mapped)
             up_task = as_task(value, self)
             if up_task is None and (is_mapped or is_flat):
                 up_task = self.add_task(Constant(value))

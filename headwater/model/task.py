@@ -346,7 +346,7 @@ class Task(TaskSyntax):
             kwargs["batch_size"] = batch_size  # the function's own argument
             batch_size = _AUTO
         given = [*args, *kwargs.values(), *(upstream_tasks or ())]
-        if not any(_is_mapped_argument(a) for a in given):
+        if not any(unwrap(a)[1] for a in given):
             raise FlowDefinitionError(
                 f"{self.name}.map(...) has nothing to map over: give it at least one argument "
                 f"that is not unmapped(...), or call {self.name}(...) to run it once."
@@ -530,12 +530,17 @@ def _check_batch_size(task: Task) -> None:
     )
 
 
-def _is_mapped_argument(value: Any) -> bool:
+def unwrap(value: Any, mapped: bool = True) -> tuple[Any, bool, bool]:
+    """The value inside ``unmapped``/``flatten`` markers, whether it is mapped (``mapped``,
+    unless a marker is ``unmapped``) and whether it is flattened."""
+    flat = False
     while isinstance(value, unmapped | flatten):
         if isinstance(value, unmapped):
-            return False
+            mapped = False
+        else:
+            flat = True
         value = value.value
-    return True
+    return value, mapped, flat
 
 
 _PLAIN_TYPES = frozenset({int, float, str, bytes, bool, type(None)})
@@ -580,4 +585,5 @@ __all__ = [
     "flatten",
     "task",
     "unmapped",
+    "unwrap",
 ]

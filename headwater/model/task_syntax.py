@@ -63,12 +63,18 @@ class TaskSyntax:
             This task.
 
         Raises:
-            FlowDefinitionError: when no flow is given or active, or ``key`` is not an
-                argument of this task or is already bound.
+            FlowDefinitionError: when no flow is given or active, this task is a Parameter,
+                or ``key`` is not an argument of this task or is already bound.
         """
+        from headwater.model.parameter import Parameter
         from headwater.model.task import active_flow
 
         me = cast("Task", self)
+        if isinstance(me, Parameter):
+            raise FlowDefinitionError(
+                f"Parameter {me.name!r} cannot wait for another task: parameters are where a "
+                "flow starts (as in Prefect 1)"
+            )
         target = flow or active_flow()
         if target is None:
             raise FlowDefinitionError(

@@ -165,6 +165,12 @@ def after(path: str, value: Any, label: str) -> str:
     return label
 
 
+def journal_per_element(tag: Any, path: str) -> Any:
+    """A resource per element of an apply_map: its own setup, use and cleanup."""
+    with Journal(path, tag) as resource:
+        return use(path, resource, "u")
+
+
 # -- async tasks -------------------------------------------------------------------------
 
 

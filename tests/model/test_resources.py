@@ -8,7 +8,15 @@ from typing import Any
 
 import pytest
 
-from headwater import Flow, FlowDefinitionError, Parameter, case, resource_manager, unmapped
+from headwater import (
+    Flow,
+    FlowDefinitionError,
+    Parameter,
+    apply_map,
+    case,
+    resource_manager,
+    unmapped,
+)
 from headwater.model import states as S
 from headwater.model.resources import ResourceCleanup, ResourceInit
 from tests.flows import porting as P
@@ -117,6 +125,19 @@ def test_nested_resources_clean_up_inside_out(executor: Any, tmp_path: Path) -> 
         ("use in inner-resource", "cleanup inner-resource"),
     ]:
         assert found.index(before) < found.index(after)
+
+
+def test_a_resource_per_element_of_apply_map(executor: Any, tmp_path: Path) -> None:
+    log = str(tmp_path / "log")
+    with Flow("per-element") as f:
+        out = apply_map(P.journal_per_element, ["a", "b", "c"], unmapped(log))
+    state = f.run(executor=executor)
+    assert state.is_successful(), state
+    assert state.result[out].result == ["u:a-resource", "u:b-resource", "u:c-resource"]
+    found = P.lines(log)
+    for tag in "abc":
+        steps = [f"setup {tag}", f"use u {tag}-resource", f"cleanup {tag}-resource"]
+        assert [found.index(step) for step in steps] == sorted(found.index(s) for s in steps)
 
 
 def test_a_resource_in_a_case_not_taken_is_skipped_whole(executor: Any, tmp_path: Path) -> None:

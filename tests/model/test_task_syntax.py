@@ -172,6 +172,8 @@ def test_dependency_mistakes_are_refused() -> None:
         b = P.inc(a)
         with pytest.raises(FlowDefinitionError, match="already bound"):
             b.set_upstream(a, key="x")
+        with pytest.raises(FlowDefinitionError, match="parameters are where a flow starts"):
+            a.set_downstream(Parameter("p"))
 
 
 def test_chain() -> None:
