@@ -40,7 +40,7 @@ from headwater.model.task import (
     active_flow,
     as_task,
     defining,
-    ungated,
+    gated_by,
     unwrap,
 )
 
@@ -87,7 +87,7 @@ def apply_map(fn: Callable[..., Any], *args: Any, flow: Flow | None = None, **kw
             "that is not unmapped(...)"
         )
     scratch = Flow(f"apply_map({name})")
-    with defining(scratch), ungated():
+    with defining(scratch), gated_by(None):
         result = fn(*args2, **kwargs2) if flow is None else fn(*args2, flow=scratch, **kwargs2)
     made = [t for t in scratch.tasks if t not in before and t not in arg_info]
     _copy_into(target, scratch, made, arg_info, name)

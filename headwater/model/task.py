@@ -77,21 +77,11 @@ def defining(flow: Flow) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def gated_by(gate: Task) -> Iterator[None]:
+def gated_by(gate: Task | None) -> Iterator[None]:
     """Inside the block, tasks created wait for ``gate`` and run only when it passes (what
-    ``with case(...)`` does)."""
-    token = _active_gates.set((*_active_gates.get(), gate))
-    try:
-        yield
-    finally:
-        _active_gates.reset(token)
-
-
-@contextlib.contextmanager
-def ungated() -> Iterator[None]:
-    """Inside the block, tasks created are not gated by the enclosing ``case`` blocks
-    (``apply_map`` builds its function's tasks apart, then gates them as a whole)."""
-    token = _active_gates.set(())
+    ``with case(...)`` does); ``None`` lifts the enclosing gates (``apply_map`` builds its
+    function's tasks apart, then gates them as a whole)."""
+    token = _active_gates.set((*_active_gates.get(), gate) if gate is not None else ())
     try:
         yield
     finally:
@@ -134,9 +124,7 @@ def _as_timedelta(value: _dt.timedelta | float | None, option: str) -> _dt.timed
 class Task(TaskSyntax):
     """A unit of work in a flow. Subclass it and define ``run()``, or use ``@task``.
 
-    In a flow body a task also supports operators (``x + 1``, ``x > y``, ``x & y``,
-    ``x.is_equal(y)``...) and ``set_upstream``/``set_downstream``
-    (:mod:`headwater.model.task_syntax`).
+    In a flow body it also has operators and ``set_upstream`` (:mod:`.task_syntax`).
 
     Every option but ``name`` is keyword-only.
 
@@ -395,7 +383,8 @@ class Task(TaskSyntax):
 
     def __getitem__(self, key: Any) -> Task:
         """Return a task that takes ``result[key]`` from this task's result."""
-        return GetItem(name=f"{self.name}[{key!r}]")(self, key)
+        label = key.name if isinstance(key, Task) else repr(key)
+        return GetItem(name=f"{self.name}[{label}]")(self, key)
 
     def __iter__(self) -> Iterator[Task]:
         if self.nout is None:

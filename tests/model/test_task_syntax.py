@@ -77,6 +77,7 @@ def test_operator_tasks_are_named_like_prefect_1s() -> None:
         assert isinstance(a > 1, GreaterThan) and isinstance(a & a, And)
         assert isinstance(a.or_(1), Or) and isinstance(a.not_(), Not)
         assert (a + 1).name == "Add" and a[0].name == "seven[0]"
+        assert a[a - 7].name == "seven[Sub]"  # a task as the key, named as in Prefect 1
 
 
 def test_equality_stays_identity_and_tasks_stay_hashable() -> None:
