@@ -21,6 +21,7 @@ from headwater.errors import (
     ParameterError,
 )
 from headwater.model import signals, states, triggers
+from headwater.model.apply_map import apply_map
 from headwater.model.context import context, get_logger
 from headwater.model.control import (
     all_conditions,
@@ -35,6 +36,7 @@ from headwater.model.control import (
 from headwater.model.flow import Edge, Flow
 from headwater.model.function_flow import flow
 from headwater.model.parameter import Parameter
+from headwater.model.resources import resource_manager
 from headwater.model.secrets import Secret, SecretValue
 from headwater.model.states import Resume
 from headwater.model.task import Task, flatten, task, unmapped
@@ -58,6 +60,7 @@ __all__ = [
     "__version__",
     "all_conditions",
     "any_condition",
+    "apply_map",
     "case",
     "conditional",
     "configure_logging",
@@ -68,6 +71,7 @@ __all__ = [
     "get_logger",
     "ifelse",
     "merge",
+    "resource_manager",
     "schedules",
     "signals",
     "states",

@@ -104,6 +104,7 @@ ROOM_OF = {
     "viz": "viz",
     "cli": "top",
     "signals": "top",
+    "operators": "top",
     "states": "top",
     "triggers": "top",
     "journal": "top",

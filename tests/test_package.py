@@ -30,6 +30,7 @@ PUBLIC = [
     "__version__",
     "all_conditions",
     "any_condition",
+    "apply_map",
     "case",
     "conditional",
     "configure_logging",
@@ -40,6 +41,7 @@ PUBLIC = [
     "get_logger",
     "ifelse",
     "merge",
+    "resource_manager",
     "schedules",
     "signals",
     "states",
@@ -52,6 +54,7 @@ PUBLIC = [
 PUBLIC_MODULES = [
     "headwater",
     "headwater.signals",
+    "headwater.operators",
     "headwater.states",
     "headwater.triggers",
     "headwater.executors",

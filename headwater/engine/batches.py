@@ -191,13 +191,14 @@ def _child_inputs(prepared: _Prepared, i: int, start: int) -> list[Upstream]:
         if kind == "whole":
             upstream.append(extra)
         elif kind == "span":
-            upstream.append(Upstream(inp.key, extra[i - start]))
+            upstream.append(Upstream(inp.key, extra[i - start], gate=inp.gate))
         elif kind == "range":
-            upstream.append(Upstream(inp.key, given[0], i))
+            upstream.append(Upstream(inp.key, given[0], i, gate=inp.gate))
         else:
             offset, at, index = inp.explicit[i - start]
             value = given[offset]
-            upstream.append(Upstream(inp.key, value[at] if at is not None else value, index))
+            state = value[at] if at is not None else value
+            upstream.append(Upstream(inp.key, state, index, gate=inp.gate))
     return upstream
 
 

@@ -9,6 +9,13 @@ the abandoned call is interrupted at its next Python bytecode where possible
 (:func:`call_with_timeout`). The helper thread runs in a copy of the caller's context, so the
 run context is visible inside.
 
+An ``async def`` task returns a coroutine; it is awaited in a fresh event loop
+(:func:`await_coroutine`), never with ``asyncio.run`` and never in a loop that already runs:
+in this thread when no loop runs here, else (a Jupyter kernel's main thread) in a helper
+thread. With a timeout it runs in the timeout's helper thread, and a timeout cancels it
+(``CancelledError`` at its next ``await``) instead of interrupting the thread. Retries call
+the function again, so each try awaits a new coroutine.
+
 The wait between tries (:func:`wait_for_retry`) does not hold a worker slot: on a
 dask.distributed worker the thread secedes from the worker's pool while it sleeps; on
 LocalDaskExecutor's threads it lends its slot (:func:`headwater.executors.base.lend_slot`).
@@ -35,6 +42,7 @@ import time
 import traceback as _traceback
 import uuid
 from collections.abc import Callable, Mapping
+from types import CoroutineType
 from typing import Any
 
 from headwater.executors.base import lend_slot
@@ -97,34 +105,126 @@ def _interrupt_thread(thread: threading.Thread) -> None:
     )
 
 
+def call_function(
+    fn: Callable[..., Any], kwargs: Mapping[str, Any], timeout: float | None, name: str
+) -> Any:
+    """Call a task's ``fn(**kwargs)``: within ``timeout`` seconds when given, and awaiting
+    the coroutine an ``async def`` returns (:func:`await_coroutine`).
+
+    Raises:
+        TaskTimeoutError: when the call did not return in time.
+    """
+    if timeout is not None:
+        return call_with_timeout(fn, kwargs, timeout, name)
+    value = fn(**kwargs)
+    if type(value) is CoroutineType:
+        value = await_coroutine(value, name)
+    return value
+
+
+def await_coroutine(coro: Any, name: str) -> Any:
+    """Run a coroutine to its end in a fresh event loop and return its result.
+
+    The loop runs in this thread unless one already runs here (a Jupyter kernel's main
+    thread), and then in a helper thread in a copy of this context: ``asyncio.run`` would
+    refuse, and the kernel's loop must not be blocked re-entrantly.
+    """
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return run_in_new_loop(coro)
+    return _in_helper_thread(lambda box: run_in_new_loop(coro, box), None, name)
+
+
+def run_in_new_loop(coro: Any, box: dict[str, Any] | None = None) -> Any:
+    """Run ``coro`` in a new event loop, closed afterwards as ``asyncio.run`` closes its own.
+
+    With ``box``, ``box["cancel"]`` is set to a thread-safe function cancelling the run (what
+    a timeout calls).
+    """
+    import asyncio
+
+    loop = asyncio.new_event_loop()
+    try:
+        main = loop.create_task(coro)
+        if box is not None:
+            with box["lock"]:
+                box["cancel"] = lambda: loop.call_soon_threadsafe(main.cancel)
+                if box.get("timed_out"):  # it timed out before the loop existed
+                    main.cancel()
+        return loop.run_until_complete(main)
+    finally:
+        try:
+            rest = asyncio.all_tasks(loop)
+            for t in rest:
+                t.cancel()
+            if rest:  # tasks the coroutine started and left running
+                loop.run_until_complete(asyncio.wait(rest))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+        finally:
+            loop.close()
+
+
 def call_with_timeout(
     fn: Callable[..., Any], kwargs: Mapping[str, Any], timeout: float, name: str
 ) -> Any:
     """Call ``fn(**kwargs)`` in a helper thread and give up after ``timeout`` seconds.
 
     The helper thread runs in a copy of the current context, so the run context is visible
-    inside. On timeout the call is interrupted at its next bytecode where possible (a blocking
-    C call finishes first) and :class:`TimeoutError` is raised at once.
+    inside. On timeout :class:`TimeoutError` is raised at once and the call is stopped where
+    possible: a coroutine (an ``async def`` task, run in a new loop in the helper thread) is
+    cancelled; a plain call is interrupted at its next bytecode (a blocking C call finishes
+    first).
 
     Raises:
         TaskTimeoutError: when the call did not return in time.
     """
-    box: dict[str, Any] = {}
+
+    def work(box: dict[str, Any]) -> Any:
+        value = fn(**kwargs)
+        if type(value) is CoroutineType:
+            with box["lock"]:
+                if box.get("timed_out"):  # and interrupted: this call is abandoned
+                    value.close()
+                    return None
+                box["async"] = True  # from now on a timeout cancels, never interrupts
+            value = run_in_new_loop(value, box)
+        return value
+
+    return _in_helper_thread(work, timeout, name)
+
+
+def _in_helper_thread(
+    work: Callable[[dict[str, Any]], Any], timeout: float | None, name: str
+) -> Any:
+    """Run ``work(box)`` in a helper thread in a copy of this context; wait at most
+    ``timeout`` seconds (None: until it ends), then stop it (``box["cancel"]`` when set,
+    else an interrupt) and raise TaskTimeoutError."""
+    box: dict[str, Any] = {"lock": threading.Lock()}
     ctx = contextvars.copy_context()
 
     def target() -> None:
         try:
-            box["value"] = ctx.run(fn, **kwargs)
+            box["value"] = ctx.run(work, box)
         except TaskTimeoutInterrupt:
             pass
         except BaseException as exc:  # signals included: re-raised in the caller
             box["error"] = exc
 
-    thread = threading.Thread(target=target, name=f"headwater-timeout-{name}", daemon=True)
+    thread = threading.Thread(target=target, name=f"headwater-call-{name}", daemon=True)
     thread.start()
     thread.join(timeout)
     if thread.is_alive():
-        _interrupt_thread(thread)
+        with box["lock"]:
+            box["timed_out"] = True
+            cancel, is_async = box.get("cancel"), box.get("async", False)
+        if cancel is not None:
+            cancel()
+        elif not is_async:  # (async without a loop yet: it cancels itself on starting)
+            _interrupt_thread(thread)
         raise TaskTimeoutError(f"Task {name!r} timed out after {timeout:g} seconds")
     if "error" in box:
         raise box["error"]
@@ -217,11 +317,14 @@ __all__ = [
     "StdoutRouter",
     "TaskTimeoutError",
     "TaskTimeoutInterrupt",
+    "await_coroutine",
+    "call_function",
     "call_with_timeout",
     "current_worker",
     "format_exception",
     "new_run_id",
     "route_stdout",
+    "run_in_new_loop",
     "run_info",
     "wait_for_retry",
 ]

@@ -21,7 +21,9 @@ results themselves stay with the executor; only shapes and, at the end, states c
 
 Element-wise maps keep child ``i`` of B depending only on child ``i`` of A, so a long
 per-element pipeline runs depth-first. A reduce (a plain edge from a mapped task) depends on
-every child, and its trigger sees every child's state.
+every child, and its trigger sees every child's state. A condition's gate may itself be mapped
+(a ``case`` inside ``apply_map``): child ``i`` then checks gate child ``i`` before its trigger,
+batched or not.
 
 When a map cannot be expanded (the upstream did not succeed, its result is not a sized
 sequence, mapped arguments differ in length) the mapped task becomes a single node whose run
@@ -218,9 +220,7 @@ class Planner:
         self._plan_map(task, key, n, edges, dict(sources), batch, initial)
         return set()
 
-    def _plan_given_map(
-        self, task: Task, key: str, initial: Mapped, batch: dict[str, Any]
-    ) -> None:
+    def _plan_given_map(self, task: Task, key: str, initial: Mapped, batch: dict[str, Any]) -> None:
         """A mapped task given a Mapped initial state: its children's states as literals."""
         given = initial.map_states
         if isinstance(given, ChildStates):
@@ -306,7 +306,8 @@ class Planner:
             for e in edges:
                 if e.mapped:
                     src_key, at, index = by_edge[e].at(i)
-                    inputs.append((InputSpec(e.key, -1, index, False, False, at), [src_key]))
+                    element = InputSpec(e.key, -1, index, False, is_gate_edge(e), at)
+                    inputs.append((element, [src_key]))
                 else:
                     inputs.append(whole[e])
             child_key = f"{key}-{i}"
@@ -425,7 +426,7 @@ class Planner:
     def _whole_input(self, edge: Edge) -> tuple[InputSpec, list[str]]:
         """An input taking the upstream's whole state (or all its children's states)."""
         out = self.plan.outputs[edge.upstream_task]
-        gate = edge.key is None and edge.upstream_task.is_gate
+        gate = is_gate_edge(edge)
         if out.children is not None:
             spec = InputSpec(edge.key, len(out.children), None, edge.flattened, gate)
             return spec, list(out.children)
@@ -467,28 +468,36 @@ class Planner:
             hook.on_tasks_finished(counts=counts)
 
 
+def is_gate_edge(edge: Edge) -> bool:
+    """Whether the edge is a condition's: a state-only edge from a gate (``case``...), whose
+    state is checked before the task's trigger (mapped too: a gate inside ``apply_map``)."""
+    return edge.key is None and edge.upstream_task.is_gate
+
+
 def _span_input(e: Edge, src: Elements, start: int, stop: int) -> tuple[BatchInput, list[str]]:
     """How a batch of children ``start..stop`` reads a mapped input: a range of one value,
     a span of unbatched children, the upstream batches it overlaps, or element by element."""
+    gate = is_gate_edge(e)
     if src.single is not None:
-        return BatchInput(e.key, "range"), [src.single]
+        return BatchInput(e.key, "range", gate=gate), [src.single]
     out = src.out
     if out is not None and out.children is not None:
         ks = out.children[start:stop]
-        return BatchInput(e.key, "span", len(ks)), ks
+        return BatchInput(e.key, "span", len(ks), gate=gate), ks
     if out is not None:
         up_starts = out.starts or [0]
         j0 = bisect.bisect_right(up_starts, start) - 1
         j1 = bisect.bisect_left(up_starts, stop, j0)
         ks = (out.batches or [])[j0:j1]
-        return BatchInput(e.key, "span", len(ks), batched=True), ks
+        return BatchInput(e.key, "span", len(ks), gate=gate, batched=True), ks
     offsets: dict[str, int] = {}
     explicit = []
     for i in range(start, stop):
         src_key, at, index = src.at(i)
         offset = offsets.setdefault(src_key, len(offsets))
         explicit.append((offset, at, index))
-    return BatchInput(e.key, "explicit", len(offsets), explicit=tuple(explicit)), list(offsets)
+    spec = BatchInput(e.key, "explicit", len(offsets), gate=gate, explicit=tuple(explicit))
+    return spec, list(offsets)
 
 
 def parallelism(executor: Any) -> int:
@@ -503,4 +512,4 @@ def parallelism(executor: Any) -> int:
     return n if isinstance(n, int) and n > 0 else 1
 
 
-__all__ = ["Planner", "parallelism"]
+__all__ = ["Planner", "is_gate_edge", "parallelism"]

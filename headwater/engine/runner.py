@@ -13,8 +13,8 @@ needs) and returns the next one, or ends the run early by raising ``ENDRUN(state
     run_with_retries         the steps below, again for each retry or LOOP iteration:
       check_cached           (:mod:`headwater.engine.stored`) an existing target, this
                              run's checkpoint or a valid cache -> Cached
-      call_task              the function (:mod:`headwater.engine.calls`: timeout, stdout);
-                             signals become states
+      call_task              the function (:mod:`headwater.engine.calls`: timeout, stdout,
+                             awaiting an ``async def``); signals become states
       write                  (:mod:`headwater.engine.stored`) checkpoint a successful result
 
 State handlers are called on every transition (:meth:`TaskRunner.transition`), through the
@@ -37,6 +37,7 @@ from typing import Any
 from headwater.engine.calls import (
     StdoutRouter,
     TaskTimeoutError,
+    call_function,
     call_with_timeout,
     format_exception,
     new_run_id,
@@ -362,8 +363,15 @@ class TaskRunner:
         inputs = dict(self.constants)
         wants_states = self.task.wants_states
         for up in upstream:
-            if up.key is not None:
-                inputs[up.key] = _whole(up.state) if wants_states else up.value()
+            if up.key is None:
+                continue
+            if not wants_states:
+                inputs[up.key] = up.value()
+            elif up.index is not None and isinstance(up.state, State):
+                # one element of a value mapped over: the state holding that element
+                inputs[up.key] = up.state.with_(result=up.value())
+            else:
+                inputs[up.key] = _whole(up.state)
         return inputs
 
     def run_with_retries(
@@ -460,10 +468,7 @@ class TaskRunner:
 
                     token = route_stdout(get_logger())
                 try:
-                    if task.timeout is not None:
-                        value = call_with_timeout(task.run, inputs, task.timeout, task.name)
-                    else:
-                        value = task.run(**inputs)
+                    value = call_function(task.run, inputs, task.timeout, task.name)
                 finally:
                     if token is not None:
                         StdoutRouter.target.reset(token)

@@ -24,6 +24,10 @@ TriggerFailed (the branch cannot know whether it should have run). So "tasks cre
 
 Because a merge's state is an ordinary Success, a second ``case`` placed after it branches
 again normally: conditions follow one another back to back.
+
+A ``case`` on a mapped task compares the list of its results; inside ``apply_map``
+(:mod:`headwater.model.apply_map`) the condition, the gate and the tasks behind it are all
+mapped, so each element takes its own branch.
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from headwater.errors import FlowDefinitionError, FlowValidationError
+from headwater.model.flow_edits import FlowEdits
 from headwater.model.parameter import Parameter
 from headwater.model.task import (
     Constant,
@@ -40,6 +41,7 @@ from headwater.model.task import (
     defining,
     flatten,
     unmapped,
+    unwrap,
 )
 
 if TYPE_CHECKING:
@@ -74,11 +76,12 @@ class Edge:
         return f"<Edge {self.upstream_task.name} -> {self.downstream_task.name}{key}{flags}>"
 
 
-class Flow:
+class Flow(FlowEdits):
     """A DAG of tasks.
 
     Use it as a context manager to add tasks by calling them, or add them with
-    :meth:`add_task`, :meth:`add_edge` and :meth:`set_dependencies`.
+    :meth:`add_task`, :meth:`add_edge` and :meth:`set_dependencies`; edit it with
+    :meth:`chain`, :meth:`replace` and :meth:`update` (:mod:`headwater.model.flow_edits`).
 
     Args:
         name: the flow's name.
@@ -270,13 +273,7 @@ class Flow:
         for down in downstream_tasks or ():
             self.add_edge(task, down)
         for key, value in (keyword_tasks or {}).items():
-            is_mapped, is_flat = mapped, False
-            while isinstance(value, unmapped | flatten):
-                if isinstance(value, unmapped):
-                    is_mapped = False
-                else:
-                    is_flat = True
-                value = value.value
+            value, is_mapped, is_flat = unwrap(value, mapped)
             up_task = as_task(value, self)
             if up_task is None and (is_mapped or is_flat):
                 up_task = self.add_task(Constant(value))
@@ -316,8 +313,18 @@ class Flow:
         return [t for t in self._tasks if not self._downstream.get(t)]
 
     def reference_tasks(self) -> list[Task]:
-        """The tasks whose states decide the flow's state (terminal tasks unless set)."""
-        return list(self._reference_tasks) or self.terminal_tasks()
+        """The tasks whose states decide the flow's state: unless set, the terminal tasks,
+        where auxiliary tasks (a resource manager's init and cleanup) never count, and a task
+        followed only by auxiliary tasks that end the flow (a cleanup) is terminal."""
+        if self._reference_tasks:
+            return list(self._reference_tasks)
+        ends = {t for t in self._tasks if t.auxiliary and not self._downstream.get(t)}
+        return [
+            t
+            for t in self._tasks
+            if not t.auxiliary
+            and all(e.downstream_task in ends for e in self._downstream.get(t, ()))
+        ]
 
     def set_reference_tasks(self, tasks: Iterable[Task]) -> None:
         """Choose the tasks whose states decide the flow's state; :meth:`validate` checks

@@ -33,6 +33,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from headwater.errors import FlowDefinitionError
+from headwater.model.task_syntax import TaskSyntax
 
 if TYPE_CHECKING:
     from headwater.model.flow import Flow
@@ -76,10 +77,11 @@ def defining(flow: Flow) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def gated_by(gate: Task) -> Iterator[None]:
+def gated_by(gate: Task | None) -> Iterator[None]:
     """Inside the block, tasks created wait for ``gate`` and run only when it passes (what
-    ``with case(...)`` does)."""
-    token = _active_gates.set((*_active_gates.get(), gate))
+    ``with case(...)`` does); ``None`` lifts the enclosing gates (``apply_map`` builds its
+    function's tasks apart, then gates them as a whole)."""
+    token = _active_gates.set((*_active_gates.get(), gate) if gate is not None else ())
     try:
         yield
     finally:
@@ -119,8 +121,10 @@ def _as_timedelta(value: _dt.timedelta | float | None, option: str) -> _dt.timed
     raise TypeError(f"{option} must be a datetime.timedelta or a number of seconds, got {value!r}")
 
 
-class Task:
+class Task(TaskSyntax):
     """A unit of work in a flow. Subclass it and define ``run()``, or use ``@task``.
+
+    In a flow body it also has operators and ``set_upstream`` (:mod:`.task_syntax`).
 
     Every option but ``name`` is keyword-only.
 
@@ -152,6 +156,10 @@ class Task:
     """Whether the task is a condition gate: tasks behind it skip when it does not pass."""
     wants_states: bool = False
     """Whether ``run`` receives the upstream States instead of their results."""
+    auxiliary: bool = False
+    """Whether the task is a helper that never decides the flow's state by default (a
+    resource manager's init and cleanup); a task followed only by auxiliary tasks that end
+    the flow (a cleanup) still counts as terminal."""
     batch_size: int | None = None
     """Children per graph node when the task is mapped (set by ``.map(batch_size=...)``);
     None chooses automatically (docs/notices/0010-batched-maps.md)."""
@@ -326,7 +334,7 @@ class Task:
             kwargs["batch_size"] = batch_size  # the function's own argument
             batch_size = _AUTO
         given = [*args, *kwargs.values(), *(upstream_tasks or ())]
-        if not any(_is_mapped_argument(a) for a in given):
+        if not any(unwrap(a)[1] for a in given):
             raise FlowDefinitionError(
                 f"{self.name}.map(...) has nothing to map over: give it at least one argument "
                 f"that is not unmapped(...), or call {self.name}(...) to run it once."
@@ -375,7 +383,8 @@ class Task:
 
     def __getitem__(self, key: Any) -> Task:
         """Return a task that takes ``result[key]`` from this task's result."""
-        return GetItem(name=f"{self.name}[{key!r}]")(self, key)
+        label = key.name if isinstance(key, Task) else repr(key)
+        return GetItem(name=f"{self.name}[{label}]")(self, key)
 
     def __iter__(self) -> Iterator[Task]:
         if self.nout is None:
@@ -510,12 +519,17 @@ def _check_batch_size(task: Task) -> None:
     )
 
 
-def _is_mapped_argument(value: Any) -> bool:
+def unwrap(value: Any, mapped: bool = True) -> tuple[Any, bool, bool]:
+    """The value inside ``unmapped``/``flatten`` markers, whether it is mapped (``mapped``,
+    unless a marker is ``unmapped``) and whether it is flattened."""
+    flat = False
     while isinstance(value, unmapped | flatten):
         if isinstance(value, unmapped):
-            return False
+            mapped = False
+        else:
+            flat = True
         value = value.value
-    return True
+    return value, mapped, flat
 
 
 _PLAIN_TYPES = frozenset({int, float, str, bytes, bool, type(None)})
@@ -560,4 +574,5 @@ __all__ = [
     "flatten",
     "task",
     "unmapped",
+    "unwrap",
 ]

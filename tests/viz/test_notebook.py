@@ -138,3 +138,45 @@ def test_the_dask_example_notebook_runs_on_a_real_kernel(
     assert Success.color in picture and Skipped.color in picture
     chart = _result(_cell(nb, "from headwater.viz import timeline"), "text/html")
     assert 'data-task="square[4]"' in chart and 'data-state="Skipped"' in chart
+
+
+ASYNC_CELLS = [
+    "import asyncio\n"
+    "from headwater import Flow, task\n"
+    "from headwater.executors import LocalDaskExecutor\n"
+    "print('loop running:', asyncio.get_running_loop().is_running())",
+    "@task\n"
+    "async def fetch(x):\n"
+    "    await asyncio.sleep(0.01)\n"
+    "    return x * 2\n"
+    "\n"
+    "@task(timeout=5, max_retries=1)\n"
+    "async def fetch_in_time(x):\n"
+    "    await asyncio.sleep(0.01)\n"
+    "    return x + 100\n"
+    "\n"
+    "with Flow('async-in-a-notebook') as f:\n"
+    "    ys = fetch.map([1, 2, 3])\n"
+    "    z = fetch_in_time(1)",
+    "state = f.run()\n"
+    "print('local', [c.result for c in state.result[ys].map_states], state.result[z].result)",
+    "state = f.run(executor=LocalDaskExecutor('threads', num_workers=2))\n"
+    "print('threads', [c.result for c in state.result[ys].map_states], state.result[z].result)",
+]
+
+
+def test_an_async_task_runs_in_a_notebook() -> None:
+    """A kernel's main thread runs an event loop (so asyncio.run would raise there): async
+    tasks are awaited in a loop of their own, with and without a timeout."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in ASYNC_CELLS]
+    client = NotebookClient(
+        nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}
+    )
+    client.execute()
+    outputs = [o for cell in nb.cells for o in cell.outputs]
+    assert not [o for o in outputs if o.output_type == "error"], outputs
+    printed = "".join(o.text for o in outputs if o.output_type == "stream")
+    assert "loop running: True" in printed
+    assert "local [2, 4, 6] 101" in printed
+    assert "threads [2, 4, 6] 101" in printed
