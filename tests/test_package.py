@@ -30,6 +30,7 @@ PUBLIC = [
     "__version__",
     "all_conditions",
     "any_condition",
+    "bench",
     "case",
     "conditional",
     "configure_logging",
