@@ -90,7 +90,7 @@ def run_bench(
 
     from headwater.cli import BadInput, find_flow, load_module, parse_parameters, split_target
     from headwater.runtime.bench import bench as measure
-    from headwater.runtime.bench import parse_executor
+    from headwater.runtime.bench_executors import parse_executor
     from headwater.runtime.logs import configure_logging
 
     try:

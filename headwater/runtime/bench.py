@@ -6,7 +6,8 @@ Design note
 untimed runs (imports, process pools, functions reaching Dask workers), then ``repeats``
 timed runs. A run is the engine's run with the runtime's hooks, as ``flow.run()`` does it
 (every task's state comes back; secrets are masked), except that it is not journaled and its
-progress is the benchmark's own bar (:class:`BenchProgress`). Its wall time is taken in the
+progress is the benchmark's own bar (:class:`BenchProgress`); the executors are
+:mod:`headwater.runtime.bench_executors`'. Its wall time is taken in the
 driver around the whole run, the executor's start included (a process pool for
 ``processes``); a Dask client the benchmark makes is connected once, before the warm-up.
 
@@ -27,7 +28,7 @@ Per executor the row keeps the wall times (median, min, max), the figures above 
 median run, the driver's peak memory (:mod:`headwater.runtime.machine`: ``VmHWM``, reset
 before the timed runs) and, on Dask, each worker process's peak measured the same way. The
 results of the flow's reference tasks are compared, run by run, with those of the first run
-on the first executor (:func:`same_value`); any difference is a mismatch, reported by name.
+on the first executor (:mod:`headwater.runtime.bench_runs`); any difference is a mismatch, reported by name.
 A task that did not succeed is compared by its state's class only. On Dask, given a
 ``report_dir``, the timed runs are wrapped in one Dask performance report.
 """
@@ -35,26 +36,21 @@ A task that did not succeed is compared by its state's class only. On Dask, give
 from __future__ import annotations
 
 import contextlib
-import gc
 import json
 import logging
-import math
-import pickle
 import statistics
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from headwater.engine.flow_runner import FlowRunner
 from headwater.engine.hooks import RunHook
 from headwater.runtime import machine
+from headwater.runtime.bench_executors import Contender, contenders
+from headwater.runtime.bench_runs import RunMeasure, differences, measure_run, reference_values
 from headwater.runtime.progress import wants_progress
-from headwater.runtime.records import TaskRecord, is_flow_state, task_records
-from headwater.runtime.redaction import RedactionHook
 
 if TYPE_CHECKING:
     from headwater.executors.base import Executor
@@ -64,359 +60,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("headwater.bench")
 
-EXECUTOR_KINDS = ("local", "threads", "processes", "dask")
-"""The executors named by a string: ``dask=ADDRESS`` connects to a running scheduler."""
-
 SLOWEST = 10
 """How many of the median run's slowest task runs a row keeps."""
-
-MAX_REPR = 120
-"""Values in mismatch messages are shortened to this many characters."""
-
-
-# -- the executors ---------------------------------------------------------------------------
-@dataclass
-class Contender:
-    """One executor of a benchmark, ready to run.
-
-    Args:
-        label: its name in tables (``threads``, ``dask=tcp://...``).
-        make: returns the executor for one run.
-        slots: how many task runs it can run at once (None when unknown).
-        client: a dask.distributed Client reaching its workers, to measure their memory
-            and write Dask's performance report (None elsewhere).
-    """
-
-    label: str
-    make: Callable[[], Any]
-    slots: int | None = None
-    client: Any = None
-
-
-def parse_executor(text: str) -> tuple[str, str | None]:
-    """Split an executor's name into its kind and, for ``dask=ADDRESS``, the address.
-
-    >>> parse_executor("dask=tcp://127.0.0.1:8786")
-    ('dask', 'tcp://127.0.0.1:8786')
-    >>> parse_executor("threads")
-    ('threads', None)
-
-    Raises:
-        ValueError: for a name that is not one of :data:`EXECUTOR_KINDS`, or an address given
-            to one that takes none.
-    """
-    kind, sep, address = text.partition("=")
-    kind = kind.strip().lower()
-    if kind not in EXECUTOR_KINDS:
-        raise ValueError(
-            f"Unknown executor {text!r}: use local, threads, processes, dask or dask=ADDRESS"
-        )
-    if sep and kind != "dask":
-        raise ValueError(f"Executor {text!r}: only dask takes an address (dask=tcp://host:8786)")
-    if sep and not address.strip():
-        raise ValueError(f"Executor {text!r} has no address: write dask=tcp://host:8786")
-    return kind, address.strip() if sep else None
-
-
-def _local_cluster(stack: contextlib.ExitStack) -> Any:
-    """A LocalCluster sized to the machine on 127.0.0.1 (dashboard on 127.0.0.1 only), and
-    its Client; both closed with ``stack``."""
-    from distributed import Client, LocalCluster
-
-    cluster = stack.enter_context(
-        LocalCluster(host="127.0.0.1", dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR)
-    )
-    return stack.enter_context(Client(cluster, set_as_default=False))
-
-
-def _connect(address: str, stack: contextlib.ExitStack) -> Any:
-    from distributed import Client
-
-    from headwater.errors import SchedulerConnectionError
-
-    try:
-        client = Client(address, set_as_default=False, timeout="10s")
-    except (OSError, TimeoutError) as exc:
-        raise SchedulerConnectionError(
-            f"Could not connect to the Dask scheduler at {address!r} "
-            f"({type(exc).__name__}: {exc}); check the address and that the scheduler runs"
-        ) from exc
-    return stack.enter_context(client)
-
-
-def _threads_of(client: Any) -> int | None:
-    try:
-        return max(1, sum(int(n) for n in client.nthreads().values()))
-    except Exception:  # the scheduler cannot say
-        return None
-
-
-def contender_from_name(text: str, stack: contextlib.ExitStack) -> Contender:
-    """The contender for an executor's name (see :func:`parse_executor`); a Dask cluster or
-    client it needs is started or connected now and closed with ``stack``.
-
-    Raises:
-        ValueError: for a name :func:`parse_executor` refuses.
-        SchedulerConnectionError: when ``dask=ADDRESS`` cannot be reached.
-    """
-    from headwater import executors
-
-    kind, address = parse_executor(text)
-    if kind == "local":
-        return Contender(text, executors.LocalExecutor, 1)
-    if kind in ("threads", "processes"):
-        slots = executors.LocalDaskExecutor(kind).num_workers
-        return Contender(text, lambda: executors.LocalDaskExecutor(kind, slots), slots)
-    client = _connect(address, stack) if address else _local_cluster(stack)
-    return Contender(
-        text, lambda: executors.DaskExecutor(client=client), _threads_of(client), client
-    )
-
-
-def contender_from_executor(executor: Executor, stack: contextlib.ExitStack) -> Contender:
-    """The contender for an executor object, used as it is for every run.
-
-    Args:
-        executor: the executor.
-        stack: closes a client connected here to measure a ``DaskExecutor(address=...)``.
-    """
-    from headwater import executors
-
-    label, slots, client = type(executor).__name__, None, None
-    if isinstance(executor, executors.LocalExecutor):
-        label, slots = "local", 1
-    elif isinstance(executor, executors.LocalDaskExecutor):
-        label, slots = executor.scheduler, executor.num_workers
-    elif isinstance(executor, executors.DaskExecutor):
-        label = "dask"
-        if executor.client is not None:
-            client = executor.client
-        elif executor.address is not None:
-            client = _connect(executor.address, stack)
-        if client is not None:
-            slots = _threads_of(client)
-    return Contender(label, lambda: executor, slots, client)
-
-
-def contenders(
-    executors: Sequence[str | Executor] | None, stack: contextlib.ExitStack
-) -> list[Contender]:
-    """The contenders for ``executors`` (names or objects; every local one and a local Dask
-    cluster when None), each label unique.
-
-    Raises:
-        ValueError: for an unknown name, a name given twice, or an empty list.
-    """
-    chosen: Sequence[str | Executor] = list(executors) if executors is not None else EXECUTOR_KINDS
-    if not chosen:
-        raise ValueError("No executor to benchmark: name at least one (local, threads, ...)")
-    names = [e for e in chosen if isinstance(e, str)]
-    twice = sorted({n for n in names if names.count(n) > 1})
-    if twice:
-        raise ValueError(f"Executor {twice[0]!r} is given twice; name each executor once")
-    for name in names:
-        parse_executor(name)  # every name is checked before any cluster starts
-    out: list[Contender] = []
-    for e in chosen:
-        c = (
-            contender_from_name(e, stack)
-            if isinstance(e, str)
-            else contender_from_executor(e, stack)
-        )
-        taken = {o.label for o in out}
-        if c.label in taken:
-            c.label = next(
-                f"{c.label}#{i}" for i in range(2, len(out) + 3) if f"{c.label}#{i}" not in taken
-            )
-        out.append(c)
-    return out
-
-
-# -- one run -----------------------------------------------------------------------------------
-@dataclass
-class RunMeasure:
-    """What one flow run measured.
-
-    Args:
-        seconds: its wall time.
-        state: the class name of the flow run's state.
-        message: the flow run state's message.
-        task_runs: task runs, mapped children included.
-        mapped_children: of which mapped children.
-        busy: the sum of the task runs' times inside the task runner.
-        covered: the wall time during which at least one task run was inside it.
-        peak_in_flight: the most task runs inside it at once.
-        records: the run's task records (for its timeline and slowest tasks).
-    """
-
-    seconds: float
-    state: str
-    message: str | None
-    task_runs: int
-    mapped_children: int
-    busy: float
-    covered: float
-    peak_in_flight: int
-    records: list[TaskRecord] = field(default_factory=list, repr=False)
-
-
-def _intervals(flow_state: State) -> tuple[list[tuple[float, float]], int, int]:
-    """Every task run's (start, end) as timestamps, the number of task runs, and of
-    mapped children."""
-    from headwater.model.states import Mapped
-
-    spans: list[tuple[float, float]] = []
-    runs = children = 0
-    for state in flow_state.result_object.value.values():
-        group = state.map_states if isinstance(state, Mapped) else (state,)
-        for s in group:
-            runs += 1
-            children += s.map_index is not None
-            info = s.run_info
-            if info is not None and info.start is not None:
-                spans.append((info.start.timestamp(), info.end.timestamp()))
-    return spans, runs, children
-
-
-def sweep(
-    spans: Sequence[tuple[float, float]], lo: float = -math.inf, hi: float = math.inf
-) -> tuple[float, float, int]:
-    """The summed length of ``spans`` clipped to [lo, hi], the length of their union, and
-    the most that overlap at once.
-
-    >>> sweep([(0.0, 2.0), (1.0, 3.0), (5.0, 6.0)])
-    (5.0, 4.0, 2)
-    """
-    events: list[tuple[float, int]] = []
-    total = 0.0
-    for start, end in spans:
-        start, end = max(start, lo), min(end, hi)
-        if end > start:
-            total += end - start
-            events += [(start, 1), (end, -1)]
-    events.sort()
-    covered, depth, peak, since = 0.0, 0, 0, 0.0
-    for at, step in events:
-        if depth == 0 and step > 0:
-            since = at
-        depth += step
-        peak = max(peak, depth)
-        if depth == 0:
-            covered += at - since
-    return total, covered, peak
-
-
-def measure_run(
-    flow: Flow, executor: Any, parameters: Mapping[str, Any], hooks: Sequence[RunHook]
-) -> tuple[RunMeasure, State]:
-    """Run ``flow`` once on ``executor`` and measure it (see the module's note).
-
-    Returns:
-        The measure and the flow run's State.
-    """
-    gc.collect()
-    began = time.time()
-    started = time.perf_counter()
-    state = FlowRunner(flow, executor).run(parameters=parameters, hooks=[*hooks, RedactionHook()])
-    seconds = time.perf_counter() - started
-    if not is_flow_state(state):
-        return RunMeasure(seconds, type(state).__name__, state.message, 0, 0, 0.0, 0.0, 0), state
-    spans, runs, children = _intervals(state)
-    busy, covered, peak = sweep(spans, began, began + seconds)
-    measure = RunMeasure(
-        seconds,
-        type(state).__name__,
-        state.message,
-        runs,
-        children,
-        busy,
-        covered,
-        peak,
-        task_records(state),
-    )
-    return measure, state
-
-
-# -- the reference tasks' results ------------------------------------------------------------
-def same_value(a: Any, b: Any) -> bool:
-    """Whether two task results are equal, for a benchmark's check: ``==`` where it gives a
-    truth value, element-wise for arrays (NaN equal to NaN), else the same pickled bytes.
-
-    >>> same_value([1, float("nan")], [1, float("nan")])
-    True
-    >>> same_value(1, 1.0)
-    False
-    """
-    if a is b:
-        return True
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, float):
-        return a == b or (math.isnan(a) and math.isnan(b))
-    if isinstance(a, list | tuple):
-        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(same_value(a[k], b[k]) for k in a)
-    if getattr(a, "shape", None) != getattr(b, "shape", None):
-        return False
-    if type(a).__module__.split(".")[0] == "numpy":
-        import numpy
-
-        try:
-            return bool(numpy.array_equal(a, b, equal_nan=True))
-        except TypeError:
-            return bool(numpy.array_equal(a, b))
-    equals = getattr(a, "equals", None)  # pandas
-    if callable(equals):
-        with contextlib.suppress(Exception):
-            return bool(equals(b))
-    try:
-        return bool(a == b)
-    except Exception:
-        try:
-            return pickle.dumps(a) == pickle.dumps(b)
-        except Exception:
-            return False
-
-
-def reference_values(flow: Flow, state: State) -> dict[str, tuple[str, Any]]:
-    """The reference tasks' outcomes by task name: ``("Success", result)`` for one that
-    succeeded (cached and mapped too), else ``(state class, None)``."""
-    held = state.result_object.value if is_flow_state(state) else {}
-    out: dict[str, tuple[str, Any]] = {}
-    for task in flow.reference_tasks():
-        s = held.get(task)
-        if s is None:
-            out[task.name] = ("no state", None)
-        elif s.is_successful():
-            out[task.name] = ("Success", s.result)
-        else:
-            out[task.name] = (type(s).__name__, None)
-    return out
-
-
-def _short(value: Any) -> str:
-    try:
-        text = repr(value)
-    except Exception as exc:
-        text = f"<{type(value).__name__}: repr failed: {exc}>"
-    return text if len(text) <= MAX_REPR else text[: MAX_REPR - 3] + "..."
-
-
-def _outcome(kind: str, value: Any) -> str:
-    return _short(value) if kind == "Success" else kind
-
-
-def differences(
-    expected: Mapping[str, tuple[str, Any]], got: Mapping[str, tuple[str, Any]]
-) -> list[tuple[str, str, str]]:
-    """The reference tasks whose outcomes differ: (task, expected, got), shortened."""
-    out = []
-    for name, (kind, value) in expected.items():
-        other_kind, other = got.get(name, ("no state", None))
-        if kind != other_kind or (kind == "Success" and not same_value(value, other)):
-            out.append((name, _outcome(kind, value), _outcome(other_kind, other)))
-    return out
 
 
 # -- progress -------------------------------------------------------------------------------
@@ -726,22 +371,11 @@ def bench(
 
 
 __all__ = [
-    "EXECUTOR_KINDS",
+    "SLOWEST",
     "Bench",
     "BenchProgress",
-    "Contender",
-    "RunMeasure",
     "bench",
-    "contender_from_executor",
-    "contender_from_name",
-    "contenders",
-    "differences",
-    "measure_run",
     "median_index",
-    "parse_executor",
-    "reference_values",
-    "same_value",
     "shown_parameters",
     "summarize",
-    "sweep",
 ]
