@@ -235,37 +235,12 @@ class DaskExecutor(Executor):
                 for f in futures:
                     f.release()
 
-    @contextlib.contextmanager
-    def _reporting(self, client: Any) -> Iterator[None]:
-        """Wrap the run in Dask's performance report when ``performance_report_path`` is set;
-        a report that cannot be made is a warning, never the run's failure."""
+    def _reporting(self, client: Any) -> contextlib.AbstractContextManager[Any]:
+        """Dask's performance report around the run when ``performance_report_path`` is set."""
         path = self.performance_report_path
         if path is None:
-            yield
-            return
-        from distributed import performance_report
-
-        report = performance_report(filename=path)
-        with client.as_current():  # performance_report asks for the current client
-            try:
-                report.__enter__()
-            except Exception as exc:
-                logger.warning("Dask's performance report could not start: %s", exc)
-                yield
-                return
-            try:
-                yield
-            finally:
-                try:
-                    report.__exit__(None, None, None)
-                except Exception as exc:
-                    logger.warning(
-                        "Dask's performance report could not be written to %r: %s: %s "
-                        "(the scheduler needs bokeh: pip install 'headwater[diagnostics]')",
-                        path,
-                        type(exc).__name__,
-                        exc,
-                    )
+            return contextlib.nullcontext()
+        return performance_report(client, path, f"a headwater flow run on {self!r}")
 
     @property
     def performance_report(self) -> str:
@@ -503,6 +478,47 @@ class DaskExecutor(Executor):
         return f"DaskExecutor({where})"
 
 
+@contextlib.contextmanager
+def performance_report(client: Any, path: str, code: str) -> Iterator[list[str]]:
+    """Wrap a block in Dask's performance report of what ``client``'s cluster does meanwhile,
+    written to ``path`` when the block ends (the scheduler renders it with bokeh). A report
+    that cannot be made is a warning, never the block's failure.
+
+    Args:
+        client: a dask.distributed Client.
+        path: the report's file (any fsspec URL).
+        code: what the report's "code" section says ran.
+
+    Returns:
+        A context manager yielding a list that holds ``path`` once the report is written.
+    """
+    from distributed import performance_report as report_of
+
+    written: list[str] = []
+    report = report_of(filename=path)
+    with client.as_current():  # the report asks for the current client
+        try:
+            client.sync(report.__aenter__)
+        except Exception as exc:
+            logger.warning("Dask's performance report could not start: %s", exc)
+            yield written
+            return
+        try:
+            yield written
+        finally:
+            try:
+                client.sync(report.__aexit__, None, None, None, code=code)
+                written.append(path)
+            except Exception as exc:
+                logger.warning(
+                    "Dask's performance report could not be written to %r: %s: %s (the "
+                    "scheduler needs bokeh: pip install 'headwater[diagnostics]')",
+                    path,
+                    type(exc).__name__,
+                    exc,
+                )
+
+
 def _tell(on_done: Callable[[str, Any], None], future: Any) -> None:
     if future.status == "finished":
         on_done(future.key, future.type)
@@ -512,4 +528,4 @@ def _tell(on_done: Callable[[str, Any], None], future: Any) -> None:
         on_done(future.key, BaseException)
 
 
-__all__ = ["DaskExecutor"]
+__all__ = ["DaskExecutor", "performance_report"]

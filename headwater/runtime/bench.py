@@ -42,7 +42,7 @@ import statistics
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -128,32 +128,17 @@ def _report_file(folder: Path, label: str) -> Path:
     return folder / f"dask-report-{safe or 'dask'}.html"
 
 
-@contextlib.contextmanager
-def _dask_report(contender: Contender, folder: Path | None) -> Iterator[list[str]]:
-    """Wrap the timed runs in Dask's performance report when there is a client and a
-    folder; yields a list that holds the report's path once written."""
-    written: list[str] = []
+def _dask_report(
+    contender: Contender, folder: Path | None, what: str
+) -> contextlib.AbstractContextManager[list[str]]:
+    """Dask's performance report around the timed runs when there is a client and a folder;
+    yields a list that holds the report's path once written."""
     if contender.client is None or folder is None:
-        yield written
-        return
-    from distributed import performance_report
+        return contextlib.nullcontext([])
+    from headwater.executors.dask_distributed import performance_report
 
-    path = _report_file(folder, contender.label)
-    report = performance_report(filename=str(path))
-    with contender.client.as_current():
-        report.__enter__()
-        try:
-            yield written
-        finally:
-            try:
-                report.__exit__(None, None, None)
-                written.append(str(path))
-            except Exception as exc:
-                logger.warning(
-                    "No Dask performance report for %s: %s: %s (the scheduler needs bokeh: "
-                    "pip install 'headwater[diagnostics]')",
-                    contender.label, type(exc).__name__, exc,
-                )  # fmt: skip
+    path = str(_report_file(folder, contender.label))
+    return performance_report(contender.client, path, what)
 
 
 def _worker_memory(client: Any, reset: bool) -> dict[str, float | None] | None:
@@ -219,7 +204,8 @@ class Bench:
         client = contender.client
         workers = _worker_memory(client, reset=True) if client is not None else None
         runs: list[RunMeasure] = []
-        with _dask_report(contender, self.report_dir) as written:
+        what = f"headwater bench: {self.repeats} timed run(s) of flow {self.flow.name!r} on {contender.label}"
+        with _dask_report(contender, self.report_dir, what) as written:
             for i in range(self.repeats):
                 measure, found = self._run(contender, f"run {i + 1}/{self.repeats}")
                 runs.append(measure)
