@@ -248,7 +248,9 @@ class BenchResult:
         return out
 
     def _repr_html_(self) -> str:
-        return self.html().fragment
+        from headwater.viz.bench import bench_fragment
+
+        return bench_fragment(self)
 
     def __str__(self) -> str:
         return self.table()

@@ -119,12 +119,20 @@ def measure_run(
 
     Returns:
         The measure and the flow run's State.
+
+    Raises:
+        KeyboardInterrupt: when Ctrl-C interrupted the run (the engine ends such a run
+            Cancelled; a benchmark stops instead of going on to the next run).
     """
+    from headwater.model.states import Cancelled
+
     gc.collect()
     began = time.time()
     started = time.perf_counter()
     state = FlowRunner(flow, executor).run(parameters=parameters, hooks=[*hooks, RedactionHook()])
     seconds = time.perf_counter() - started
+    if isinstance(state, Cancelled) and "KeyboardInterrupt" in (state.message or ""):
+        raise KeyboardInterrupt(state.message)
     if not is_flow_state(state):
         return RunMeasure(seconds, type(state).__name__, state.message, 0, 0, 0.0, 0.0, 0), state
     spans, runs, children = _intervals(state)

@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -140,3 +142,27 @@ def test_bad_executors_are_refused_before_anything_runs(tmp_path: Path) -> None:
     compared = headwater("bench", "compare", "x.json", "missing.json", cwd=tmp_path)
     assert compared.returncode == 2
     assert "'x.json' is not a benchmark's file" in compared.stderr
+
+
+def test_ctrl_c_stops_the_whole_benchmark(tmp_path: Path) -> None:
+    marker = tmp_path / "started"
+    program = Path(sys.executable).parent / "headwater"
+    env = {**os.environ, "HEADWATER_PROGRESS": "false"}
+    proc = subprocess.Popen(
+        [str(program), "bench", f"{FLOWS}:sleepy", "-p", f"marker={marker}",
+         "--executor", "local", "--repeats", "3", "--warmup", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)  # not the two other 60 s runs
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 1 and "Aborted!" in err, (out, err)
+    assert "wall median" not in out

@@ -3,7 +3,8 @@
 ``squares`` maps a short sleep over ``n`` numbers and adds up the squares: the same answer on
 every executor. ``where`` returns the name of the thread its task ran in, which differs
 between executors (the driver's main thread on ``local``, a pool thread on ``threads``): a
-flow whose answers disagree.
+flow whose answers disagree. ``sleepy`` writes a file when its task starts, then sleeps: a run
+to interrupt.
 """
 
 from __future__ import annotations
@@ -47,3 +48,15 @@ def thread_name() -> str:
 
 with Flow("where") as where:
     ran_in = thread_name()
+
+
+@task
+def announce_and_wait(marker: str, seconds: float) -> None:
+    """Create the file ``marker`` (the test's signal that the task runs), then sleep."""
+    with open(marker, "w") as out:
+        out.write("started")
+    time.sleep(seconds)
+
+
+with Flow("sleepy") as sleepy:
+    waited = announce_and_wait(Parameter("marker"), Parameter("seconds", default=60.0))
