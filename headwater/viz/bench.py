@@ -15,7 +15,6 @@ shows the same body without the page around it. Every text is escaped (secrets m
 
 from __future__ import annotations
 
-import datetime as _dt
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -28,7 +27,7 @@ from headwater.runtime.bench_report import (
     table_rows,
 )
 from headwater.viz.html import badge, escape, table
-from headwater.viz.timeline import HTMLDocument, timeline_svg
+from headwater.viz.timeline import HTMLDocument, html_page, timeline_svg
 
 if TYPE_CHECKING:
     from headwater.runtime.bench_report import BenchResult
@@ -131,16 +130,8 @@ def bench_page(result: BenchResult, page_dir: str | os.PathLike[str] | None = No
             to it); the current folder when None.
     """
     folder = Path(page_dir).resolve() if page_dir is not None else Path.cwd()
-    fragment = bench_fragment(result, folder)
-    made = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    document = (
-        '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
-        f"<title>Benchmark of {escape(result.flow_name)}</title></head>"
-        '<body style="margin:16px;font-family:Helvetica,Arial,sans-serif">'
-        f"{fragment}"
-        f'<p style="color:#777;font-size:11px">headwater bench, made {made}</p>'
-        "</body></html>\n"
-    )
+    title = f"Benchmark of {result.flow_name}"
+    document = html_page(title, bench_fragment(result, folder), "headwater bench")
     return HTMLDocument(document, bench_fragment(result))
 
 
