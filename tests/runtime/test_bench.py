@@ -115,3 +115,31 @@ def test_dask_executor_writes_a_performance_report_as_in_prefect_1(
     broken = DaskExecutor(client=dask_client, performance_report_path=str(nowhere))
     assert B.squares.run(parameters={"n": 2}, executor=broken).is_successful()
     assert f"could not be written to {str(nowhere)!r}" in caplog.text
+
+
+def test_bench_on_a_running_scheduler_by_address_and_by_executor(
+    dask_client: Any, tmp_path: Path
+) -> None:
+    address = dask_client.scheduler.address
+    result = headwater.bench(
+        B.squares,
+        [f"dask={address}", DaskExecutor(address=address)],
+        parameters={"n": 3},
+        repeats=1,
+        warmup=0,
+        progress=False,
+        report_dir=tmp_path / "reports",
+    )
+    assert result.ok, result.table()
+    by_name, by_object = result.rows
+    assert by_name["executor"] == f"dask={address}" and by_object["executor"] == "dask"
+    workers = set(dask_client.nthreads())
+    for row in result.rows:
+        assert row["slots"] == sum(dask_client.nthreads().values())
+        assert set(row["worker_peak_mib"]) == workers
+        report = Path(row["performance_report"])
+        assert report.parent == tmp_path / "reports" and "Dask Performance Report" in (
+            report.read_text()
+        )
+    page = result.write_html(tmp_path / "page.html").read_text()
+    assert page.count('href="reports/dask-report-') == 2
