@@ -60,6 +60,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from headwater.runtime.machine import load_average, peak_memory_mib  # noqa: E402
+
 SETTINGS = {
     "HEADWATER_JOURNAL": "false",
     "HEADWATER_CHECKPOINTING": "false",
@@ -249,7 +251,7 @@ def bench_cell(
         "repeats": len(runs["headwater"]),
         "headwater_runs": runs["headwater"],
         "raw_runs": runs["raw"],
-        "load_1min": load_average()[0],
+        "load_1min": (load_average() or [float("nan")])[0],
     }
     if workload.ideal_seconds is not None:
         ideal = workload.ideal_seconds(row["threads"])
@@ -310,14 +312,12 @@ def import_time(repeats: int = 5) -> dict[str, Any]:
 
 
 def peak_rss_mib() -> float:
-    """This process's peak resident memory since it started, in MiB: ``VmHWM`` from
-    ``/proc/self/status``. (``ru_maxrss`` would do on a process of its own, but on Linux a
-    process started from a large one inherits the parent's figure through fork and exec.)"""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status (Linux only)")
+    """This process's peak resident memory since it started, in MiB (``VmHWM``; see
+    :mod:`headwater.runtime.machine`, which ``headwater bench`` measures with too)."""
+    peak = peak_memory_mib()
+    if peak is None:
+        raise RuntimeError("no VmHWM in /proc/self/status (Linux only)")
+    return peak
 
 
 def memory_probe(args: argparse.Namespace) -> int:
@@ -440,11 +440,6 @@ def scale_section(sizes: str, clusters: Clusters, rows: list[dict[str, Any]]) ->
 
 
 # -- the report -----------------------------------------------------------------------------
-
-
-def load_average() -> list[float]:
-    """The 1, 5 and 15 minute load averages."""
-    return [round(x, 2) for x in os.getloadavg()]
 
 
 def metadata(args: argparse.Namespace) -> dict[str, Any]:

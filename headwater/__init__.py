@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from headwater import schedules
 from headwater.errors import (
     FlowDefinitionError,
@@ -42,7 +44,21 @@ from headwater.model.states import Resume
 from headwater.model.task import Task, flatten, task, unmapped
 from headwater.runtime.logs import configure_logging
 
+if TYPE_CHECKING:
+    from headwater.runtime.bench import bench
+
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    # bench loads the engine's runner and the viz only when used: import headwater stays light
+    if name == "bench":
+        from headwater.runtime.bench import bench
+
+        globals()["bench"] = bench
+        return bench
+    raise AttributeError(f"module 'headwater' has no attribute {name!r}")
+
 
 __all__ = [
     "Edge",
@@ -61,6 +77,7 @@ __all__ = [
     "all_conditions",
     "any_condition",
     "apply_map",
+    "bench",
     "case",
     "conditional",
     "configure_logging",

@@ -10,6 +10,7 @@ Commands (click)::
     headwater visualize FILE.py[:FLOW] -o dag.svg
     headwater runs list [--limit N] [--flow NAME]
     headwater runs show RUN_ID [--timeline out.html]
+    headwater bench ...                  (headwater.cli_bench)
 
 Exit codes: 0 when the flow run succeeded, 1 when it did not, 2 for bad input (a file that is
 not there or fails to import, no flow in it, several flows and none named, an unknown
@@ -518,6 +519,8 @@ def show_command(run_id: str, timeline_file: str | None, children: bool) -> None
             _fail(f"Cannot write {timeline_file!r}: {exc}")
         click.echo(f"\nWrote {timeline_file}")
 
+
+main.add_command(importlib.import_module("headwater.cli_bench").bench)
 
 if __name__ == "__main__":
     main()

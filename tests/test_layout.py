@@ -103,6 +103,7 @@ ROOM_OF = {
     "pickling": "pickling",
     "viz": "viz",
     "cli": "top",
+    "cli_bench": "top",
     "signals": "top",
     "operators": "top",
     "states": "top",

@@ -31,6 +31,7 @@ PUBLIC = [
     "all_conditions",
     "any_condition",
     "apply_map",
+    "bench",
     "case",
     "conditional",
     "configure_logging",

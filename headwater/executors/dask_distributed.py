@@ -28,6 +28,13 @@ workers that join later get it too), through a
 thread of the run's own so that Jupyter shows them under the cell that runs the flow
 (:class:`_LogRelay`). ``watch`` tells the driver of keys finishing with the type the worker
 reported, so the progress bar needs no value. ``distributed`` is imported only here.
+
+``performance_report_path`` (as in Prefect 1): the run is wrapped in Dask's
+``distributed.performance_report``, so that when the executor stops, Dask's own static HTML
+report of the run (task stream, worker profiles, bandwidth) is written there; the scheduler
+renders it with bokeh. :attr:`DaskExecutor.performance_report` reads it back as text. A
+report that cannot be made (bokeh missing on the scheduler, a folder not writable) is logged
+as a warning and never fails the flow run it describes.
 """
 
 from __future__ import annotations
@@ -143,6 +150,8 @@ class DaskExecutor(Executor):
             ``timeout=`` for the connect timeout).
         client: a Client to reuse (from Jupyter, or shared between runs); it is not closed.
         debug: keep the logs of a LocalCluster this executor starts (silenced otherwise).
+        performance_report_path: write Dask's performance report of each run to this file
+            (HTML; any fsspec URL). Needs bokeh where the scheduler runs.
     """
 
     ships_values = True
@@ -157,6 +166,7 @@ class DaskExecutor(Executor):
         client_kwargs: Mapping[str, Any] | None = None,
         client: Any = None,
         debug: bool = False,
+        performance_report_path: str | None = None,
     ) -> None:
         if client is not None and (address is not None or cluster_class is not None):
             raise ValueError("DaskExecutor takes client= or address= or cluster_class=, not two")
@@ -172,6 +182,9 @@ class DaskExecutor(Executor):
         self.client_kwargs = dict(client_kwargs or {})
         self.client = client
         self.debug = debug
+        self.performance_report_path = (
+            str(performance_report_path) if performance_report_path is not None else None
+        )
         self._client: Any = None
         self._futures: dict[str, Any] = {}
         self._watchers: dict[str, Callable[[str, Any], None]] = {}
@@ -205,7 +218,10 @@ class DaskExecutor(Executor):
             self._client = client
             try:
                 relay = self._forward_logs(client)
-                with relay.relaying() if relay is not None else contextlib.nullcontext():
+                with (
+                    relay.relaying() if relay is not None else contextlib.nullcontext(),
+                    self._reporting(client),
+                ):
                     yield self
             finally:
                 futures = list(self._futures.values())
@@ -218,6 +234,33 @@ class DaskExecutor(Executor):
                         client.cancel(pending, force=True)
                 for f in futures:
                     f.release()
+
+    def _reporting(self, client: Any) -> contextlib.AbstractContextManager[Any]:
+        """Dask's performance report around the run when ``performance_report_path`` is set."""
+        path = self.performance_report_path
+        if path is None:
+            return contextlib.nullcontext()
+        return performance_report(client, path, f"a headwater flow run on {self!r}")
+
+    @property
+    def performance_report(self) -> str:
+        """Dask's performance report of the last run (HTML text), read from
+        ``performance_report_path``; an empty string when none was asked for or it cannot be
+        read (with a warning saying why)."""
+        path = self.performance_report_path
+        if path is None:
+            logger.warning(
+                "DaskExecutor was not given a performance_report_path: there is no report"
+            )
+            return ""
+        try:
+            import fsspec
+
+            with fsspec.open(path, mode="r", encoding="utf-8", compression="infer") as f:
+                return str(f.read())
+        except Exception as exc:
+            logger.warning("Cannot read Dask's performance report at %r: %s", path, exc)
+            return ""
 
     def _connect(self, distributed: Any) -> Any:
         kwargs = dict(self.client_kwargs)
@@ -435,6 +478,47 @@ class DaskExecutor(Executor):
         return f"DaskExecutor({where})"
 
 
+@contextlib.contextmanager
+def performance_report(client: Any, path: str, code: str) -> Iterator[list[str]]:
+    """Wrap a block in Dask's performance report of what ``client``'s cluster does meanwhile,
+    written to ``path`` when the block ends (the scheduler renders it with bokeh). A report
+    that cannot be made is a warning, never the block's failure.
+
+    Args:
+        client: a dask.distributed Client.
+        path: the report's file (any fsspec URL).
+        code: what the report's "code" section says ran.
+
+    Returns:
+        A context manager yielding a list that holds ``path`` once the report is written.
+    """
+    from distributed import performance_report as report_of
+
+    written: list[str] = []
+    report = report_of(filename=path)
+    with client.as_current():  # the report asks for the current client
+        try:
+            client.sync(report.__aenter__)
+        except Exception as exc:
+            logger.warning("Dask's performance report could not start: %s", exc)
+            yield written
+            return
+        try:
+            yield written
+        finally:
+            try:
+                client.sync(report.__aexit__, None, None, None, code=code)
+                written.append(path)
+            except Exception as exc:
+                logger.warning(
+                    "Dask's performance report could not be written to %r: %s: %s (the "
+                    "scheduler needs bokeh: pip install 'headwater[diagnostics]')",
+                    path,
+                    type(exc).__name__,
+                    exc,
+                )
+
+
 def _tell(on_done: Callable[[str, Any], None], future: Any) -> None:
     if future.status == "finished":
         on_done(future.key, future.type)
@@ -444,4 +528,4 @@ def _tell(on_done: Callable[[str, Any], None], future: Any) -> None:
         on_done(future.key, BaseException)
 
 
-__all__ = ["DaskExecutor"]
+__all__ = ["DaskExecutor", "performance_report"]

@@ -259,4 +259,9 @@ def run_html(run: RunRecord) -> str:
     return _run_body(title, run.state, run.message, tasks, run.parameters)
 
 
-__all__ = ["MAX_ROWS", "flow_html", "run_html", "state_html"]
+# the pieces other pages are drawn with (the benchmark's: headwater.viz.bench)
+escape = _e
+badge = _badge
+table = _table
+
+__all__ = ["MAX_ROWS", "badge", "escape", "flow_html", "run_html", "state_html", "table"]

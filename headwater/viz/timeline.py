@@ -218,6 +218,26 @@ def _text_on(color: str) -> str:
         return "black"
 
 
+def html_page(title: str, body: str, maker: str) -> str:
+    """A whole self-contained HTML document around ``body`` (already HTML), with a footer
+    saying that ``maker`` made it, and when.
+
+    Args:
+        title: the page's title (plain text).
+        body: the page's content.
+        maker: what made it (``"headwater timeline"``).
+    """
+    made = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return (
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
+        f"<title>{_e(title)}</title></head>"
+        '<body style="margin:16px;font-family:Helvetica,Arial,sans-serif">'
+        f"{body}"
+        f'<p style="color:#777;font-size:11px">{_e(maker)}, made {made}</p>'
+        "</body></html>\n"
+    )
+
+
 def timeline(run: Any, filename: str | os.PathLike[str] | None = None) -> HTMLDocument:
     """Draw a flow run's timeline: one bar per task run, one row per worker thread.
 
@@ -235,18 +255,10 @@ def timeline(run: Any, filename: str | os.PathLike[str] | None = None) -> HTMLDo
     title, tasks = _records(run)
     chart = timeline_svg(tasks, title)
     fragment = f'<div class="headwater-timeline" style="overflow-x:auto">{chart}</div>'
-    generated = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    document = (
-        '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
-        f"<title>{_e(title)}</title></head>"
-        '<body style="margin:16px;font-family:Helvetica,Arial,sans-serif">'
-        f"{fragment}"
-        f'<p style="color:#777;font-size:11px">headwater timeline, made {generated}</p>'
-        "</body></html>\n"
-    )
+    document = html_page(title, fragment, "headwater timeline")
     if filename is not None:
         Path(filename).write_text(document, encoding="utf-8")
     return HTMLDocument(document, fragment)
 
 
-__all__ = ["HTMLDocument", "timeline", "timeline_svg"]
+__all__ = ["HTMLDocument", "html_page", "timeline", "timeline_svg"]

@@ -180,3 +180,34 @@ def test_an_async_task_runs_in_a_notebook() -> None:
     assert "loop running: True" in printed
     assert "local [2, 4, 6] 101" in printed
     assert "threads [2, 4, 6] 101" in printed
+
+
+BENCH = ROOT / "examples" / "bench_in_jupyter.ipynb"
+
+
+def test_the_bench_example_notebook_measures_three_executors_on_a_real_kernel(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """examples/bench_in_jupyter.ipynb: headwater.bench on local, threads and a Dask cluster
+    through the notebook's client; the result shows its table and one timeline per executor."""
+    monkeypatch.setenv("HEADWATER_PROGRESS", "true")
+    nb = nbformat.read(BENCH, as_version=4)
+    client = NotebookClient(
+        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(BENCH.parent)}}
+    )
+    client.execute()
+    errors = [
+        o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"
+    ]
+    assert not errors, errors
+    shown = _result(_cell(nb, "import headwater"), "text/html")
+    assert "Benchmark of flow squares" in shown and "Problems" not in shown
+    for label in ("local", "threads", "dask"):
+        assert f'id="executor-{label}"' in shown, label
+    assert shown.count('class="headwater-timeline"') == 3
+    assert 'data-task="slow_square[7]"' in shown
+    text = "".join(o.text for o in _cell(nb, "print(result.table())").outputs)
+    assert [line.split()[-1] for line in text.splitlines()[4:7]] == ["reference", "same", "same"]
+    assert _result(_cell(nb, "result.ok"), "text/plain") == "(True, [])"
+    concurrency, runs, children = eval(_result(_cell(nb, 'row = result.row("dask")'), "text/plain"))
+    assert 0 < concurrency <= 1 and (runs, children) == (12, 8)
