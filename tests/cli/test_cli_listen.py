@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.cli.test_cli_schedule import entry_point
-from tests.support.listening import wait_for
+from tests.support.listening import reap, stop_during_a_run, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOWS = ROOT / "tests" / "flows" / "listening.py"
@@ -22,11 +22,8 @@ FLOWS = ROOT / "tests" / "flows" / "listening.py"
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    found = {
-        **os.environ,
-        "HEADWATER_JOURNAL_DIR": str(tmp_path / "journal"),
-        "HEADWATER_LOG_LEVEL": "INFO",
-    }
+    """The environment of the program: its own journal, no webhook token of the caller's."""
+    found = {**os.environ, "HEADWATER_JOURNAL_DIR": str(tmp_path / "journal")}
     found.pop("HEADWATER_JOURNAL", None)
     found.pop("HEADWATER_WEBHOOK_TOKEN", None)
     return found
@@ -35,13 +32,9 @@ def env(tmp_path: Path) -> dict[str, str]:
 @pytest.fixture
 def cli(tmp_path: Path, env: dict[str, str]) -> Any:
     def run(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [entry_point(), *args]
         return subprocess.run(
-            [entry_point(), *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=tmp_path,
-            timeout=60,
+            command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60
         )
 
     return run
@@ -84,9 +77,7 @@ def test_listen_webhook_takes_its_token_from_the_environment(
         connection.close()
         out, err = proc.communicate(timeout=30)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        reap(proc)
     assert proc.returncode == 0, err
     assert "POST from 127.0.0.1  Flow 'counted': Success" in out, out
     assert "hook-token" not in out + err
@@ -111,18 +102,7 @@ def test_ctrl_c_stops_after_the_run_in_flight_and_exits_130(
          "--listen-folder", str(inbox), "--poll", "0.05"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
     )  # fmt: skip
-    try:
-        (inbox / "a.csv").write_text("a")
-        wait_for((signals / "started-a.csv").exists, timeout=30, what="the run's start")
-        proc.send_signal(signal.SIGINT)
-        with pytest.raises(subprocess.TimeoutExpired):
-            proc.wait(timeout=0.5)  # the run in flight is not cut short
-        (signals / "release").write_text("")
-        out, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+    out, err = stop_during_a_run(proc, inbox, signals, signal.SIGINT)
     assert proc.returncode == 130, err
     assert "Flow 'gated': 1 run: 1 Success (stopped by a signal)" in out, out
     assert "Traceback" not in err, err

@@ -32,7 +32,7 @@ from headwater.listeners import (
 from headwater.runtime.scheduled import ScheduledRuns
 from headwater.schedules import DatesClock, Schedule
 from tests.flows import listening as flows
-from tests.support.listening import listening, wait_for
+from tests.support.listening import listening, reap, stop_during_a_run, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -263,19 +263,7 @@ def test_a_signal_stops_the_listener_after_the_run_in_flight_finishes(
     tmp_path: Path, signum: signal.Signals
 ) -> None:
     proc, inbox, signals = start_listener(tmp_path)
-    try:
-        (inbox / "a.csv").write_text("a")
-        wait_for((signals / "started-a.csv").exists, timeout=30, what="the run's start")
-        proc.send_signal(signum)
-        (inbox / "b.csv").write_text("b")  # arrives after the signal: never taken
-        with pytest.raises(subprocess.TimeoutExpired):
-            proc.wait(timeout=0.5)  # still waiting for the run in flight
-        (signals / "release").write_text("")
-        out, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+    out, err = stop_during_a_run(proc, inbox, signals, signum)
     assert proc.returncode == 0, err
     assert "RESULT 1 True ['Success']" in out, out + err
     assert "Traceback" not in err, err
@@ -290,12 +278,8 @@ def test_after_a_hard_kill_the_run_in_flight_runs_again_on_restart(
     try:
         (inbox / "a.csv").write_text("a")
         wait_for((signals / "started-a.csv").exists, timeout=30, what="the run's start")
-        proc.kill()  # SIGKILL: nothing can finish, nothing is recorded as finished
-        proc.communicate(timeout=30)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        reap(proc)  # SIGKILL: nothing can finish, nothing is recorded as finished
     (signals / "release").write_text("")
     listener = FolderListener(str(inbox), poll=0.05)
     runs = flows.gated.run(signals=str(signals), listen=listener, max_runs=1)

@@ -3,10 +3,12 @@ it listens, and wait for runs as events (never for fixed times)."""
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from headwater.runtime.listening import run_flow_listening
@@ -81,3 +83,34 @@ def wait_for(condition: Any, timeout: float = 20.0, what: str = "condition") -> 
     while not condition():
         assert time.monotonic() < deadline, f"{what} not met within {timeout}s"
         time.sleep(0.01)
+
+
+def stop_during_a_run(
+    proc: subprocess.Popen[str], inbox: Path, signals: Path, signum: int
+) -> tuple[str, str]:
+    """Drive a process listening to ``inbox`` with the ``gated`` flow (tests/flows/listening.py):
+    drop ``a.csv``, wait until its run started, send ``signum``, drop ``b.csv`` (too late to
+    be taken), check the process still waits for its run in flight, release the run, and
+    return the process's output. The process is killed if anything goes wrong."""
+    try:
+        (inbox / "a.csv").write_text("a")
+        wait_for((signals / "started-a.csv").exists, timeout=30, what="the run's start")
+        proc.send_signal(signum)
+        (inbox / "b.csv").write_text("b")
+        try:
+            proc.wait(timeout=0.5)
+        except subprocess.TimeoutExpired:
+            pass  # still waiting for the run in flight, as it should
+        else:
+            raise AssertionError(f"exited ({proc.returncode}) before its run in flight finished")
+        (signals / "release").write_text("")
+        return proc.communicate(timeout=30)
+    finally:
+        reap(proc)
+
+
+def reap(proc: subprocess.Popen[str]) -> None:
+    """Kill ``proc`` if it still runs, and collect it."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.communicate()
