@@ -246,7 +246,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.connection.settimeout(self.server.listener.read_timeout)
         self.body_read = False
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+    def do_POST(self) -> None:
         listener = self.server.listener
         if urlsplit(self.path).path != "/":
             return self.answer(404, "error", f"no such path {self.path!r}; POST to /")
@@ -312,7 +312,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             405, "error", f"{self.command} is not served; POST a JSON object", {"Allow": "POST"}
         )
 
-    do_GET = do_PUT = do_DELETE = do_PATCH = refuse_method  # noqa: N815
+    do_GET = do_PUT = do_DELETE = do_PATCH = refuse_method
 
     def answer(
         self,
