@@ -196,17 +196,7 @@ def run_flow_on_schedule(
 
     chosen = _schedule_of(flow, schedule)
     if chosen.listeners:  # its listeners start runs too: that is the listening loop's work
-        if now is not None or sleep is not time.sleep:
-            raise ScheduleError(
-                f"Flow {flow.name!r}: a schedule with listeners runs in real time; now= and "
-                f"sleep= are for schedules of clocks alone."
-            )
-        from headwater.runtime.listening import run_flow_listening
-
-        return run_flow_listening(
-            flow, parameters, schedule=chosen, max_runs=max_runs, stop=stop, on_run=on_run,
-            **run_options,
-        )  # fmt: skip
+        return _listen(flow, parameters, chosen, max_runs, (now, sleep, stop, on_run), run_options)
     explicit = dict(parameters or {})
     flow.validate()
     check_clock_parameters(flow, chosen, explicit)
@@ -229,6 +219,30 @@ def run_flow_on_schedule(
             "" if n == 1 else "s",
         )
     return ScheduledRuns(tuple(loop.runs), interrupted=interrupted or loop.cancelled)
+
+
+def _listen(
+    flow: Flow,
+    parameters: Mapping[str, Any] | None,
+    schedule: Schedule,
+    max_runs: int | None,
+    loop: tuple[Any, Any, threading.Event | None, Callable[[ScheduledRun], Any] | None],
+    run_options: dict[str, Any],
+) -> ScheduledRuns:
+    """Run a schedule that holds listeners (its clocks and listeners start runs); ``loop``
+    is :func:`run_flow_on_schedule`'s ``now``, ``sleep``, ``stop`` and ``on_run``."""
+    from headwater.runtime.listening import run_flow_listening
+
+    now, sleep, stop, on_run = loop
+    if now is not None or sleep is not time.sleep:
+        raise ScheduleError(
+            f"Flow {flow.name!r}: a schedule with listeners runs in real time; now= and "
+            f"sleep= are for schedules of clocks alone."
+        )
+    return run_flow_listening(
+        flow, parameters, schedule=schedule, max_runs=max_runs, stop=stop, on_run=on_run,
+        **run_options,
+    )  # fmt: skip
 
 
 def _schedule_of(flow: Flow, schedule: Any) -> Schedule:
