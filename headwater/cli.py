@@ -7,6 +7,7 @@ Commands (click)::
     headwater run FILE.py[:FLOW] [-p NAME=VALUE]... [--executor local|threads|processes|dask]
                                  [--address ADDRESS] [--log-level LEVEL] [--progress/--no-progress]
                                  [--schedule | --schedule-json FILE] [--max-runs N]
+                                 [--listen-folder URL ... | --listen-webhook [HOST:]PORT ...]
     headwater visualize FILE.py[:FLOW] -o dag.svg
     headwater runs list [--limit N] [--flow NAME]
     headwater runs show RUN_ID [--timeline out.html]
@@ -19,6 +20,8 @@ and never a traceback. On a schedule (``--schedule``), one line is printed per r
 task table of a run that did not succeed) and a summary at the end; the exit code is 1 when any
 run failed, else 130 when Ctrl-C stopped the schedule, else 0 (also when ``--max-runs`` was
 reached or the schedule has no more events). A flow without a schedule is bad input (2).
+The listener options (``--listen-folder``, ``--listen-webhook``: :mod:`headwater._cli_listen`)
+run the flow once per event, with the same lines, summary and exit codes (130 also for SIGTERM).
 
 A Dask scheduler that cannot be reached at ``--address`` is bad input too (2). While a flow
 runs, its progress bar (``--progress``/``--no-progress``, else the rule of
@@ -42,10 +45,13 @@ import json
 import sys
 import uuid
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any, NoReturn
 
 import click
+
+from headwater._cli_listen import event_line, listen_options, listeners_from_options, run_listening
 
 BAD_INPUT = 2
 """The exit code for bad input (click uses it for usage errors too)."""
@@ -305,8 +311,9 @@ def main() -> None:
     "--max-runs",
     type=click.IntRange(min=0),
     default=None,
-    help="With --schedule: stop after N runs.",
+    help="With --schedule or a listener: stop after N runs.",
 )
+@listen_options
 def run(
     target: str,
     params: tuple[str, ...],
@@ -318,22 +325,33 @@ def run(
     on_schedule: bool,
     schedule_json: str | None,
     max_runs: int | None,
+    **listen: Any,
 ) -> None:
     """Run a flow from FILE.py and print the final state of each task.
 
-    With --schedule (or --schedule-json FILE) the flow runs at each event of its schedule,
-    printing one line per run (and the task table of a run that did not succeed).
+    With --schedule (or --schedule-json FILE) the flow runs at each event of its schedule, and
+    with --listen-folder or --listen-webhook once for each event, printing one line per run
+    (and the task table of a run that did not succeed).
     """
-    from headwater.errors import FlowValidationError, ParameterError, SchedulerConnectionError
+    from headwater.errors import (
+        FlowValidationError,
+        ListenerError,
+        ParameterError,
+        SchedulerConnectionError,
+    )
     from headwater.runtime import journal
     from headwater.runtime.logs import configure_logging
 
     try:
         configure_logging(log_level)
-    except ValueError as exc:
+        listeners, slots = listeners_from_options(**listen)
+    except (ValueError, ListenerError) as exc:
         _fail(str(exc))
-    if max_runs is not None and not (on_schedule or schedule_json):
-        _fail("--max-runs is for runs on a schedule: add --schedule (or --schedule-json FILE)")
+    if max_runs is not None and not (on_schedule or schedule_json or listeners):
+        _fail(
+            "--max-runs is for runs on a schedule: add --schedule (or --schedule-json FILE), "
+            "or a listener (--listen-folder, --listen-webhook)"
+        )
     path, name = split_target(target)
     flow = find_flow(load_module(path), path, name)
     schedule = load_schedule(schedule_json) if schedule_json else None
@@ -345,9 +363,12 @@ def run(
         )
     values = parse_parameters(flow, params)
     chosen = make_executor(executor, address)
+    if listeners:
+        listening = (listeners, slots, bool(on_schedule or schedule is not None))
+        maker = partial(make_executor, executor, address)
+        run_scheduled(flow, values, maker, schedule, max_runs, children, progress, listening)
     if on_schedule or schedule is not None:
         run_scheduled(flow, values, chosen, schedule, max_runs, children, progress)
-        return
     run_id = str(uuid.uuid4())
     try:
         state = flow.run(
@@ -394,13 +415,16 @@ def run_scheduled(
     max_runs: int | None,
     children: bool,
     progress: bool | None = None,
+    listening: tuple[list[Any], int | None, bool] | None = None,
 ) -> NoReturn:
     """Run ``flow`` on ``schedule`` (its own when None), print a line per run, and exit.
-    ``progress`` is each run's progress bar switch (the ``--progress`` option).
+    ``progress`` is each run's progress bar switch (the ``--progress`` option). With
+    ``listening`` (listeners, ``--max-concurrent-runs``, ``--schedule``), run it for the
+    listeners' events instead; ``executor`` is then a function making the executor.
 
     Exit code: 1 when any run failed; otherwise 130 when Ctrl-C stopped it; otherwise 0.
     """
-    from headwater.errors import FlowValidationError, ParameterError, ScheduleError
+    from headwater.errors import FlowValidationError, ListenerError, ParameterError, ScheduleError
     from headwater.runtime import journal
     from headwater.runtime.scheduled import ScheduledRun, run_flow_on_schedule
 
@@ -410,31 +434,31 @@ def run_scheduled(
         state = run.state
         where = f" (run {run.run_id[:8]})" if recorded else ""
         click.echo(
-            f"{run.event.start_time.isoformat(sep=' ', timespec='seconds')}  Flow "
+            f"{event_line(run.event)}  Flow "
             f"{flow.name!r}: {type(state).__name__}: {state.message}{where}"
         )
         if not state.is_successful() and isinstance(state.result, dict) and state.result:
             click.echo(task_table(journal.task_records(state), children))
 
+    options: dict[str, Any] = {"max_runs": max_runs, "on_run": on_run, "progress": progress}
     try:
-        runs = run_flow_on_schedule(
-            flow,
-            values,
-            schedule=schedule,
-            max_runs=max_runs,
-            executor=executor,
-            on_run=on_run,
-            progress=progress,
-        )
-    except (ParameterError, FlowValidationError, ScheduleError) as exc:
+        if listening is not None:
+            runs = run_listening(flow, values, executor, schedule, listening, **options)
+        else:
+            runs = run_flow_on_schedule(
+                flow, values, schedule=schedule, executor=executor, **options
+            )
+    except (ParameterError, FlowValidationError, ScheduleError, ListenerError) as exc:
         _fail(str(exc).replace("\n  - ", " - "))
     counts: dict[str, int] = {}
     for state in runs.states:
         counts[type(state).__name__] = counts.get(type(state).__name__, 0) + 1
     detail = ": " + ", ".join(f"{n} {s}" for s, n in counts.items()) if counts else ""
-    stopped = " (stopped by Ctrl-C)" if runs.interrupted else ""
+    stopped = " (stopped by Ctrl-C)" if runs.interrupted and listening is None else ""
+    stopped = " (stopped by a signal)" if runs.interrupted and listening is not None else stopped
+    kind = "run" if listening is not None else "scheduled run"
     plural = "" if len(runs) == 1 else "s"
-    click.echo(f"\nFlow {flow.name!r}: {len(runs)} scheduled run{plural}{detail}{stopped}")
+    click.echo(f"\nFlow {flow.name!r}: {len(runs)} {kind}{plural}{detail}{stopped}")
     if any(state.is_failed() for state in runs.states):
         sys.exit(FLOW_FAILED)
     sys.exit(INTERRUPTED if runs.interrupted else 0)

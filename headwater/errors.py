@@ -10,6 +10,7 @@ builtin exception where one fits, so ``except ValueError`` keeps working::
     ├── FlowRunError (RuntimeError)          ``my_flow(...)`` when the flow run failed
     ├── SerializationError (TypeError)       a serializer cannot handle a value
     ├── ScheduleError (ValueError)           a schedule or its parts refused, or no event found
+    ├── ListenerError (ValueError)           a listener refused, or it cannot listen (port taken)
     ├── JournalError (LookupError)           a run is not in the run journal, or is unreadable
     ├── GraphvizNotFoundError (RuntimeError) drawing needs the Graphviz `dot` program
     ├── SchedulerConnectionError (ConnectionError) a Dask scheduler cannot be reached
@@ -75,6 +76,11 @@ class SerializationError(HeadwaterError, TypeError):
 
 class ScheduleError(HeadwaterError, ValueError):
     """A schedule, clock, filter or adjustment was refused, or a schedule found no event."""
+
+
+class ListenerError(HeadwaterError, ValueError):
+    """A listener was refused (a bad URL, no token), or it cannot listen (a port is taken,
+    another listener of the same flow already watches the same folder)."""
 
 
 class JournalError(HeadwaterError, LookupError):

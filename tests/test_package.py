@@ -66,6 +66,7 @@ PUBLIC_MODULES = [
     "headwater.schedules",
     "headwater.schedules.filters",
     "headwater.schedules.adjustments",
+    "headwater.listeners",
 ]
 
 
@@ -78,7 +79,7 @@ def test_public_names_are_pinned() -> None:
 def test_import_is_light() -> None:
     code = (
         "import sys, headwater; "
-        "print(sorted(m for m in ('distributed', 'fsspec', 'click', 'msgpack', 's3fs', 'gcsfs', 'pydantic', 'graphviz') "
+        "print(sorted(m for m in ('distributed', 'fsspec', 'click', 'msgpack', 's3fs', 'gcsfs', 'pydantic', 'graphviz', 'http.server', 'headwater.listeners') "
         "if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

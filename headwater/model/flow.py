@@ -45,6 +45,7 @@ from headwater.model.task import (
 )
 
 if TYPE_CHECKING:
+    from headwater.listeners.base import Listener
     from headwater.model.states import State
     from headwater.results.base import Result
     from headwater.runtime.scheduled import ScheduledRuns
@@ -458,6 +459,8 @@ class Flow(FlowEdits):
         progress: bool | None = None,
         run_on_schedule: Literal[False] = False,
         max_runs: None = None,
+        listen: None = None,
+        max_concurrent_runs: None = None,
     ) -> State: ...
 
     @overload
@@ -472,6 +475,24 @@ class Flow(FlowEdits):
         progress: bool | None = None,
         run_on_schedule: Literal[True],
         max_runs: int | None = None,
+        listen: Listener | Iterable[Listener] | None = None,
+        max_concurrent_runs: int | None = None,
+    ) -> ScheduledRuns: ...
+
+    @overload
+    def run(
+        self,
+        parameters: Mapping[str, Any] | None = None,
+        *,
+        executor: Any = None,
+        task_states: Mapping[Task, State] | None = None,
+        return_tasks: Iterable[Task] | None = None,
+        context: Mapping[str, Any] | None = None,
+        progress: bool | None = None,
+        run_on_schedule: bool = False,
+        max_runs: int | None = None,
+        listen: Listener | Iterable[Listener],
+        max_concurrent_runs: int | None = None,
     ) -> ScheduledRuns: ...
 
     def run(
@@ -485,6 +506,8 @@ class Flow(FlowEdits):
         progress: bool | None = None,
         run_on_schedule: bool = False,
         max_runs: int | None = None,
+        listen: Listener | Iterable[Listener] | None = None,
+        max_concurrent_runs: int | None = None,
     ) -> State | ScheduledRuns:
         """Run the flow once and return its State; ``state.result[task]`` is each task's State.
 
@@ -494,6 +517,12 @@ class Flow(FlowEdits):
         back instead; see :func:`headwater.runtime.scheduled.run_flow_on_schedule`. Each event's
         ``parameter_defaults`` apply under ``parameters`` (explicit values win), and the flow
         and its parameters are checked before the first wait.
+
+        With ``listen=`` (or a schedule holding listeners, with ``run_on_schedule=True``) the
+        flow runs once for each event of the listeners, up to ``max_concurrent_runs`` at a
+        time, until ``max_runs`` runs, Ctrl-C/SIGTERM (after the runs in flight finish) or the
+        listeners' end; each event's parameters win over ``parameters``. See
+        :func:`headwater.runtime.listening.run_flow_listening` and docs/listeners.md.
 
         The run is recorded in the run journal (:mod:`headwater.journal`) unless
         ``HEADWATER_JOURNAL=false``, and secrets are masked in the returned states' messages.
@@ -508,13 +537,19 @@ class Flow(FlowEdits):
                 None decides from ``HEADWATER_PROGRESS``, ``CI`` and whether the session is
                 interactive (:func:`headwater.runtime.progress.wants_progress`).
             run_on_schedule: run at each event of the flow's schedule instead of once.
-            max_runs: with ``run_on_schedule``, stop after this many runs (None: no limit).
+            max_runs: with ``run_on_schedule`` or ``listen``, stop after this many runs (None:
+                no limit).
+            listen: a listener (or a list of them) from :mod:`headwater.listeners`: run once
+                for each of its events instead of once.
+            max_concurrent_runs: with listeners, how many runs at once (1 by default); more
+                than one needs ``executor`` to be a function that makes an executor.
 
         Raises:
             FlowValidationError: when the flow has problems (nothing runs).
             ParameterError: when the parameters are refused (nothing runs).
             ScheduleError: ``run_on_schedule=True`` and the flow has no schedule, or
-                ``max_runs`` without ``run_on_schedule=True``.
+                ``max_runs`` without ``run_on_schedule=True`` or ``listen``.
+            ListenerError: a listener cannot listen, or ``max_concurrent_runs`` without one.
         """
         return self._run_with(
             parameters,
@@ -525,6 +560,8 @@ class Flow(FlowEdits):
             progress=progress,
             run_on_schedule=run_on_schedule,
             max_runs=max_runs,
+            listen=listen,
+            max_concurrent_runs=max_concurrent_runs,
         )
 
     def _run_with(

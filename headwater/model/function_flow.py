@@ -23,6 +23,7 @@ from headwater.model.parameter import Parameter
 from headwater.model.task import Task
 
 if TYPE_CHECKING:
+    from headwater.listeners.base import Listener
     from headwater.model.states import State
     from headwater.runtime.scheduled import ScheduledRuns
 
@@ -37,6 +38,8 @@ RUN_KEYWORDS = frozenset(
         "progress",
         "run_on_schedule",
         "max_runs",
+        "listen",
+        "max_concurrent_runs",
     }
 )
 
@@ -110,6 +113,8 @@ class FunctionFlow(Flow):
         progress: bool | None = None,
         run_on_schedule: Literal[False] = False,
         max_runs: None = None,
+        listen: None = None,
+        max_concurrent_runs: None = None,
         **params: Any,
     ) -> State: ...
 
@@ -125,6 +130,25 @@ class FunctionFlow(Flow):
         progress: bool | None = None,
         run_on_schedule: Literal[True],
         max_runs: int | None = None,
+        listen: Listener | Iterable[Listener] | None = None,
+        max_concurrent_runs: int | None = None,
+        **params: Any,
+    ) -> ScheduledRuns: ...
+
+    @overload
+    def run(
+        self,
+        *args: Any,
+        executor: Any = None,
+        task_states: Mapping[Task, State] | None = None,
+        return_tasks: Iterable[Task] | None = None,
+        context: Mapping[str, Any] | None = None,
+        parameters: Mapping[str, Any] | None = None,
+        progress: bool | None = None,
+        run_on_schedule: bool = False,
+        max_runs: int | None = None,
+        listen: Listener | Iterable[Listener],
+        max_concurrent_runs: int | None = None,
         **params: Any,
     ) -> ScheduledRuns: ...
 
@@ -139,10 +163,12 @@ class FunctionFlow(Flow):
         progress: bool | None = None,
         run_on_schedule: bool = False,
         max_runs: int | None = None,
+        listen: Listener | Iterable[Listener] | None = None,
+        max_concurrent_runs: int | None = None,
         **params: Any,
     ) -> State | ScheduledRuns:
         """Run the flow with these parameter values and return its State (or, with
-        ``run_on_schedule=True``, every run on its schedule: see :meth:`Flow.run`)."""
+        ``run_on_schedule=True`` or ``listen=``, every run: see :meth:`Flow.run`)."""
         values = {**(parameters or {}), **self._bind(args, params)}
         return self._run_with(
             values,
@@ -153,6 +179,8 @@ class FunctionFlow(Flow):
             progress=progress,
             run_on_schedule=run_on_schedule,
             max_runs=max_runs,
+            listen=listen,
+            max_concurrent_runs=max_concurrent_runs,
         )
 
     def __call__(self, *args: Any, executor: Any = None, **params: Any) -> Any:

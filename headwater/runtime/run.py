@@ -12,8 +12,10 @@ A Flow is configuration; :meth:`Flow.run <headwater.model.flow.Flow.run>` is a s
   wanted (:mod:`headwater.runtime.progress`), redaction of secrets in the returned states
   (:mod:`headwater.runtime.redaction`), then the run journal (:mod:`headwater.runtime.journal`),
   which therefore only ever sees masked messages;
-- **once or on a schedule**: ``run_on_schedule=True`` hands over to the schedule loop
-  (:mod:`headwater.runtime.scheduled`), which calls back here once per event.
+- **once, on a schedule, or for each event**: ``run_on_schedule=True`` hands over to the
+  schedule loop (:mod:`headwater.runtime.scheduled`), ``listen=`` (or a schedule with
+  listeners) to the listening loop (:mod:`headwater.runtime.listening`); both call
+  :func:`run_once` for each event.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from headwater.engine.flow_runner import FlowRunner
 from headwater.engine.hooks import RunHook
-from headwater.errors import ScheduleError
+from headwater.errors import ListenerError, ScheduleError
 from headwater.runtime.journal import JournalHook
 from headwater.runtime.progress import progress_for
 from headwater.runtime.redaction import RedactionHook
@@ -47,12 +49,16 @@ def run_flow(
     progress: bool | None = None,
     run_on_schedule: bool = False,
     max_runs: int | None = None,
+    listen: Any = None,
+    max_concurrent_runs: int | None = None,
 ) -> State | ScheduledRuns:
-    """Run ``flow`` once, or on its schedule; what :meth:`Flow.run` does (its arguments).
+    """Run ``flow`` once, on its schedule, or for each event of listeners; what
+    :meth:`Flow.run` does (its arguments).
 
     Raises:
-        ScheduleError: ``max_runs`` without ``run_on_schedule=True``, or
+        ScheduleError: ``max_runs`` without ``run_on_schedule=True`` or ``listen=``, or
             ``run_on_schedule=True`` and the flow has no schedule.
+        ListenerError: ``max_concurrent_runs`` without a listener.
     """
     options: dict[str, Any] = {
         "executor": executor,
@@ -61,14 +67,40 @@ def run_flow(
         "context": context,
         "progress": progress,
     }
+    schedule = flow.schedule if run_on_schedule else None
+    if listen is not None:
+        from headwater.runtime.listening import as_listeners, run_flow_listening
+
+        if run_on_schedule and schedule is None:
+            raise ScheduleError(
+                f"Flow {flow.name!r} has no schedule to run on; drop run_on_schedule=True to "
+                f"run for the events of listen= alone."
+            )
+        return run_flow_listening(
+            flow,
+            parameters,
+            listeners=as_listeners(listen),
+            schedule=schedule,
+            max_runs=max_runs,
+            max_concurrent_runs=1 if max_concurrent_runs is None else max_concurrent_runs,
+            **options,
+        )
+    if max_concurrent_runs is not None and not (schedule is not None and schedule.listeners):
+        raise ListenerError(
+            f"Flow {flow.name!r}: max_concurrent_runs={max_concurrent_runs} is for runs started "
+            f"by listeners; add listen=... (runs on a schedule are one at a time)."
+        )
     if run_on_schedule or max_runs is not None:
         if not run_on_schedule:
             raise ScheduleError(
                 f"Flow {flow.name!r}: max_runs={max_runs} is for runs on a schedule; "
-                f"add run_on_schedule=True, or drop max_runs to run once."
+                f"add run_on_schedule=True, or drop max_runs to run once (or add listen=... "
+                f"for runs started by listeners)."
             )
         from headwater.runtime.scheduled import run_flow_on_schedule
 
+        if max_concurrent_runs is not None:  # a schedule with listeners: see run_flow_on_schedule
+            options["max_concurrent_runs"] = max_concurrent_runs
         return run_flow_on_schedule(flow, parameters, max_runs=max_runs, **options)
     return run_once(flow, parameters, **options)
 

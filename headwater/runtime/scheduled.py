@@ -20,6 +20,8 @@ docs/notices/0007-schedules.md (amendment of 2026-11-30).
 - **Ctrl-C stops cleanly.** A KeyboardInterrupt while waiting ends the loop; one during a run
   is turned into a Cancelled flow state by the flow runner, and a Cancelled run ends the loop
   too. Either way the caller gets every run so far, with ``interrupted`` set, and no traceback.
+- **Listeners.** A schedule that holds listeners is run by the listening loop
+  (:mod:`headwater.runtime.listening`): its clocks and its listeners start runs.
 - **What comes back** is a :class:`ScheduledRuns`: every ``(event, state)`` in order, not only
   the last state as in Prefect Core 1, so a failure in the middle is not lost;
   ``last_state`` gives the Prefect answer.
@@ -40,12 +42,13 @@ from typing import TYPE_CHECKING, Any
 from headwater.errors import ParameterError, ScheduleError
 
 if TYPE_CHECKING:
+    from headwater.listeners.base import Event
     from headwater.model.flow import Flow
     from headwater.model.states import State
     from headwater.schedules.clocks import ScheduleEvent
     from headwater.schedules.schedule import Schedule
 
-__all__ = ["ScheduledRun", "ScheduledRuns", "run_flow_on_schedule"]
+__all__ = ["ScheduledRun", "ScheduledRuns", "check_clock_parameters", "run_flow_on_schedule"]
 
 logger = logging.getLogger("headwater.schedules")
 
@@ -56,25 +59,28 @@ class ScheduledRun:
 
     Args:
         event: the schedule event that started it (``event.start_time``,
-            ``event.parameter_defaults``).
+            ``event.parameter_defaults``), or in a listening loop the listener's
+            :class:`~headwater.listeners.Event` (``event.time``, ``event.label``).
         state: the flow run's final State (``state.result[task]`` is each task's State).
         run_id: the run's ``flow_run_id`` (as in the run journal).
     """
 
-    event: ScheduleEvent
+    event: ScheduleEvent | Event
     state: State
     run_id: str
 
 
 @dataclass(frozen=True, slots=True)
 class ScheduledRuns:
-    """What ``flow.run(run_on_schedule=True)`` returns: every run, in order.
+    """What ``flow.run(run_on_schedule=True)`` and ``flow.run(listen=...)`` return: every run,
+    in order.
 
     Iterate it, index it or take its ``len``; each item is a :class:`ScheduledRun`.
 
     Args:
         runs: the runs, in the order they ran.
-        interrupted: whether Ctrl-C (KeyboardInterrupt) or a Cancelled run ended the loop.
+        interrupted: whether Ctrl-C (KeyboardInterrupt, or SIGINT/SIGTERM for listeners) or
+            a Cancelled run ended the loop.
     """
 
     runs: tuple[ScheduledRun, ...] = ()
@@ -113,8 +119,17 @@ class ScheduledRuns:
         return f"<ScheduledRuns: {len(self.runs)} run{plural}{' (' + summary + ')' if summary else ''}{stopped}>"
 
 
-def _check_parameters(flow: Flow, schedule: Schedule, explicit: Mapping[str, Any]) -> None:
-    """Resolve the parameters every clock's events would give; raise before any wait."""
+def check_clock_parameters(flow: Flow, schedule: Schedule, explicit: Mapping[str, Any]) -> None:
+    """Resolve the parameters every clock's events would give; raise before any wait.
+
+    Args:
+        flow: the flow.
+        schedule: the schedule whose clocks give parameter defaults.
+        explicit: the values given to ``run()`` (they win over the clocks').
+
+    Raises:
+        ParameterError: the parameters of some clock's events are refused.
+    """
     from headwater.model.parameter import resolve_parameters
 
     seen: list[dict[str, Any]] = []
@@ -164,7 +179,8 @@ def run_flow_on_schedule(
         now: the current time, aware (UTC now by default; injectable for tests).
         sleep: sleeps a number of seconds (``time.sleep`` by default).
         max_sleep: the longest single sleep, in seconds (how soon ``stop`` is noticed).
-        **run_options: passed to each ``flow.run`` (``executor``, ``context``, ...).
+        **run_options: passed to each ``flow.run`` (``executor``, ``context``, ...), and
+            ``max_concurrent_runs`` for a schedule with listeners.
 
     Returns:
         A :class:`ScheduledRuns` holding each run's event, State and run id, in order.
@@ -179,9 +195,11 @@ def run_flow_on_schedule(
     from headwater.schedules.runner import run_on_schedule
 
     chosen = _schedule_of(flow, schedule)
+    if chosen.listeners:  # its listeners start runs too: that is the listening loop's work
+        return _listen(flow, parameters, chosen, max_runs, (now, sleep, stop, on_run), run_options)
     explicit = dict(parameters or {})
     flow.validate()
-    _check_parameters(flow, chosen, explicit)
+    check_clock_parameters(flow, chosen, explicit)
     loop = _Loop(flow, explicit, run_options, stop if stop is not None else threading.Event())
     loop.on_run = on_run
     options: dict[str, Any] = {"max_runs": max_runs, "stop": loop.stop, "sleep": sleep}
@@ -201,6 +219,30 @@ def run_flow_on_schedule(
             "" if n == 1 else "s",
         )
     return ScheduledRuns(tuple(loop.runs), interrupted=interrupted or loop.cancelled)
+
+
+def _listen(
+    flow: Flow,
+    parameters: Mapping[str, Any] | None,
+    schedule: Schedule,
+    max_runs: int | None,
+    loop: tuple[Any, Any, threading.Event | None, Callable[[ScheduledRun], Any] | None],
+    run_options: dict[str, Any],
+) -> ScheduledRuns:
+    """Run a schedule that holds listeners (its clocks and listeners start runs); ``loop``
+    is :func:`run_flow_on_schedule`'s ``now``, ``sleep``, ``stop`` and ``on_run``."""
+    from headwater.runtime.listening import run_flow_listening
+
+    now, sleep, stop, on_run = loop
+    if now is not None or sleep is not time.sleep:
+        raise ScheduleError(
+            f"Flow {flow.name!r}: a schedule with listeners runs in real time; now= and "
+            f"sleep= are for schedules of clocks alone."
+        )
+    return run_flow_listening(
+        flow, parameters, schedule=schedule, max_runs=max_runs, stop=stop, on_run=on_run,
+        **run_options,
+    )  # fmt: skip
 
 
 def _schedule_of(flow: Flow, schedule: Any) -> Schedule:

@@ -20,6 +20,13 @@ the least (``lo``) and most (``hi``) it moves an instant. So candidates are read
 point ``event - lo``, after which nothing can land before it. Without adjustments this is a
 plain merge with no look-back.
 
+Listeners. A schedule may also hold listeners (PIN-14: event-driven runs beside timed ones);
+they start runs when ``flow.run(run_on_schedule=True)`` runs the schedule, but they are live
+objects (threads, sockets, a queue), not data: ``next`` and ``events`` see only the clocks, and
+a schedule with listeners refuses to be written to JSON rather than lose them silently
+(docs/notices/0014-listeners.md). Drop them first: ``schedule.model_copy(update={"listeners":
+()})``.
+
 Guard. A filter combination that never passes (``is_weekday`` and ``is_weekend``) would loop
 forever; after :data:`MAX_CANDIDATES` candidates in a row fail the filters, the schedule raises
 :class:`~headwater.errors.ScheduleError` naming itself. A clock that ends simply ends the
@@ -42,7 +49,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from headwater.errors import ScheduleError
 from headwater.schedules._common import Spec, python_init, spec_repr, utc, zoned
@@ -64,35 +71,40 @@ def _candidates(clock: Clock, index: int, after: datetime) -> Iterator[_Candidat
 
 
 class Schedule(Spec):
-    """When a flow runs: clocks emit candidate times, filters drop some, adjustments move the rest.
+    """When a flow runs: clocks emit candidate times, filters drop some, adjustments move the
+    rest; listeners start runs for events as they arrive.
 
     Args:
-        clocks: where candidate times come from; at least one.
+        clocks: where candidate times come from.
         filters: every one must pass.
         or_filters: if given, at least one must pass.
         not_filters: none may pass.
         adjustments: applied in order to each candidate that passed the filters.
+        listeners: listeners from headwater.listeners; they run the flow for their events too
+            when it runs on this schedule (not written to JSON: see the module's note).
 
     Raises:
-        ScheduleError: no clocks, or an entry that is not a clock, filter or adjustment from
-            headwater.schedules.
+        ScheduleError: neither a clock nor a listener, or an entry that is not a clock,
+            filter, adjustment or listener.
     """
 
-    clocks: tuple[ClockSpec, ...]
+    clocks: tuple[ClockSpec, ...] = ()
     filters: tuple[FilterSpec, ...] = ()
     or_filters: tuple[FilterSpec, ...] = ()
     not_filters: tuple[FilterSpec, ...] = ()
     adjustments: tuple[AdjustmentSpec, ...] = ()
+    listeners: tuple[Any, ...] = Field(default=(), exclude=True)
 
     @python_init
     def __init__(
         self,
-        clocks: Sequence[Clock],
+        clocks: Sequence[Clock] = (),
         *,
         filters: Sequence[Filter] = (),
         or_filters: Sequence[Filter] = (),
         not_filters: Sequence[Filter] = (),
         adjustments: Sequence[Adjustment] = (),
+        listeners: Sequence[Any] = (),
     ) -> None:
         super().__init__(
             clocks=clocks,
@@ -100,16 +112,72 @@ class Schedule(Spec):
             or_filters=or_filters,
             not_filters=not_filters,
             adjustments=adjustments,
+            listeners=listeners,
         )
 
-    @field_validator("clocks", "filters", "or_filters", "not_filters", "adjustments", mode="before")
+    @field_validator(
+        "clocks", "filters", "or_filters", "not_filters", "adjustments", "listeners", mode="before"
+    )
     @classmethod
     def _check_lists(cls, value: Any, info: ValidationInfo) -> Any:
         if isinstance(value, Spec | str | dict) or not isinstance(value, Sequence):
             raise ValueError(f"must be a list, e.g. {info.field_name}=[...], got {value!r}")
-        if info.field_name == "clocks" and not value:
-            raise ValueError("a schedule needs at least one clock, e.g. [CronClock('0 9 * * *')]")
         return value
+
+    @field_validator("listeners")
+    @classmethod
+    def _check_listeners(cls, value: tuple[Any, ...]) -> tuple[Any, ...]:
+        from headwater.listeners.base import Listener
+
+        for item in value:
+            if isinstance(item, dict):
+                raise ValueError(
+                    "listeners are live objects and are not read from JSON; add them in "
+                    "Python: Schedule(clocks, ..., listeners=[FolderListener(...)])"
+                )
+            if not isinstance(item, Listener):
+                raise ValueError(
+                    f"{item!r} is not a listener; use one from headwater.listeners "
+                    f"(FolderListener, WebhookListener, QueueListener, IterableListener)"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _check_sources(self) -> Schedule:
+        if not self.clocks and not self.listeners:
+            raise ValueError(
+                "clocks: a schedule needs at least one clock, e.g. [CronClock('0 9 * * *')], "
+                "or a listener"
+            )
+        return self
+
+    def model_dump(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """The schedule as plain data (its clocks, filters and adjustments).
+
+        Raises:
+            ScheduleError: the schedule has listeners, which are not data.
+        """
+        self._refuse_listeners()
+        return super().model_dump(*args, **kwargs)
+
+    def model_dump_json(self, *args: Any, **kwargs: Any) -> str:
+        """The schedule as JSON (its clocks, filters and adjustments).
+
+        Raises:
+            ScheduleError: the schedule has listeners, which are not data.
+        """
+        self._refuse_listeners()
+        return super().model_dump_json(*args, **kwargs)
+
+    def _refuse_listeners(self) -> None:
+        if self.listeners:
+            raise ScheduleError(
+                f"A schedule with listeners cannot be written as data: listeners are live "
+                f"objects (threads, sockets, queues) that JSON cannot hold, and dropping them "
+                f"silently would make a schedule that no longer listens. Write the timed part "
+                f"alone: schedule.model_copy(update={{'listeners': ()}}).model_dump_json(); "
+                f"listeners: {list(self.listeners)!r}"
+            )
 
     def passes(self, dt: datetime) -> bool:
         """Tell whether a candidate time passes this schedule's filters.
@@ -236,4 +304,3 @@ def check_schedule(schedule: Any, flow_name: str) -> Any:
         f"Flow {flow_name!r}: schedule must be a headwater.schedules.Schedule or None, got "
         f"{shown}; {hint}."
     )
-
