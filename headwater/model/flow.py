@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from headwater.errors import FlowDefinitionError, FlowValidationError
+from headwater.model.dag import find_cycles, topological_order
 from headwater.model.flow_edits import FlowEdits
 from headwater.model.parameter import Parameter
 from headwater.model.task import (
@@ -332,55 +333,13 @@ class Flow(FlowEdits):
         that they are in the flow."""
         self._reference_tasks = list(dict.fromkeys(tasks))
 
-    def _find_cycles(self) -> list[list[Task]]:
-        """Return one path per cycle found (iterative DFS: deep flows do not hit the
-        recursion limit)."""
-        white, grey, black = 0, 1, 2
-        colour = dict.fromkeys(self._tasks, white)
-        cycles: list[list[Task]] = []
-        for root in self._tasks:
-            if colour[root] != white:
-                continue
-            stack: list[tuple[Task, Iterable[Task]]] = [(root, iter(self.downstream_tasks(root)))]
-            path = [root]
-            colour[root] = grey
-            while stack:
-                node, children = stack[-1]
-                for child in children:
-                    state = colour.get(child, black)
-                    if state == grey:
-                        cycles.append(path[path.index(child) :] + [child])
-                    elif state == white:
-                        colour[child] = grey
-                        path.append(child)
-                        stack.append((child, iter(self.downstream_tasks(child))))
-                        break
-                else:
-                    colour[node] = black
-                    path.pop()
-                    stack.pop()
-        return cycles
-
     def sorted_tasks(self) -> list[Task]:
         """Return the tasks in a topological order, ties in insertion order.
 
         Raises:
             FlowValidationError: when the flow has a cycle.
         """
-        indegree = {t: len(self.upstream_tasks(t)) for t in self._tasks}
-        order_of = {t: i for i, t in enumerate(self._tasks)}
-        import heapq
-
-        ready = [(order_of[t], t.slug, t) for t, d in indegree.items() if d == 0]
-        heapq.heapify(ready)
-        out: list[Task] = []
-        while ready:
-            _, _, t = heapq.heappop(ready)
-            out.append(t)
-            for child in self.downstream_tasks(t):
-                indegree[child] -= 1
-                if indegree[child] == 0:
-                    heapq.heappush(ready, (order_of[child], child.slug, child))
+        out = topological_order(list(self._tasks), self.upstream_tasks, self.downstream_tasks)
         if len(out) != len(self._tasks):
             self.validate()
         return out
@@ -393,7 +352,7 @@ class Flow(FlowEdits):
                 parameter name, reference task not in the flow and unbound required argument.
         """
         problems: list[str] = []
-        for cycle in self._find_cycles():
+        for cycle in find_cycles(list(self._tasks), self.downstream_tasks):
             problems.append("cycle: " + " -> ".join(repr(t.name) for t in cycle))
         for e in self._edges:
             for end, label in ((e.upstream_task, "upstream"), (e.downstream_task, "downstream")):
