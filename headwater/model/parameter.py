@@ -8,6 +8,10 @@ to that flow, so an unused parameter still belongs to the flow. Values are check
 the driver, before any task runs (:func:`resolve_parameters`): an unknown name, a missing
 required value, or a value that does not fit the parameter's type annotation (checked and
 coerced with pydantic) is refused with one error naming every problem.
+
+As in Prefect Core 1, a parameter created without a default is required: ``Parameter("n")``
+refuses a run that gives no ``n``; ``Parameter("n", required=False)`` (or ``default=None``)
+is optional and None when not given.
 """
 
 from __future__ import annotations
@@ -22,28 +26,48 @@ from headwater.model.task import Task, active_flow
 _NO_ANNOTATION = object()
 
 
+class _NoDefault:
+    """The default of ``Parameter(default=...)`` when none is given (a parameter without a
+    default is required)."""
+
+    def __repr__(self) -> str:
+        return "<no default>"
+
+
+_NO_DEFAULT: Any = _NoDefault()
+
+
 class Parameter(Task):
     """A named flow input.
 
     Args:
         name: the parameter's name, unique in its flow.
-        default: the value used when the run gives none.
-        required: whether every run must give a value.
+        default: the value used when the run gives none (None when ``required=False`` and no
+            default is given).
+        required: whether every run must give a value; by default, True exactly when no
+            ``default`` is given (as in Prefect Core 1).
         annotation: a type the value must fit (checked and coerced with pydantic).
         tags: labels, as for any task.
+
+    Raises:
+        ValueError: an empty name, or ``required=True`` together with a default other than None.
     """
 
     def __init__(
         self,
         name: str,
-        default: Any = None,
-        required: bool = False,
+        default: Any = _NO_DEFAULT,
+        required: bool | None = None,
         *,
         annotation: Any = _NO_ANNOTATION,
         tags: Iterable[str] | None = None,
     ) -> None:
         if not isinstance(name, str) or not name:
             raise ValueError(f"A Parameter needs a non-empty name, got {name!r}")
+        if required is None:
+            required = default is _NO_DEFAULT
+        if default is _NO_DEFAULT:
+            default = None
         if required and default is not None:
             raise ValueError(
                 f"Parameter {name!r} is required and also has a default ({default!r}); "
@@ -102,7 +126,10 @@ def resolve_parameters(
     for name, p in params.items():
         if name not in given:
             if p.required:
-                problems.append(f"parameter {name!r} is required and was not given")
+                problems.append(
+                    f"parameter {name!r} is required and was not given (give it, or create it "
+                    f"with a default or required=False)"
+                )
                 continue
             values[name] = p.prepare_value(p.default)
             continue
