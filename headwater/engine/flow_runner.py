@@ -31,7 +31,7 @@ from typing import Any
 
 from headwater import pickling
 from headwater.engine.collect import cancel, collect
-from headwater.engine.context import flow_run_context
+from headwater.engine.context import flow_run_context, given_parameters
 from headwater.engine.handlers import call_state_handlers
 from headwater.engine.hooks import RunHook
 from headwater.engine.nodes import FlowContext
@@ -86,7 +86,8 @@ class FlowRunner:
         """Run the flow once; see :meth:`Flow.run`.
 
         Args:
-            parameters: values for the flow's parameters.
+            parameters: values for the flow's parameters (they win over
+                ``context["parameters"]``; every value is checked).
             task_states: initial states of tasks.
             return_tasks: the tasks whose states the flow state's ``result`` holds.
             context: extra keys for the run context (``flow_run_id`` names the run).
@@ -96,10 +97,12 @@ class FlowRunner:
             FlowValidationError: the flow has problems (nothing runs).
             ParameterError: the parameters are refused (nothing runs).
             HeadwaterError: ``task_states`` or ``return_tasks`` name tasks not in the flow,
-                or the context cannot reach the workers (nothing runs).
+                ``context["date"]`` is not a date, or the context cannot reach the workers
+                (nothing runs).
         """
         flow = self.flow
         flow.validate()
+        parameters, context = given_parameters(parameters, context)
         values = resolve_parameters(flow.name, flow.parameters(), parameters)
         initial = self._checked_task_states(task_states)
         wanted = self._checked_return_tasks(return_tasks)

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from headwater.engine.context import given_parameters
 from headwater.engine.flow_runner import FlowRunner
 from headwater.engine.hooks import RunHook
 from headwater.errors import ScheduleError
@@ -54,6 +55,8 @@ def run_flow(
         ScheduleError: ``max_runs`` without ``run_on_schedule=True``, or
             ``run_on_schedule=True`` and the flow has no schedule.
     """
+    # context["parameters"] joins the explicit values (which win) before the schedule's check
+    parameters, context = given_parameters(parameters, context)
     options: dict[str, Any] = {
         "executor": executor,
         "task_states": task_states,
