@@ -17,7 +17,7 @@ is optional and None when not given.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from headwater.errors import FlowDefinitionError, ParameterError
 from headwater.model.context import context
@@ -80,6 +80,33 @@ class Parameter(Task):
         flow = active_flow()
         if flow is not None:
             flow.add_task(self)
+
+    def copy(self, name: str | None = None, **task_args: Any) -> Parameter:
+        """Return a copy under a new name (Prefect Core 1's ``Parameter.copy(name)``).
+
+        Args:
+            name: the copy's name; a flow's parameter names are unique, so it is required.
+            **task_args: attributes to set on the copy (``default=``, ``required=``, ``tags=``...).
+
+        Returns:
+            The copy (not added to any flow; using it in a task adds it).
+
+        Raises:
+            TypeError: no name given.
+            ValueError: the copy would be required and have a default.
+        """
+        if name is None:
+            raise TypeError(
+                f"Parameter {self.name!r}.copy() needs the copy's name, e.g. "
+                f"{self.name}.copy('{self.name}_2'): a flow's parameter names are unique."
+            )
+        new = cast(Parameter, super().copy(name=name, **task_args))
+        if new.required and new.default is not None:
+            raise ValueError(
+                f"Parameter {name!r} would be required and also have a default "
+                f"({new.default!r}); give required=False with the default."
+            )
+        return new
 
     def run(self) -> Any:
         """Return this parameter's value in the current run."""
