@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,7 +45,7 @@ from headwater.engine.calls import (
     wait_for_retry,
 )
 from headwater.engine.context import task_run_context
-from headwater.engine.handlers import call_state_handlers
+from headwater.engine.handlers import call_state_handlers, callback
 from headwater.engine.stored import StoredResults
 from headwater.model import signals
 from headwater.model.context import run_context
@@ -186,10 +186,10 @@ class TaskRunner:
         if not task.state_handlers and task.on_failure is None and task.on_success is None:
             return new
         handlers = list(task.state_handlers)
-        if task.on_failure is not None and new.is_failed():
-            handlers.append(_callback(task.on_failure))
-        if task.on_success is not None and new.is_successful():
-            handlers.append(_callback(task.on_success))
+        if task.on_failure is not None:
+            handlers.append(callback(task.on_failure, State.is_failed))
+        if task.on_success is not None:
+            handlers.append(callback(task.on_success, State.is_successful))
         return call_state_handlers(
             task,
             handlers,
@@ -553,13 +553,5 @@ def _states_of(upstream: Sequence[Upstream]) -> Collection[State]:
 
 _PENDING = Pending()
 """The initial state of a run no handler watches."""
-
-def _callback(fn: Callable[[Task, State], Any]) -> Callable[[Task, State, State], None]:
-    def handler(task: Task, old: State, new: State) -> None:
-        fn(task, new)
-
-    handler.__name__ = getattr(fn, "__name__", repr(fn))
-    return handler
-
 
 __all__ = ["TaskRunner", "Upstream", "call_with_timeout", "render_run_name", "wait_for_retry"]
