@@ -34,6 +34,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from headwater.errors import FlowDefinitionError
+from headwater.model.task_options import CHECKED_OPTIONS, checked_options
 
 if TYPE_CHECKING:
     from headwater.model.flow import Flow
@@ -112,65 +113,6 @@ class flatten:  # noqa: N801
         self.value = value
 
 
-def _as_timedelta(value: _dt.timedelta | float | None, option: str) -> _dt.timedelta | None:
-    if value is None or isinstance(value, _dt.timedelta):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return _dt.timedelta(seconds=value)
-    raise TypeError(f"{option} must be a datetime.timedelta or a number of seconds, got {value!r}")
-
-
-_CHECKED_OPTIONS = frozenset(
-    {"max_retries", "retry_delay", "retry_on", "timeout", "trigger", "state_handlers", "nout"}
-)
-"""The options of :class:`Task` that the constructor and :meth:`Task.copy` check."""
-
-
-def _checked_options(name: str, **options: Any) -> dict[str, Any]:
-    """The options among ``_CHECKED_OPTIONS`` given, checked and in the form a task keeps
-    them (a timedelta for ``retry_delay``, seconds for ``timeout``, a tuple for
-    ``retry_on``...)."""
-    from headwater.model import triggers
-
-    out: dict[str, Any] = {}
-    if "max_retries" in options:
-        max_retries = options["max_retries"]
-        if not isinstance(max_retries, int) or isinstance(max_retries, bool) or max_retries < 0:
-            raise ValueError(f"Task {name!r}: max_retries must be an int >= 0, got {max_retries!r}")
-        out["max_retries"] = max_retries
-    if "retry_delay" in options:
-        delay = _as_timedelta(options["retry_delay"], "retry_delay")
-        out["retry_delay"] = delay or _dt.timedelta(0)
-    if "retry_on" in options:
-        retry_on = options["retry_on"]
-        if retry_on is not None and not isinstance(retry_on, tuple):
-            retry_on = (retry_on,)
-        for exc_type in retry_on or ():
-            if not (isinstance(exc_type, type) and issubclass(exc_type, BaseException)):
-                raise TypeError(f"Task {name!r}: retry_on takes exception types, got {exc_type!r}")
-        out["retry_on"] = retry_on
-    if "timeout" in options:
-        delta = _as_timedelta(options["timeout"], "timeout")
-        if delta is not None and delta.total_seconds() <= 0:
-            raise ValueError(
-                f"Task {name!r}: timeout must be > 0 seconds, got {options['timeout']!r}"
-            )
-        out["timeout"] = delta.total_seconds() if delta is not None else None
-    if "trigger" in options:
-        trigger = options["trigger"] or triggers.all_successful
-        if not callable(trigger):
-            raise TypeError(f"Task {name!r}: trigger must be callable, got {trigger!r}")
-        out["trigger"] = trigger
-    if "state_handlers" in options:
-        out["state_handlers"] = list(options["state_handlers"] or ())
-    if "nout" in options:
-        nout = options["nout"]
-        if nout is not None and (not isinstance(nout, int) or nout < 1):
-            raise ValueError(f"Task {name!r}: nout must be an int >= 1, got {nout!r}")
-        out["nout"] = nout
-    return out
-
-
 class Task:
     """A unit of work in a flow. Subclass it and define ``run()``, or use ``@task``.
 
@@ -234,7 +176,7 @@ class Task:
     ) -> None:
         self.name = name or type(self).__name__
         self.tags = frozenset(tags or ())
-        checked = _checked_options(
+        checked = checked_options(
             self.name,
             max_retries=max_retries,
             retry_delay=retry_delay,
@@ -332,8 +274,8 @@ class Task:
             raise ValueError(
                 f"Task {self.name!r}: a copy's name must be a non-empty str, got {name!r}"
             )
-        checked = _checked_options(
-            name, **{k: v for k, v in task_args.items() if k in _CHECKED_OPTIONS}
+        checked = checked_options(
+            name, **{k: v for k, v in task_args.items() if k in CHECKED_OPTIONS}
         )
         new = copy.copy(self)
         new.state_handlers = list(self.state_handlers)
