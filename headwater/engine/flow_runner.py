@@ -198,6 +198,12 @@ class FlowRunner:
                 f"task_states must map tasks to States (e.g. Resume() or a previous run's "
                 f"state.result), but the values for {_names(not_states)} are not States"
             )
+        odd = [t.name for t, s in given.items() if isinstance(s, Mapped) and _odd_children(s)]
+        if odd:
+            raise HeadwaterError(
+                f"task_states gives {_names(odd)} a Mapped state whose map_states are not all "
+                "States: give each child a State, or None to run that child again"
+            )
         return given
 
     def _checked_return_tasks(self, return_tasks: Iterable[Task] | None) -> list[Task]:
@@ -225,8 +231,8 @@ class FlowRunner:
 
 def flow_state(flow: Flow, states: Mapping[Task, State]) -> State:
     """The flow run's state from its reference tasks' states (docs/notices/0002-skip-as-finished.md):
-    Failed if any failed; Paused or Pending if any did not finish; Cancelled if any was
-    cancelled; else Success, saying which were skipped.
+    Failed if any failed; Paused (a task or a mapped child is paused) or Pending if any did
+    not finish; Cancelled if any was cancelled; else Success, saying which were skipped.
 
     Args:
         flow: the flow.
@@ -242,14 +248,22 @@ def flow_state(flow: Flow, states: Mapping[Task, State]) -> State:
             unfinished.append(t.name)
         elif any(issubclass(k, Cancelled) for k in found):
             cancelled.append(t.name)
-    paused = [t.name for t, s in states.items() if s.is_paused()]
+    paused_tasks = [t for t, s in states.items() if any(issubclass(k, Paused) for k in kinds(s))]
+    paused = [t.name for t in paused_tasks]
     if failed:
         return Failed(f"Some reference tasks failed: {_names(failed)}.")
     if unfinished:
         if paused:
+            children = any(isinstance(states[t], Mapped) for t in paused_tasks)
             return Paused(
                 f"Tasks {_names(paused)} are paused; resume them with "
-                "flow.run(task_states={task: Resume()})."
+                "flow.run(task_states={task: Resume()})"
+                + (
+                    " (a map's paused children: give the map a Mapped state with Resume() in "
+                    "their place)."
+                    if children
+                    else "."
+                )
             )
         return Pending(f"Some reference tasks did not finish: {_names(unfinished)}.")
     if cancelled:
@@ -258,6 +272,14 @@ def flow_state(flow: Flow, states: Mapping[Task, State]) -> State:
     if skipped:
         return Success(f"All reference tasks succeeded or skipped (skipped: {_names(skipped)}).")
     return Success("All reference tasks succeeded.")
+
+
+def _odd_children(state: Mapped) -> bool:
+    """Whether a Mapped state given to a run has a child that is neither a State nor None."""
+    children = state.map_states
+    if getattr(children, "lazy_children", False):  # compact: made by a run, States only
+        return False
+    return any(c is not None and not isinstance(c, State) for c in children)
 
 
 def _with_tasks(state: State, result: dict[Task, State]) -> State:

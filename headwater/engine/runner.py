@@ -5,7 +5,7 @@ Design note
 ``TaskRunner.run`` is a pipeline of small steps. Each takes the current State (and what it
 needs) and returns the next one, or ends the run early by raising ``ENDRUN(state)``::
 
-    check_initial_state      a Finished initial state is returned as it is
+    check_initial_state      a Finished (or Paused) initial state is returned as it is
     check_upstream_finished  an unfinished upstream (e.g. Paused) leaves the task Pending;
                              a Cancelled upstream cancels it
     check_trigger            the trigger (skipped for a Resume) -> TriggerFailed / Skipped / Paused
@@ -54,6 +54,7 @@ from headwater.model.states import (
     Failed,
     Finished,
     Looped,
+    Paused,
     Pending,
     Retrying,
     Running,
@@ -245,10 +246,11 @@ class TaskRunner:
         return state
 
     def check_initial_state(self, state: State) -> State:
-        """End at once with a Finished initial state (a task given a previous run's state);
-        wait until a Retrying initial state's ``start_time`` (a task run again after its
-        worker was lost), without holding a worker slot."""
-        if state.is_finished():
+        """End at once with a Finished initial state (a task given a previous run's state)
+        or a Paused one (it stays Paused until given Resume, as in Prefect 1); wait until a
+        Retrying initial state's ``start_time`` (a task run again after its worker was
+        lost), without holding a worker slot."""
+        if state.is_finished() or isinstance(state, Paused):
             raise signals.ENDRUN(state)
         if isinstance(state, Retrying) and state.start_time is not None:
             wait_for_retry((state.start_time - _dt.datetime.now(_dt.UTC)).total_seconds())

@@ -85,7 +85,22 @@ def total(xs: list[int]) -> int:
 
 
 @task
-def pause_child_unless_resumed(x: int) -> int:
+def pause_odd_unless_resumed(x: int, calls: str) -> int:
+    """Pause the children of odd elements until they are resumed; note the calls that
+    return."""
     if not context.get("resume") and x % 2:
         raise signals.PAUSE(f"child {x} waits")
+    note_call(calls)
     return x * 10
+
+
+@task(trigger=triggers.manual_only)
+def gate_list() -> list[int]:
+    return [1, 2, 3]
+
+
+@task
+def noted_double(x: int, calls: str) -> int:
+    """Note the call (with the map index) in the side-effect file ``calls``; return 2x."""
+    note_call(calls)
+    return x * 2
