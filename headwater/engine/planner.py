@@ -42,6 +42,12 @@ no child would check them, so one node (:func:`~headwater.engine.nodes.run_empty
 checks its conditions and trigger instead: an empty map in a branch not taken is Skipped
 like the rest of the branch.
 
+States given to the run (``task_states``) are kept when finished: as literals in the graph,
+never run. A mapped task given a Mapped state keeps it whole when every child finished;
+otherwise its map is planned again and each child starts from its given state (a finished
+one is a literal, None starts from scratch), as in Prefect 1; when the inputs no longer have
+as many elements as the given children, every child starts from scratch.
+
 Everything the planner learns about one run is in its :class:`~headwater.engine.plan.Plan`;
 a Planner is made for one run and tells the run hooks (:mod:`headwater.engine.hooks`) how
 many task runs are planned and which finished.
