@@ -33,8 +33,9 @@ and then, if the type refuses it, the string read as JSON (so ``-p xs='[1,2]'`` 
 annotation a value that reads as JSON is used as JSON (``5``, ``true``, ``[1, 2]``), and any
 other value as the string. A :class:`~headwater.model.secrets.Secret` always gets the string.
 
-The executors other than ``local`` come from :mod:`headwater.executors` by name, imported only
-when asked for.
+Without ``--executor`` the flow runs on its own executor (``Flow(executor=...)``, as in
+Prefect Core 1), else on ``local``. The executors other than ``local`` come from
+:mod:`headwater.executors` by name, imported only when asked for.
 """
 
 from __future__ import annotations
@@ -202,15 +203,20 @@ def parse_parameters(flow: Any, given: Sequence[str]) -> dict[str, Any]:
     return values
 
 
-def make_executor(kind: str, address: str | None) -> Any:
-    """Return the executor for ``--executor kind``.
+def make_executor(kind: str | None, address: str | None) -> Any:
+    """Return the executor for ``--executor kind`` (None without ``--executor``: the flow's
+    own executor, else a LocalExecutor, is chosen when the flow runs).
 
     Raises:
         BadInput: when the executor is not available, or ``address`` is given for one that
             takes none.
     """
+    if address is not None and kind is None:
+        _fail("--address is for --executor dask: add --executor dask")
     if address is not None and kind != "dask":
         _fail(f"--address is for --executor dask, not {kind!r}")
+    if kind is None:
+        return None
     module = importlib.import_module("headwater.executors")
     if kind == "local":
         return module.LocalExecutor()
@@ -276,9 +282,8 @@ def main() -> None:
 @click.option(
     "--executor",
     type=click.Choice(EXECUTORS),
-    default="local",
-    show_default=True,
-    help="Where tasks run.",
+    default=None,
+    help="Where tasks run (default: the flow's own executor, else local).",
 )
 @click.option(
     "--address", default=None, help="A dask.distributed scheduler (with --executor dask)."
@@ -317,7 +322,7 @@ def main() -> None:
 def run(
     target: str,
     params: tuple[str, ...],
-    executor: str,
+    executor: str | None,
     address: str | None,
     log_level: str | None,
     children: bool,

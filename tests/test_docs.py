@@ -50,10 +50,12 @@ def documented_context_keys() -> set[str]:
 
 
 def test_the_documented_context_keys_are_the_ones_a_task_sees() -> None:
-    from headwater import Flow, Parameter, context, task
+    from headwater import Flow, Parameter, context, signals, task
 
     @task
     def keys(n: int) -> set[str]:
+        if context["task_loop_count"] == 1:  # task_loop_result exists from the second on
+            raise signals.LOOP(result=0)
         return set(context)
 
     with Flow("context-keys") as flow:

@@ -84,12 +84,17 @@ class BatchInput:
 
 @dataclass(frozen=True, slots=True)
 class BatchSpec:
-    """A batch node's children ``start .. stop - 1`` and how they take their inputs."""
+    """A batch node's children ``start .. stop - 1`` and how they take their inputs.
+
+    Every child starts from ``initial_state``, or, when the task was given a Mapped state,
+    from its own in ``initial_states`` (None: from scratch; a finished one is kept).
+    """
 
     start: int
     stop: int
     inputs: tuple[BatchInput, ...] = ()
     initial_state: State | None = None
+    initial_states: tuple[State | None, ...] | None = None
 
 
 def _span(values: Sequence[Any], batched: bool, start: int, stop: int) -> list[State]:
@@ -137,10 +142,11 @@ def run_batch(
     ctx = flow_context.values
     states: list[State] = []
     due: list[_Due] = []
+    given = spec.initial_states
     for i in range(start, stop):
         upstream = _child_inputs(prepared, i, start)
         runner.map_index = i
-        state = runner.run(upstream, ctx, spec.initial_state)
+        state = runner.run(upstream, ctx, spec.initial_state if given is None else given[i - start])
         if isinstance(state, Retrying):
             heapq.heappush(due, (state.start_time or state.timestamp, i, state, upstream))
         states.append(state)

@@ -14,8 +14,9 @@ Design note
 4. start the executor, then plan and submit the graph (:mod:`headwater.engine.planner`) and
    collect every task's state, repairing what lost workers took down
    (:mod:`headwater.engine.collect`); Ctrl-C cancels what is left instead;
-5. decide the flow's state from its reference tasks (:func:`flow_state`), move the flow to it
-   through its state handlers, and let each hook see (and replace) it.
+5. decide the flow's state from its reference tasks (:func:`flow_state`), let the flow's
+   ``terminal_state_handler`` replace it (Prefect 1), move the flow to it through its state
+   handlers and ``on_failure`` callback, and let each hook see (and replace) it.
 
 Choosing the executor, showing progress, masking secrets and journaling are the runtime's
 (:mod:`headwater.runtime.run`), which hands the engine its hooks.
@@ -25,14 +26,18 @@ from __future__ import annotations
 
 import datetime as _dt
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
 from headwater import pickling
 from headwater.engine.collect import cancel, collect
-from headwater.engine.context import flow_run_context
-from headwater.engine.handlers import call_state_handlers
+from headwater.engine.context import flow_run_context, given_parameters
+from headwater.engine.handlers import (
+    call_state_handlers,
+    call_terminal_state_handler,
+    callback,
+)
 from headwater.engine.hooks import RunHook
 from headwater.engine.nodes import FlowContext
 from headwater.engine.plan import Plan, count_runs, kinds
@@ -46,6 +51,7 @@ from headwater.model.states import (
     Cancelled,
     Failed,
     Finished,
+    Mapped,
     Paused,
     Pending,
     Running,
@@ -86,7 +92,8 @@ class FlowRunner:
         """Run the flow once; see :meth:`Flow.run`.
 
         Args:
-            parameters: values for the flow's parameters.
+            parameters: values for the flow's parameters (they win over
+                ``context["parameters"]``; every value is checked).
             task_states: initial states of tasks.
             return_tasks: the tasks whose states the flow state's ``result`` holds.
             context: extra keys for the run context (``flow_run_id`` names the run).
@@ -96,10 +103,12 @@ class FlowRunner:
             FlowValidationError: the flow has problems (nothing runs).
             ParameterError: the parameters are refused (nothing runs).
             HeadwaterError: ``task_states`` or ``return_tasks`` name tasks not in the flow,
-                or the context cannot reach the workers (nothing runs).
+                ``context["date"]`` is not a date, or the context cannot reach the workers
+                (nothing runs).
         """
         flow = self.flow
         flow.validate()
+        parameters, context = given_parameters(parameters, context)
         values = resolve_parameters(flow.name, flow.parameters(), parameters)
         initial = self._checked_task_states(task_states)
         wanted = self._checked_return_tasks(return_tasks)
@@ -123,9 +132,11 @@ class FlowRunner:
                     f"The flow run was interrupted (KeyboardInterrupt). {final.message}"
                 )
         result = {t: states[t] for t in wanted if t in states}
-        final = self._transition(running, final.with_(result=result))
-        if final.result_object.value is None:  # a handler's replacement keeps the task states
-            final = final.with_(result=result)
+        final = _with_tasks(final, result)
+        terminal = flow.terminal_state_handler
+        if isinstance(running, Running) and terminal is not None:
+            final = _with_tasks(self._terminal_state(terminal, final, states), result)
+        final = _with_tasks(self._transition(running, final), result)
         counts = count_runs(states)
         for hook in hooks:
             final = hook.on_run_finished(flow=flow, state=final, counts=counts)
@@ -144,12 +155,32 @@ class FlowRunner:
                 return cancel(planner), True
 
     def _transition(self, old: State, new: State) -> State:
-        """Move the flow from ``old`` to ``new`` through its state handlers; a handler that
-        raises ends the run in a Failed state naming it (or the state its signal asks for)."""
+        """Move the flow from ``old`` to ``new`` through its state handlers, then its
+        ``on_failure`` callback; a handler that raises ends the run in a Failed state naming
+        it (or the state its signal asks for)."""
+        flow = self.flow
+        handlers = list(flow.state_handlers)
+        if flow.on_failure is not None:
+            handlers.append(callback(flow.on_failure, State.is_failed))
         try:
-            return call_state_handlers(
-                self.flow, self.flow.state_handlers, old, new, what=f"flow {self.flow.name!r}"
-            )
+            return call_state_handlers(flow, handlers, old, new, what=f"flow {flow.name!r}")
+        except signals.ENDRUN as end:
+            return end.end_state
+
+    def _terminal_state(
+        self, handler: Callable[..., Any], final: State, states: Mapping[Task, State]
+    ) -> State:
+        """The final state as the flow's ``terminal_state_handler`` decides it (Prefect 1:
+        it sees the reference tasks' states, a mapped task's children's in its place)."""
+        reference: set[State] = set()
+        for t in self.flow.reference_tasks():
+            s = states[t]
+            if isinstance(s, Mapped):
+                reference.update(c for c in s.map_states if isinstance(c, State))
+            else:
+                reference.add(s)
+        try:
+            return call_terminal_state_handler(self.flow, handler, final, reference)
         except signals.ENDRUN as end:
             return end.end_state
 
@@ -166,6 +197,12 @@ class FlowRunner:
             raise HeadwaterError(
                 f"task_states must map tasks to States (e.g. Resume() or a previous run's "
                 f"state.result), but the values for {_names(not_states)} are not States"
+            )
+        odd = [t.name for t, s in given.items() if isinstance(s, Mapped) and _odd_children(s)]
+        if odd:
+            raise HeadwaterError(
+                f"task_states gives {_names(odd)} a Mapped state whose map_states are not all "
+                "States: give each child a State, or None to run that child again"
             )
         return given
 
@@ -194,8 +231,8 @@ class FlowRunner:
 
 def flow_state(flow: Flow, states: Mapping[Task, State]) -> State:
     """The flow run's state from its reference tasks' states (docs/notices/0002-skip-as-finished.md):
-    Failed if any failed; Paused or Pending if any did not finish; Cancelled if any was
-    cancelled; else Success, saying which were skipped.
+    Failed if any failed; Paused (a task or a mapped child is paused) or Pending if any did
+    not finish; Cancelled if any was cancelled; else Success, saying which were skipped.
 
     Args:
         flow: the flow.
@@ -211,14 +248,22 @@ def flow_state(flow: Flow, states: Mapping[Task, State]) -> State:
             unfinished.append(t.name)
         elif any(issubclass(k, Cancelled) for k in found):
             cancelled.append(t.name)
-    paused = [t.name for t, s in states.items() if s.is_paused()]
+    paused_tasks = [t for t, s in states.items() if any(issubclass(k, Paused) for k in kinds(s))]
+    paused = [t.name for t in paused_tasks]
     if failed:
         return Failed(f"Some reference tasks failed: {_names(failed)}.")
     if unfinished:
         if paused:
+            children = any(isinstance(states[t], Mapped) for t in paused_tasks)
             return Paused(
                 f"Tasks {_names(paused)} are paused; resume them with "
-                "flow.run(task_states={task: Resume()})."
+                "flow.run(task_states={task: Resume()})"
+                + (
+                    " (a map's paused children: give the map a Mapped state with Resume() in "
+                    "their place)."
+                    if children
+                    else "."
+                )
             )
         return Pending(f"Some reference tasks did not finish: {_names(unfinished)}.")
     if cancelled:
@@ -227,6 +272,20 @@ def flow_state(flow: Flow, states: Mapping[Task, State]) -> State:
     if skipped:
         return Success(f"All reference tasks succeeded or skipped (skipped: {_names(skipped)}).")
     return Success("All reference tasks succeeded.")
+
+
+def _odd_children(state: Mapped) -> bool:
+    """Whether a Mapped state given to a run has a child that is neither a State nor None."""
+    children = state.map_states
+    if getattr(children, "lazy_children", False):  # compact: made by a run, States only
+        return False
+    return any(c is not None and not isinstance(c, State) for c in children)
+
+
+def _with_tasks(state: State, result: dict[Task, State]) -> State:
+    """The flow's state holding the task states, unless a handler's replacement holds a
+    result of its own."""
+    return state if state.result_object.value is not None else state.with_(result=result)
 
 
 def _names(names: Iterable[str]) -> str:

@@ -14,6 +14,13 @@ the run (docs/notices/0003-runner-pipeline.md): :func:`call_state_handlers` rais
 
 The task runner lets that ``ENDRUN`` end its pipeline like any step's; the flow runner turns
 it into the flow run's final state, keeping the task states it has.
+
+The other handlers of Prefect 1 take the same path (:func:`call_handler`): ``on_failure`` /
+``on_success`` callbacks (``fn(obj, state)``, made state handlers by :func:`callback`, called
+when the state entered is failed / successful) and a flow's ``terminal_state_handler``
+(``handler(flow, state, reference_task_states)``, :func:`call_terminal_state_handler`),
+called once with the flow run's final state before its state handlers; a State it returns
+replaces the final state, anything else but None fails the run naming it.
 """
 
 from __future__ import annotations
@@ -51,25 +58,120 @@ def call_state_handlers(
     Raises:
         ENDRUN: with the state the run ends in when a handler raised (see the module's note).
     """
-    extra = dict(fields or {})
     for handler in handlers:
-        try:
-            replaced = handler(owner, old, new)
-        except signals.HeadwaterSignal as sig:
-            raise signals.ENDRUN(sig.to_state(**extra)) from sig
-        except Exception as exc:
-            name = getattr(handler, "__name__", repr(handler))
-            failed = Failed(
-                f"State handler {name!r} of {what} raised {type(exc).__name__}: {exc} "
-                f"(on {type(old).__name__} -> {type(new).__name__})",
-                exception=exc,
-                traceback="".join(_traceback.format_exception(type(exc), exc, exc.__traceback__)),
-                **extra,
-            )
-            raise signals.ENDRUN(failed) from exc
+        replaced = call_handler(
+            handler,
+            (owner, old, new),
+            what=what,
+            during=f"on {type(old).__name__} -> {type(new).__name__}",
+            fields=fields,
+        )
         if isinstance(replaced, State):
             new = replaced
     return new
 
 
-__all__ = ["StateHandler", "call_state_handlers"]
+def call_handler(
+    handler: Callable[..., Any],
+    args: tuple[Any, ...],
+    *,
+    what: str,
+    during: str,
+    kind: str = "State handler",
+    fields: Mapping[str, Any] | None = None,
+) -> Any:
+    """Call one handler of a task or flow and return what it returned.
+
+    Args:
+        handler: the handler.
+        args: its arguments.
+        what: its owner for messages, e.g. ``"flow 'etl'"``.
+        during: when it was called, for messages, e.g. ``"on Running -> Success"``.
+        kind: what the handler is, for messages.
+        fields: fields for the state a failing handler ends in.
+
+    Raises:
+        ENDRUN: with a Failed state naming the handler when it raised an exception, or the
+            state a signal it raised asks for.
+    """
+    extra = dict(fields or {})
+    try:
+        return handler(*args)
+    except signals.HeadwaterSignal as sig:
+        raise signals.ENDRUN(sig.to_state(**extra)) from sig
+    except Exception as exc:
+        name = getattr(handler, "__name__", repr(handler))
+        failed = Failed(
+            f"{kind} {name!r} of {what} raised {type(exc).__name__}: {exc} ({during})",
+            exception=exc,
+            traceback="".join(_traceback.format_exception(type(exc), exc, exc.__traceback__)),
+            **extra,
+        )
+        raise signals.ENDRUN(failed) from exc
+
+
+def callback(fn: Callable[[Any, State], Any], when: Callable[[State], bool]) -> StateHandler:
+    """A state handler calling ``fn(obj, new_state)`` when ``when(new_state)`` (what Prefect 1's
+    ``on_failure`` / ``on_success`` are); it never replaces the state.
+
+    Args:
+        fn: the callback.
+        when: which states it is called for, e.g. ``State.is_failed``.
+    """
+
+    def handler(owner: Any, old: State, new: State) -> None:
+        if when(new):
+            fn(owner, new)
+
+    handler.__name__ = getattr(fn, "__name__", repr(fn))
+    return handler
+
+
+def call_terminal_state_handler(
+    flow: Any,
+    handler: Callable[[Any, State, set[State]], Any],
+    state: State,
+    reference_states: set[State],
+) -> State:
+    """Call a flow's ``terminal_state_handler`` with its run's final state; return the state
+    the run ends in (the handler's State, or ``state`` when it returned None).
+
+    Args:
+        flow: the flow.
+        handler: ``handler(flow, state, reference_task_states)``.
+        state: the final state, as the reference tasks decide it.
+        reference_states: the reference tasks' states (a mapped task's children's).
+
+    Raises:
+        ENDRUN: with a Failed state naming the handler when it raised or returned something
+            that is neither a State nor None (or the state a signal it raised asks for).
+    """
+    what = f"flow {getattr(flow, 'name', flow)!r}"
+    kind = "Terminal state handler"
+    replaced = call_handler(
+        handler,
+        (flow, state, reference_states),
+        what=what,
+        during=f"with the final state {type(state).__name__}",
+        kind=kind,
+    )
+    if replaced is None:
+        return state
+    if not isinstance(replaced, State):
+        name = getattr(handler, "__name__", repr(handler))
+        raise signals.ENDRUN(
+            Failed(
+                f"{kind} {name!r} of {what} returned {replaced!r}, which is not a State; "
+                "return a State to replace the final state, or None to keep it."
+            )
+        )
+    return replaced
+
+
+__all__ = [
+    "StateHandler",
+    "call_handler",
+    "call_state_handlers",
+    "call_terminal_state_handler",
+    "callback",
+]

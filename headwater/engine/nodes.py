@@ -183,9 +183,8 @@ def run_empty_map(
     upstream = _upstream_of(spec, states)
     runner = TaskRunner(task_def.task)
     state = spec.initial_state or Pending()
-    if state.is_finished():
-        return state
     try:
+        runner.check_initial_state(state)
         runner.check_upstream_finished(state, [s for up in upstream for s in up.states()])
         runner.check_gates(state, [tuple(up.states()) for up in upstream if up.gate])
         runner.check_trigger(state, [s for up in upstream if not up.gate for s in up.states()])

@@ -44,6 +44,12 @@ no child would check them, so one node (:func:`~headwater.engine.nodes.run_empty
 checks its conditions and trigger instead: an empty map in a branch not taken is Skipped
 like the rest of the branch.
 
+States given to the run (``task_states``) are kept when finished: as literals in the graph,
+never run. A mapped task given a Mapped state keeps it whole when every child finished;
+otherwise its map is planned again and each child starts from its given state (a finished
+one is a literal, None starts from scratch), as in Prefect 1; when the inputs no longer have
+as many elements as the given children, every child starts from scratch.
+
 Everything the planner learns about one run is in its :class:`~headwater.engine.plan.Plan`;
 a Planner is made for one run and tells the run hooks (:mod:`headwater.engine.hooks`) how
 many task runs are planned and which finished.
@@ -84,12 +90,13 @@ from headwater.engine.plan import (
     Plan,
     annotations_of,
     element_sources,
+    kinds,
     runs_of,
     state_name,
 )
 from headwater.executors.base import Executor
 from headwater.model.flow import Edge, Flow
-from headwater.model.states import Failed, Mapped, State, Success
+from headwater.model.states import Failed, Finished, Mapped, State, Success
 from headwater.model.task import Constant, Task
 from headwater.taskgraph import is_node
 
@@ -187,7 +194,13 @@ class Planner:
         key = f"{task.slug}-{self.plan.token}"
         initial = self.task_states.get(task)
         edges = self.flow.upstream_edges(task)
-        if not self.flow.is_mapped(task):
+        given: Sequence[State | None] | None = None
+        if isinstance(initial, Mapped) and self.flow.is_mapped(task):
+            if all(issubclass(k, Finished) for k in kinds(initial)):
+                self._plan_given_map(task, key, initial, batch)
+                return set()
+            given, initial = initial.map_states, None  # run the unfinished children again
+        if not self.flow.is_mapped(task) or (initial is not None and initial.is_finished()):
             if initial is not None and initial.is_finished():
                 batch[key] = initial
             else:
@@ -195,18 +208,15 @@ class Planner:
                 batch[key] = self._node(task, batch, inputs, initial_state=initial)
             self.plan.outputs[task] = Output(single=key)
             return set()
-        if isinstance(initial, Mapped):
-            self._plan_given_map(task, key, initial, batch)
-            return set()
         sources, needs, problems = self._map_sources(task, edges, batch)
         if needs:
             return needs
         lengths = {src.n for _, src in sources}
         if not problems and len(lengths) > 1:
-            given = ", ".join(f"{e.key or e.upstream_task.name}={src.n}" for e, src in sources)
+            sizes = ", ".join(f"{e.key or e.upstream_task.name}={src.n}" for e, src in sources)
             problems.append(
                 f"Task {task.name!r} cannot map: its mapped arguments have different lengths "
-                f"({given}); give them the same length, or wrap one in unmapped(...) to pass "
+                f"({sizes}); give them the same length, or wrap one in unmapped(...) to pass "
                 "it whole to every child"
             )
         if problems:
@@ -217,7 +227,9 @@ class Planner:
             self.plan.outputs[task] = Output(single=key)
             return set()
         n = lengths.pop() if lengths else 0
-        self._plan_map(task, key, n, edges, dict(sources), batch, initial)
+        if given is not None and len(given) != n:
+            given = None  # the inputs changed length: no given child is known to match
+        self._plan_map(task, key, n, edges, dict(sources), batch, initial, given)
         return set()
 
     def _plan_given_map(self, task: Task, key: str, initial: Mapped, batch: dict[str, Any]) -> None:
@@ -281,9 +293,11 @@ class Planner:
         by_edge: Mapping[Edge, Elements],
         batch: dict[str, Any],
         initial: State | None,
+        given: Sequence[State | None] | None = None,
     ) -> None:
         """Plan a map of ``n`` children: one node per child, batches, or (no children but
-        inputs to check) one node deciding its state."""
+        inputs to check) one node deciding its state. ``given`` holds the children's initial
+        states when the task was given a Mapped state (a finished child is kept)."""
         whole = {e: self._whole_input(e) for e in edges if not e.mapped}
         if n == 0 and whole:
             # No child will check the condition, unmapped inputs or waits: one node does, so
@@ -298,10 +312,16 @@ class Planner:
             1 if n <= MAX_UNBATCHED else auto_batch_size(n, self._parallelism())
         )
         if size > 1 and n > 1:
-            self._plan_batches(task, key, n, size, edges, by_edge, whole, batch, initial)
+            self._plan_batches(task, key, n, size, edges, by_edge, whole, batch, initial, given)
             return
         children = []
         for i in range(n):
+            child_key = f"{key}-{i}"
+            children.append(child_key)
+            child_initial = initial if given is None else _child_state(given[i], i)
+            if child_initial is not None and child_initial.is_finished():
+                batch[child_key] = child_initial
+                continue
             inputs = []
             for e in edges:
                 if e.mapped:
@@ -310,9 +330,9 @@ class Planner:
                     inputs.append((element, [src_key]))
                 else:
                     inputs.append(whole[e])
-            child_key = f"{key}-{i}"
-            batch[child_key] = self._node(task, batch, inputs, map_index=i, initial_state=initial)
-            children.append(child_key)
+            batch[child_key] = self._node(
+                task, batch, inputs, map_index=i, initial_state=child_initial
+            )
         self.plan.outputs[task] = Output(children=children)
 
     def _plan_batches(
@@ -326,6 +346,7 @@ class Planner:
         whole: Mapping[Edge, tuple[InputSpec, list[str]]],
         batch: dict[str, Any],
         initial: State | None,
+        given: Sequence[State | None] | None = None,
     ) -> None:
         """Plan a map as nodes of ``size`` children each (notice 0010)."""
         def_key = self._def_key(task, batch)
@@ -351,7 +372,10 @@ class Planner:
                 inputs.append(spec)
                 args.extend(ks)
             node_key = f"{key}-batch{s}"
-            batch_spec = BatchSpec(s, stop, tuple(inputs), initial)
+            children = (
+                None if given is None else tuple(_child_state(given[i], i) for i in range(s, stop))
+            )
+            batch_spec = BatchSpec(s, stop, tuple(inputs), initial, children)
             batch[node_key] = (run_batch, def_key, self.plan.ctx_key, batch_spec, *args)
             keys.append(node_key)
         self.plan.outputs[task] = Output(batches=keys, starts=[*starts, n])
@@ -498,6 +522,13 @@ def _span_input(e: Edge, src: Elements, start: int, stop: int) -> tuple[BatchInp
         explicit.append((offset, at, index))
     spec = BatchInput(e.key, "explicit", len(offsets), gate=gate, explicit=tuple(explicit))
     return spec, list(offsets)
+
+
+def _child_state(state: State | None, i: int) -> State | None:
+    """A given child's state as child ``i`` starts from (None: from scratch)."""
+    if state is None or state.map_index == i:
+        return state
+    return state.with_(map_index=i)
 
 
 def parallelism(executor: Any) -> int:

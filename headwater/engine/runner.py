@@ -5,7 +5,7 @@ Design note
 ``TaskRunner.run`` is a pipeline of small steps. Each takes the current State (and what it
 needs) and returns the next one, or ends the run early by raising ``ENDRUN(state)``::
 
-    check_initial_state      a Finished initial state is returned as it is
+    check_initial_state      a Finished (or Paused) initial state is returned as it is
     check_upstream_finished  an unfinished upstream (e.g. Paused) leaves the task Pending;
                              a Cancelled upstream cancels it
     check_trigger            the trigger (skipped for a Resume) -> TriggerFailed / Skipped / Paused
@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,7 +46,7 @@ from headwater.engine.calls import (
     wait_for_retry,
 )
 from headwater.engine.context import task_run_context
-from headwater.engine.handlers import call_state_handlers
+from headwater.engine.handlers import call_state_handlers, callback
 from headwater.engine.stored import StoredResults
 from headwater.model import signals
 from headwater.model.context import run_context
@@ -55,6 +55,7 @@ from headwater.model.states import (
     Failed,
     Finished,
     Looped,
+    Paused,
     Pending,
     Retrying,
     Running,
@@ -187,10 +188,10 @@ class TaskRunner:
         if not task.state_handlers and task.on_failure is None and task.on_success is None:
             return new
         handlers = list(task.state_handlers)
-        if task.on_failure is not None and new.is_failed():
-            handlers.append(_callback(task.on_failure))
-        if task.on_success is not None and new.is_successful():
-            handlers.append(_callback(task.on_success))
+        if task.on_failure is not None:
+            handlers.append(callback(task.on_failure, State.is_failed))
+        if task.on_success is not None:
+            handlers.append(callback(task.on_success, State.is_successful))
         return call_state_handlers(
             task,
             handlers,
@@ -246,10 +247,11 @@ class TaskRunner:
         return state
 
     def check_initial_state(self, state: State) -> State:
-        """End at once with a Finished initial state (a task given a previous run's state);
-        wait until a Retrying initial state's ``start_time`` (a task run again after its
-        worker was lost), without holding a worker slot."""
-        if state.is_finished():
+        """End at once with a Finished initial state (a task given a previous run's state)
+        or a Paused one (it stays Paused until given Resume, as in Prefect 1); wait until a
+        Retrying initial state's ``start_time`` (a task run again after its worker was
+        lost), without holding a worker slot."""
+        if state.is_finished() or isinstance(state, Paused):
             raise signals.ENDRUN(state)
         if isinstance(state, Retrying) and state.start_time is not None:
             wait_for_retry((state.start_time - _dt.datetime.now(_dt.UTC)).total_seconds())
@@ -558,13 +560,5 @@ def _states_of(upstream: Sequence[Upstream]) -> Collection[State]:
 
 _PENDING = Pending()
 """The initial state of a run no handler watches."""
-
-def _callback(fn: Callable[[Task, State], Any]) -> Callable[[Task, State, State], None]:
-    def handler(task: Task, old: State, new: State) -> None:
-        fn(task, new)
-
-    handler.__name__ = getattr(fn, "__name__", repr(fn))
-    return handler
-
 
 __all__ = ["TaskRunner", "Upstream", "call_with_timeout", "render_run_name", "wait_for_retry"]

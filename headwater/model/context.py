@@ -3,10 +3,11 @@
 Design note
 -----------
 The context lives in one :class:`contextvars.ContextVar` holding an immutable mapping. The
-flow runner fills the flow-level keys (flow_name, flow_run_id, parameters, date, today,
-scheduled_start_time); the task runner layers the task-level keys on top (task_name, task_slug,
-task_tags, task_run_id, task_run_count, task_run_name, map_index, task_loop_count,
-task_loop_result, resume). docs/engine.md lists them for users.
+flow runner fills the flow-level keys (flow_name, flow_run_id, flow_run_name, parameters, date
+and the day keys derived from it, scheduled_start_time); the task runner layers the task-level
+keys on top (task_name, task_full_name, task_slug, task_tags, task_run_id, task_run_count,
+task_run_name, map_index, task_loop_count, task_loop_result from the second LOOP iteration,
+resume); :mod:`headwater.engine.context` builds them. docs/engine.md lists them for users.
 Because it is a ContextVar, every thread and every Dask worker sees only its own task's
 context, and a timed-out call running on in a helper thread keeps the context it started with.
 
@@ -14,6 +15,10 @@ Users read it through :data:`context`, a read-only mapping::
 
     from headwater import context
     context["task_name"], context.get("map_index")
+
+Inside a task run it also has ``logger`` (Prefect Core 1's ``context.get("logger")``): the
+task's logger, :func:`get_logger`, made when it is read rather than stored, so a map of a
+million children does not make a million adapters nobody reads.
 
 :func:`get_logger` returns a logger whose records carry ``flow_name``, ``task_name``,
 ``map_index`` and ``task_run_name`` attributes taken from the context when the record is made.
@@ -34,23 +39,38 @@ _current: ContextVar[Mapping[str, Any]] = ContextVar("headwater_run_context", de
 
 
 class RunContext(Mapping[str, Any]):
-    """A read-only view of the current run's context; empty outside a run."""
+    """A read-only view of the current run's context; empty outside a run. Inside a task run
+    ``logger`` is the task's logger (:func:`get_logger`)."""
 
     def __getitem__(self, key: str) -> Any:
+        values = _current.get()
         try:
-            return _current.get()[key]
+            return values[key]
         except KeyError:
-            known = ", ".join(sorted(_current.get())) or "none (not inside a task run)"
+            if key == _LOGGER and _in_task(values):
+                return get_logger()
+            known = ", ".join(sorted(self)) or "none (not inside a task run)"
             raise KeyError(f"{key!r} is not in the run context; keys: {known}") from None
 
     def __iter__(self) -> Iterator[str]:
-        return iter(_current.get())
+        values = _current.get()
+        yield from values
+        if _LOGGER not in values and _in_task(values):
+            yield _LOGGER
 
     def __len__(self) -> int:
-        return len(_current.get())
+        values = _current.get()
+        return len(values) + (_LOGGER not in values and _in_task(values))
 
     def __repr__(self) -> str:
         return f"<RunContext {dict(_current.get())!r}>"
+
+
+_LOGGER = "logger"
+
+
+def _in_task(values: Mapping[str, Any]) -> bool:
+    return "task_name" in values
 
 
 context = RunContext()

@@ -96,6 +96,13 @@ class Flow(FlowEdits):
             runs the flow.
         checkpoint: whether tasks that do not say write their results (see
             :mod:`headwater.engine.caching` for the whole rule).
+        executor: where ``flow.run()`` and ``headwater run`` run the tasks when they are
+            given no executor (a LocalExecutor when this is None too).
+        on_failure: ``callback(flow, state)`` called when the flow run ends Failed.
+        terminal_state_handler: ``handler(flow, state, reference_task_states)`` called with
+            the flow run's final state before its state handlers; a State it returns
+            replaces it (``reference_task_states`` is a set: the reference tasks' states, a
+            mapped task's children's states in place of its own).
     """
 
     def __init__(
@@ -108,6 +115,9 @@ class Flow(FlowEdits):
         state_handlers: Iterable[Callable[..., Any]] | None = None,
         schedule: Schedule | None = None,
         checkpoint: bool | None = None,
+        executor: Any = None,
+        on_failure: Callable[[Flow, State], Any] | None = None,
+        terminal_state_handler: Callable[[Flow, State, set[State]], State | None] | None = None,
     ) -> None:
         if not isinstance(name, str) or not name:
             raise ValueError(f"A Flow needs a non-empty name, got {name!r}")
@@ -122,6 +132,11 @@ class Flow(FlowEdits):
         self.state_handlers = list(state_handlers or ())
         self.schedule = schedule
         self.checkpoint = checkpoint
+        self.executor = executor
+        self.on_failure = _checked_callable(on_failure, "on_failure", name)
+        self.terminal_state_handler = _checked_callable(
+            terminal_state_handler, "terminal_state_handler", name
+        )
         self._token: Any = None
         for t in tasks or ():
             self.add_task(t)
@@ -142,6 +157,26 @@ class Flow(FlowEdits):
 
             value = check_schedule(value, self.name)
         self._schedule = value
+
+    @property
+    def executor(self) -> Any:
+        """Where ``flow.run()`` runs the tasks when it is given no executor (None: a
+        LocalExecutor)."""
+        return self._executor
+
+    @executor.setter
+    def executor(self, value: Any) -> None:
+        if isinstance(value, type):
+            raise TypeError(
+                f"Flow {self.name!r}: executor must be an executor object, got the class "
+                f"{value.__name__}; write executor={value.__name__}()."
+            )
+        if value is not None and not callable(getattr(value, "submit", None)):
+            raise TypeError(
+                f"Flow {self.name!r}: executor must be an executor such as LocalDaskExecutor() "
+                f"(from headwater.executors), got {value!r}"
+            )
+        self._executor = value
 
     # -- context manager -----------------------------------------------------------------
     def __enter__(self) -> Flow:
@@ -488,7 +523,8 @@ class Flow(FlowEdits):
 
         Args:
             parameters: values for the flow's parameters.
-            executor: where tasks run (a LocalExecutor by default).
+            executor: where tasks run (the flow's ``executor`` by default, else a
+                LocalExecutor).
             task_states: initial states, e.g. ``{task: Resume()}`` or a previous run's states.
             return_tasks: the tasks whose states to return (all by default).
             context: extra keys for the run context.
@@ -555,6 +591,12 @@ class Flow(FlowEdits):
 
     def __repr__(self) -> str:
         return f"<Flow {self.name!r}: {len(self._tasks)} tasks>"
+
+
+def _checked_callable(fn: Any, option: str, flow_name: str) -> Any:
+    if fn is not None and not callable(fn):
+        raise TypeError(f"Flow {flow_name!r}: {option} must be callable, got {fn!r}")
+    return fn
 
 
 __all__ = ["Edge", "Flow"]

@@ -8,12 +8,16 @@ to that flow, so an unused parameter still belongs to the flow. Values are check
 the driver, before any task runs (:func:`resolve_parameters`): an unknown name, a missing
 required value, or a value that does not fit the parameter's type annotation (checked and
 coerced with pydantic) is refused with one error naming every problem.
+
+As in Prefect Core 1, a parameter created without a default is required: ``Parameter("n")``
+refuses a run that gives no ``n``; ``Parameter("n", required=False)`` (or ``default=None``)
+is optional and None when not given.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from headwater.errors import FlowDefinitionError, ParameterError
 from headwater.model.context import context
@@ -22,28 +26,48 @@ from headwater.model.task import Task, active_flow
 _NO_ANNOTATION = object()
 
 
+class _NoDefault:
+    """The default of ``Parameter(default=...)`` when none is given (a parameter without a
+    default is required)."""
+
+    def __repr__(self) -> str:
+        return "<no default>"
+
+
+_NO_DEFAULT: Any = _NoDefault()
+
+
 class Parameter(Task):
     """A named flow input.
 
     Args:
         name: the parameter's name, unique in its flow.
-        default: the value used when the run gives none.
-        required: whether every run must give a value.
+        default: the value used when the run gives none (None when ``required=False`` and no
+            default is given).
+        required: whether every run must give a value; by default, True exactly when no
+            ``default`` is given (as in Prefect Core 1).
         annotation: a type the value must fit (checked and coerced with pydantic).
         tags: labels, as for any task.
+
+    Raises:
+        ValueError: an empty name, or ``required=True`` together with a default other than None.
     """
 
     def __init__(
         self,
         name: str,
-        default: Any = None,
-        required: bool = False,
+        default: Any = _NO_DEFAULT,
+        required: bool | None = None,
         *,
         annotation: Any = _NO_ANNOTATION,
         tags: Iterable[str] | None = None,
     ) -> None:
         if not isinstance(name, str) or not name:
             raise ValueError(f"A Parameter needs a non-empty name, got {name!r}")
+        if required is None:
+            required = default is _NO_DEFAULT
+        if default is _NO_DEFAULT:
+            default = None
         if required and default is not None:
             raise ValueError(
                 f"Parameter {name!r} is required and also has a default ({default!r}); "
@@ -56,6 +80,33 @@ class Parameter(Task):
         flow = active_flow()
         if flow is not None:
             flow.add_task(self)
+
+    def copy(self, name: str | None = None, **task_args: Any) -> Parameter:
+        """Return a copy under a new name (Prefect Core 1's ``Parameter.copy(name)``).
+
+        Args:
+            name: the copy's name; a flow's parameter names are unique, so it is required.
+            **task_args: attributes to set on the copy (``default=``, ``required=``, ``tags=``...).
+
+        Returns:
+            The copy (not added to any flow; using it in a task adds it).
+
+        Raises:
+            TypeError: no name given.
+            ValueError: the copy would be required and have a default.
+        """
+        if name is None:
+            raise TypeError(
+                f"Parameter {self.name!r}.copy() needs the copy's name, e.g. "
+                f"{self.name}.copy('{self.name}_2'): a flow's parameter names are unique."
+            )
+        new = cast(Parameter, super().copy(name=name, **task_args))
+        if new.required and new.default is not None:
+            raise ValueError(
+                f"Parameter {name!r} would be required and also have a default "
+                f"({new.default!r}); give required=False with the default."
+            )
+        return new
 
     def run(self) -> Any:
         """Return this parameter's value in the current run."""
@@ -102,7 +153,10 @@ def resolve_parameters(
     for name, p in params.items():
         if name not in given:
             if p.required:
-                problems.append(f"parameter {name!r} is required and was not given")
+                problems.append(
+                    f"parameter {name!r} is required and was not given (give it, or create it "
+                    f"with a default or required=False)"
+                )
                 continue
             values[name] = p.prepare_value(p.default)
             continue

@@ -28,11 +28,13 @@ import copy
 import datetime as _dt
 import inspect
 import itertools
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from headwater.errors import FlowDefinitionError
+from headwater.model.task_options import CHECKED_OPTIONS, checked_options
 from headwater.model.task_syntax import TaskSyntax
 
 if TYPE_CHECKING:
@@ -113,14 +115,6 @@ class flatten:  # noqa: N801
         self.value = value
 
 
-def _as_timedelta(value: _dt.timedelta | float | None, option: str) -> _dt.timedelta | None:
-    if value is None or isinstance(value, _dt.timedelta):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return _dt.timedelta(seconds=value)
-    raise TypeError(f"{option} must be a datetime.timedelta or a number of seconds, got {value!r}")
-
-
 class Task(TaskSyntax):
     """A unit of work in a flow. Subclass it and define ``run()``, or use ``@task``.
 
@@ -188,37 +182,27 @@ class Task(TaskSyntax):
         cache_key: str | None = None,
         priority: int | None = None,
     ) -> None:
-        from headwater.model import triggers
-
         self.name = name or type(self).__name__
         self.tags = frozenset(tags or ())
-        if not isinstance(max_retries, int) or isinstance(max_retries, bool) or max_retries < 0:
-            raise ValueError(
-                f"Task {self.name!r}: max_retries must be an int >= 0, got {max_retries!r}"
-            )
-        self.max_retries = max_retries
-        self.retry_delay = _as_timedelta(retry_delay, "retry_delay") or _dt.timedelta(0)
-        if retry_on is not None and not isinstance(retry_on, tuple):
-            retry_on = (retry_on,)
-        for exc_type in retry_on or ():
-            if not (isinstance(exc_type, type) and issubclass(exc_type, BaseException)):
-                raise TypeError(
-                    f"Task {self.name!r}: retry_on takes exception types, got {exc_type!r}"
-                )
-        self.retry_on = retry_on
-        delta = _as_timedelta(timeout, "timeout")
-        self.timeout = delta.total_seconds() if delta is not None else None
-        if self.timeout is not None and self.timeout <= 0:
-            raise ValueError(f"Task {self.name!r}: timeout must be > 0 seconds, got {timeout!r}")
-        self.trigger = trigger or triggers.all_successful
-        if not callable(self.trigger):
-            raise TypeError(f"Task {self.name!r}: trigger must be callable, got {trigger!r}")
-        self.state_handlers = list(state_handlers or ())
+        checked = checked_options(
+            self.name,
+            max_retries=max_retries,
+            retry_delay=retry_delay,
+            retry_on=retry_on,
+            timeout=timeout,
+            trigger=trigger,
+            state_handlers=state_handlers,
+            nout=nout,
+        )
+        self.max_retries = checked["max_retries"]
+        self.retry_delay = checked["retry_delay"]
+        self.retry_on = checked["retry_on"]
+        self.timeout = checked["timeout"]
+        self.trigger = checked["trigger"]
+        self.state_handlers = checked["state_handlers"]
         self.on_failure = on_failure
         self.on_success = on_success
-        if nout is not None and (not isinstance(nout, int) or nout < 1):
-            raise ValueError(f"Task {self.name!r}: nout must be an int >= 1, got {nout!r}")
-        self.nout = nout
+        self.nout = checked["nout"]
         self.task_run_name = task_run_name
         self.log_stdout = log_stdout
         self.checkpoint = checkpoint
@@ -258,16 +242,57 @@ class Task(TaskSyntax):
             )
 
     # -- copying -------------------------------------------------------------------------
-    def copy(self, **options: Any) -> Task:
-        """Return a copy with a new identity, some options changed (e.g. ``name=``)."""
+    def copy(self, **task_args: Any) -> Task:
+        """Return a copy with a new identity and some attributes changed, as in Prefect Core 1.
+
+        The options of :class:`Task` are checked as the constructor checks them; ``tags`` are
+        added to the task's own. The copy has none of the task's edges.
+
+        Args:
+            **task_args: attributes to set on the copy (``name=``, ``max_retries=``...).
+
+        Returns:
+            The copy (not added to any flow).
+
+        Raises:
+            AttributeError: an argument names no attribute of the task.
+            TypeError, ValueError: an option is refused, as by the constructor.
+        """
+        unknown = sorted(k for k in task_args if k == "slug" or not hasattr(self, k))
+        if unknown:
+            hint = (
+                " (the slug tells copies apart and is made from the name; set name= instead)"
+                if "slug" in unknown
+                else ""
+            )
+            raise AttributeError(f"Task {self.name!r} has no attribute {unknown[0]!r} to set{hint}")
+        flow = active_flow()
+        if (
+            flow is not None
+            and flow.has_task(self)
+            and (flow.upstream_edges(self) or flow.downstream_edges(self))
+        ):
+            warnings.warn(
+                f"Copying task {self.name!r}, which has dependencies in the flow being defined "
+                f"({flow.name!r}): the copy does not keep them.",
+                stacklevel=2,
+            )
+        name = task_args.get("name", self.name)
+        if not isinstance(name, str) or not name:
+            raise ValueError(
+                f"Task {self.name!r}: a copy's name must be a non-empty str, got {name!r}"
+            )
+        checked = checked_options(
+            name, **{k: v for k, v in task_args.items() if k in CHECKED_OPTIONS}
+        )
         new = copy.copy(self)
-        new.tags = frozenset(self.tags)
         new.state_handlers = list(self.state_handlers)
-        for key, value in options.items():
-            if not hasattr(self, key):
-                raise TypeError(f"Task {self.name!r} has no option {key!r}")
+        for key, value in {**task_args, **checked}.items():
             setattr(new, key, value)
+        new.tags = frozenset(self.tags) | frozenset(task_args.get("tags") or ())
         new.slug = f"{new.name}-{next(_counter)}"
+        new._check_signature()
+        _check_batch_size(new)
         return new
 
     # -- building flows ------------------------------------------------------------------

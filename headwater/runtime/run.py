@@ -7,7 +7,8 @@ A Flow is configuration; :meth:`Flow.run <headwater.model.flow.Flow.run>` is a s
 :func:`run_flow`, which decides what happens around the engine's run
 (docs/notices/0011-layout.md):
 
-- the **executor**: the one given, else a :class:`~headwater.executors.LocalExecutor`;
+- the **executor**: the one given, else the flow's own (``Flow(executor=...)``, as in
+  Prefect Core 1), else a :class:`~headwater.executors.LocalExecutor`;
 - the **run hooks** (:mod:`headwater.engine.hooks`), in this order: a progress bar when one is
   wanted (:mod:`headwater.runtime.progress`), redaction of secrets in the returned states
   (:mod:`headwater.runtime.redaction`), then the run journal (:mod:`headwater.runtime.journal`),
@@ -23,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from headwater.engine.context import given_parameters
 from headwater.engine.flow_runner import FlowRunner
 from headwater.engine.hooks import RunHook
 from headwater.errors import ListenerError, ScheduleError
@@ -60,6 +62,8 @@ def run_flow(
             ``run_on_schedule=True`` and the flow has no schedule.
         ListenerError: ``max_concurrent_runs`` without a listener.
     """
+    # context["parameters"] joins the explicit values (which win) before the schedule's check
+    parameters, context = given_parameters(parameters, context)
     options: dict[str, Any] = {
         "executor": executor,
         "task_states": task_states,
@@ -115,8 +119,10 @@ def run_once(
     context: Mapping[str, Any] | None = None,
     progress: bool | None = None,
 ) -> State:
-    """Run ``flow`` once on ``executor`` (a LocalExecutor by default) with the runtime's hooks
-    (see the module's note) and return its State."""
+    """Run ``flow`` once on ``executor`` (the flow's, else a LocalExecutor, by default) with
+    the runtime's hooks (see the module's note) and return its State."""
+    if executor is None:
+        executor = flow.executor
     if executor is None:
         from headwater.executors.local import LocalExecutor
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.test_cli import FLOWS, SECRET, entry_point, one_line_error
+from tests.cli.test_cli import FLOWS, ROOT, SECRET, entry_point, one_line_error
 from tests.support.cluster import cluster, free_port
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
@@ -122,6 +122,23 @@ def test_progress_follows_the_switches(headwater: Run) -> None:
     assert forced.returncode == 0 and "7/7" in bar(forced.stderr)
     off = headwater("run", f"{FLOWS}:etl", "-p", "n=2", "--no-progress", HEADWATER_PROGRESS="1")
     assert off.returncode == 0 and "task/s" not in off.stderr and "?task" not in off.stderr
+
+
+def test_run_uses_the_flows_own_executor_unless_one_is_given(
+    headwater: Run, tmp_path: Path
+) -> None:
+    own = ROOT / "tests" / "flows" / "own_executor.py"
+    out = tmp_path / "where.txt"
+    proc = headwater("run", f"{own}:threaded", "-p", f"out={out}")
+    assert proc.returncode == 0, proc.stderr
+    given = headwater("run", f"{own}:threaded", "-p", f"out={out}", "--executor", "local")
+    assert given.returncode == 0, given.stderr
+    threads = [line.split(" ", 1)[1] for line in out.read_text(encoding="utf-8").splitlines()]
+    assert threads[1] == "MainThread" and threads[0] != "MainThread", threads  # a pool thread
+    one_line_error(
+        headwater("run", f"{own}:threaded", "--address", "tcp://127.0.0.1:1"),
+        "--address is for --executor dask: add --executor dask",
+    )
 
 
 def test_an_unreachable_scheduler_is_bad_input(headwater: Run) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from headwater.model.states import Failed, Skipped, Success
+from headwater.model.states import Failed, Skipped, State, Success
 from tests.flows import handlers
 
 
@@ -42,3 +42,135 @@ def test_a_flow_handler_raising_a_signal_ends_in_that_state() -> None:
     flow, _, _ = handlers.build([handlers.skip_on_running])
     state = flow.run()
     assert type(state) is Skipped and state.message == "skipped by its handler"
+
+
+# -- Prefect 1's flow handlers: on_failure and terminal_state_handler ----------------------------
+
+
+class Calls:
+    """Records what a flow's handlers were called with (they run on the driver)."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, Any]] = []
+
+    def on_failure(self, flow: Any, state: State) -> None:
+        self.seen.append(("on_failure", (flow.name, type(state).__name__, dict(state.result))))
+
+    def transition(self, flow: Any, old: State, new: State) -> None:
+        self.seen.append(("transition", (type(old).__name__, type(new).__name__)))
+
+
+def test_on_failure_is_called_when_the_flow_run_ends_failed(executor: Any) -> None:
+    calls = Calls()
+    flow, m = handlers.mapped(on_failure=calls.on_failure)
+    state = flow.run(executor=executor)
+    assert type(state) is Failed
+    [(what, (name, kind, result))] = calls.seen
+    assert (what, name, kind) == ("on_failure", "mapped", "Failed")
+    assert result[m].counts() == {"Success": 2, "Failed": 1}  # it sees the task states
+    passing, _, _ = handlers.build([])
+    passing.on_failure = calls.on_failure
+    assert passing.run(executor=executor).is_successful() and len(calls.seen) == 1
+
+
+def test_the_terminal_state_handler_sees_the_reference_states_and_may_replace_the_state(
+    executor: Any,
+) -> None:
+    calls = Calls()
+    got: list[tuple[str, set[State]]] = []
+
+    def accept_one_failure(flow: Any, state: State, reference: set[State]) -> State | None:
+        got.append((type(state).__name__, reference))
+        failures = [s for s in reference if s.is_failed()]
+        return Success("one failure is fine") if len(failures) == 1 else None
+
+    flow, m = handlers.mapped(
+        terminal_state_handler=accept_one_failure,
+        on_failure=calls.on_failure,
+        state_handlers=[calls.transition],
+    )
+    state = flow.run(executor=executor)
+    assert type(state) is Success and state.message == "one failure is fine"
+    assert state.result[m].counts() == {"Success": 2, "Failed": 1}  # the task states are kept
+    [(kind, reference)] = got
+    assert kind == "Failed"  # as the reference tasks decided it
+    assert sorted(s.result for s in reference if s.is_successful()) == [10, 30]  # the children
+    # the state handlers see the replacement; on_failure is not called for a Success
+    assert calls.seen == [
+        ("transition", ("Pending", "Running")),
+        ("transition", ("Running", "Success")),
+    ]
+    kept, _, _ = handlers.build([])  # no failure: the handler returns None, the state stays
+    kept.terminal_state_handler = accept_one_failure
+    state = kept.run(executor=executor)
+    assert type(state) is Success and state.message.startswith("All reference tasks succeeded")
+    assert [kind for kind, _ in got] == ["Failed", "Success"]
+
+
+def test_a_terminal_state_handler_that_raises_or_returns_no_state_fails_the_run_naming_it(
+    executor: Any,
+) -> None:
+    calls = Calls()
+
+    def explode(flow: Any, state: State, reference: set[State]) -> None:
+        raise RuntimeError("cannot decide")
+
+    def answer(flow: Any, state: State, reference: set[State]) -> str:
+        return "fine"
+
+    flow, a, b = handlers.build([])
+    flow.on_failure = calls.on_failure
+    flow.terminal_state_handler = explode
+    state = flow.run(executor=executor)
+    assert type(state) is Failed and state.result[b].result == 2
+    assert state.message.startswith(
+        "Terminal state handler 'explode' of flow 'handled' raised RuntimeError: cannot decide"
+    )
+    assert [what for what, _ in calls.seen] == ["on_failure"]  # the run ended Failed
+    flow.terminal_state_handler = answer
+    state = flow.run(executor=executor)
+    assert type(state) is Failed and state.result[b].result == 2
+    assert (
+        "Terminal state handler 'answer' of flow 'handled' returned 'fine', which is not a State"
+        in (state.message)
+    )
+
+
+def test_an_on_failure_callback_that_raises_fails_the_run_naming_it() -> None:
+    def grumble(flow: Any, state: State) -> None:
+        raise OSError("pager is down")
+
+    flow, m = handlers.mapped(on_failure=grumble)
+    state = flow.run()
+    assert type(state) is Failed and "'grumble' of flow 'mapped' raised OSError: pager is down" in (
+        state.message
+    )
+    assert state.result[m].counts() == {"Success": 2, "Failed": 1}
+
+
+def test_flow_handlers_must_be_callable() -> None:
+    import pytest
+
+    from headwater import Flow
+
+    with pytest.raises(TypeError, match="Flow 'f': on_failure must be callable, got 'page me'"):
+        Flow("f", on_failure="page me")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="terminal_state_handler must be callable"):
+        Flow("f", terminal_state_handler=1)  # type: ignore[arg-type]
+
+
+def test_a_tasks_callbacks_follow_the_state_its_handlers_leave() -> None:
+    from headwater.engine.runner import TaskRunner
+
+    calls: list[str] = []
+
+    def forgive(task: Any, old: State, new: State) -> State | None:
+        return Success("forgiven") if new.is_failed() else None
+
+    forgiven = handlers.fails_on_two.copy(
+        state_handlers=[forgive],
+        on_failure=lambda t, s: calls.append(f"failure {s.message}"),
+        on_success=lambda t, s: calls.append(f"success {s.message}"),
+    )
+    state = TaskRunner(forgiven, {"x": 2}).run()
+    assert type(state) is Success and calls == ["success forgiven"]  # as in Prefect 1

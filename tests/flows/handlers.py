@@ -45,3 +45,17 @@ def build(flow_handlers: list[Any]) -> tuple[Flow, Any, Any]:
         b = add(a, 1)
         skipped_by_handler()
     return f, a, b
+
+
+@task
+def fails_on_two(x: int) -> int:
+    if x == 2:
+        raise ValueError("two is not welcome")
+    return x * 10
+
+
+def mapped(**flow_options: Any) -> tuple[Flow, Any]:
+    """A flow whose reference task is a map of three children, the second of which fails."""
+    with Flow("mapped", **flow_options) as f:
+        m = fails_on_two.map([1, 2, 3])
+    return f, m
