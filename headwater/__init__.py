@@ -35,6 +35,7 @@ from headwater.model.control import (
 from headwater.model.flow import Edge, Flow
 from headwater.model.function_flow import flow
 from headwater.model.parameter import Parameter
+from headwater.model.retries import exponential_backoff
 from headwater.model.secrets import Secret, SecretValue
 from headwater.model.states import Resume
 from headwater.model.task import Task, flatten, task, unmapped
@@ -62,6 +63,7 @@ __all__ = [
     "conditional",
     "configure_logging",
     "context",
+    "exponential_backoff",
     "filter_results",
     "flatten",
     "flow",

@@ -34,6 +34,7 @@ PUBLIC = [
     "conditional",
     "configure_logging",
     "context",
+    "exponential_backoff",
     "filter_results",
     "flatten",
     "flow",

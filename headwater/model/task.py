@@ -33,6 +33,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from headwater.errors import FlowDefinitionError
+from headwater.model.retries import RetryDelay, RetryDelayOption, as_retry_delay
 
 if TYPE_CHECKING:
     from headwater.model.flow import Flow
@@ -128,7 +129,9 @@ class Task:
         name: the task's name (the class or function name by default).
         tags: labels; ``dask-resource:NAME=N`` tags become Dask resource restrictions.
         max_retries: how many times to try again after a failure (RETRY counts too).
-        retry_delay: how long to wait before each retry (timedelta or seconds).
+        retry_delay: how long to wait before each retry: a timedelta or seconds, a list of
+            them (one per retry, the last repeating), or
+            :func:`~headwater.model.retries.exponential_backoff`.
         retry_on: retry only on these exception types (all exceptions by default).
         timeout: seconds after which the run ends TimedOut; the flow does not wait for it.
         trigger: a function of the upstream states deciding whether the task runs.
@@ -162,7 +165,7 @@ class Task:
         *,
         tags: Iterable[str] | None = None,
         max_retries: int = 0,
-        retry_delay: _dt.timedelta | float | None = None,
+        retry_delay: RetryDelayOption = None,
         retry_on: type[BaseException] | tuple[type[BaseException], ...] | None = None,
         timeout: float | _dt.timedelta | None = None,
         trigger: Callable[..., bool] | None = None,
@@ -189,7 +192,7 @@ class Task:
                 f"Task {self.name!r}: max_retries must be an int >= 0, got {max_retries!r}"
             )
         self.max_retries = max_retries
-        self.retry_delay = _as_timedelta(retry_delay, "retry_delay") or _dt.timedelta(0)
+        self.retry_delay = retry_delay  # checked (and reshaped) by the setter
         if retry_on is not None and not isinstance(retry_on, tuple):
             retry_on = (retry_on,)
         for exc_type in retry_on or ():
@@ -222,6 +225,17 @@ class Task:
         self.priority = priority
         self.slug = f"{self.name}-{next(_counter)}"
         self._check_signature()
+
+    @property
+    def retry_delay(self) -> RetryDelay:
+        """The wait before each retry: one timedelta, a tuple of them (one per retry, the
+        last repeating), or an :class:`~headwater.model.retries.ExponentialBackoff`.
+        Setting it (``copy(retry_delay=...)``, ``task_args``) checks the new value."""
+        return self._retry_delay
+
+    @retry_delay.setter
+    def retry_delay(self, value: Any) -> None:
+        self._retry_delay = as_retry_delay(value, self.name)
 
     # -- the work ------------------------------------------------------------------------
     def run(self) -> Any:
