@@ -1,5 +1,4 @@
-"""Tasks for the Prefect 1 fidelity tests of retry delays
-(module-level, so worker processes can unpickle them).
+"""Tasks for the Prefect 1 fidelity tests of retry delays and secrets (module-level, so worker processes can unpickle them).
 
 The tasks note each run in a file (one line, appended: which, and the wall clock), so a test
 can see on every executor how often and when they ran.
@@ -9,8 +8,9 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
-from headwater import context, exponential_backoff, task
+from headwater import context, exponential_backoff, get_logger, task
 
 
 def note(marker: str, what: str) -> None:
@@ -65,3 +65,17 @@ def fails_once_then_says_when(x: int) -> float:
     if context["task_run_count"] < 2:
         raise RuntimeError("first run fails")
     return time.time()
+
+
+@task
+def unwrap(token: Any) -> Any:
+    """The raw value of a secret (None stays None); logs the wrapper, which shows masked."""
+    get_logger().info("got the token %s", token)
+    return None if token is None else token.get()
+
+
+@task
+def noted(marker: str, x: int) -> int:
+    """Notes that a task ran; returns x."""
+    note(marker, "task")
+    return x
