@@ -143,6 +143,8 @@ class DaskExecutor(Executor):
             ``timeout=`` for the connect timeout).
         client: a Client to reuse (from Jupyter, or shared between runs); it is not closed.
         debug: keep the logs of a LocalCluster this executor starts (silenced otherwise).
+        on_start: called on the driver before a flow run's tasks (see :class:`Executor`).
+        on_exit: called on the driver after a flow run's tasks (see :class:`Executor`).
     """
 
     ships_values = True
@@ -157,7 +159,11 @@ class DaskExecutor(Executor):
         client_kwargs: Mapping[str, Any] | None = None,
         client: Any = None,
         debug: bool = False,
+        *,
+        on_start: Callable[[], Any] | None = None,
+        on_exit: Callable[[], Any] | None = None,
     ) -> None:
+        super().__init__(on_start=on_start, on_exit=on_exit)
         if client is not None and (address is not None or cluster_class is not None):
             raise ValueError("DaskExecutor takes client= or address= or cluster_class=, not two")
         if address is not None and (cluster_class is not None or cluster_kwargs or adapt_kwargs):

@@ -1,4 +1,5 @@
-"""Tasks for the Prefect 1 fidelity tests of retry delays and secrets (module-level, so worker processes can unpickle them).
+"""Tasks for the Prefect 1 fidelity tests of retry delays, secrets and environment callbacks
+(module-level, so worker processes can unpickle them).
 
 The tasks note each run in a file (one line, appended: which, and the wall clock), so a test
 can see on every executor how often and when they ran.
@@ -79,3 +80,31 @@ def noted(marker: str, x: int) -> int:
     """Notes that a task ran; returns x."""
     note(marker, "task")
     return x
+
+
+@task
+def fails(x: int) -> int:
+    raise ValueError(f"task fails on {x}")
+
+
+class Callbacks:
+    """on_start / on_exit callbacks that note, on the driver, when they were called."""
+
+    def __init__(self, marker: Path, fail: str | None = None) -> None:
+        self.marker = str(marker)
+        self.fail = fail
+
+    def on_start(self) -> None:
+        note(self.marker, "start")
+        if self.fail == "on_start":
+            raise ConnectionError("the cluster did not answer")
+
+    def on_exit(self) -> None:
+        note(self.marker, "exit")
+        if self.fail == "on_exit":
+            raise OSError("the metrics store is full")
+
+    def calls(self) -> list[str]:
+        """What was noted, in order."""
+        lines = Path(self.marker).read_text(encoding="utf-8").splitlines()
+        return [line.split()[0] for line in lines]
