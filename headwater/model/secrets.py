@@ -58,7 +58,8 @@ def _register(value: Any) -> None:
         return
     if isinstance(value, dict | list | tuple):  # a structured secret (from a secrets file)
         for part in value.values() if isinstance(value, dict) else value:
-            _register(part)  # its values may slip out one by one; its keys are names
+            if not isinstance(part, bool):  # masking every "True" would hide, not protect
+                _register(part)  # its values may slip out one by one; its keys are names
     if isinstance(value, bytes | bytearray):
         text = bytes(value).decode("utf-8", "replace")
     else:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from headwater import Flow, ParameterError, Secret, SecretValue
-from headwater.model.secrets import MASK
+from headwater.model.secrets import MASK, redact
 from tests.flows import porting as P
 
 SECRET = "env-Secret-value-91"
@@ -268,3 +268,20 @@ def test_a_secret_is_required_unless_it_has_a_default_or_says_otherwise() -> Non
     assert Secret("c", required=False).required is False
     with pytest.raises(ValueError, match="required and also has a default"):
         Secret("d", default="d-value-17", required=True)
+
+
+def test_each_value_of_a_structured_secret_is_masked_when_it_slips_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    content = '[db]\nuser = "etl"\npassword = "nested-pw-18"\npin = 908172\nssl = true\n'
+    path = secrets_file(tmp_path, content)
+    monkeypatch.setenv("HEADWATER_SECRETS_FILE", str(path))
+    with Flow("s") as f:
+        creds = P.unwrap(Secret("db"))
+        leaked = P.fails.map([creds["password"]])
+    state = f.run()
+    assert state.result[creds].result["password"] == "nested-pw-18"
+    (child,) = state.result[leaked].map_states
+    assert child.message == f"Task 'fails' raised ValueError: task fails on {MASK}"
+    assert redact("pin 908172") == f"pin {MASK}"
+    assert redact("user etl, ssl True") == "user etl, ssl True"  # short values, bools, names
