@@ -24,6 +24,13 @@ def two_tasks(marker: Path) -> tuple[Flow, Any, Any]:
     return f, a, b
 
 
+def attach(executor: Any, marker: Path, fail: str | None = None) -> P.Callbacks:
+    """Give ``executor`` callbacks that note their calls in ``marker`` (one may raise)."""
+    callbacks = P.Callbacks(marker, fail)
+    executor.on_start, executor.on_exit = callbacks.on_start, callbacks.on_exit
+    return callbacks
+
+
 def test_on_start_and_on_exit_run_once_on_the_driver_around_the_tasks(
     executor: Any, tmp_path: Path
 ) -> None:
@@ -50,8 +57,7 @@ def test_on_start_that_raises_fails_the_run_before_any_task_and_skips_on_exit(
     executor: Any, tmp_path: Path
 ) -> None:
     marker = tmp_path / "calls"
-    callbacks = P.Callbacks(marker, fail="on_start")
-    executor.on_start, executor.on_exit = callbacks.on_start, callbacks.on_exit
+    callbacks = attach(executor, marker, fail="on_start")
     seen: list[S.State] = []
     f, a, b = two_tasks(marker)
     f.state_handlers = [lambda flow, old, new: seen.append(new)]
@@ -75,8 +81,7 @@ def test_on_exit_that_raises_after_a_successful_run_fails_it_and_keeps_the_task_
     executor: Any, tmp_path: Path
 ) -> None:
     marker = tmp_path / "calls"
-    callbacks = P.Callbacks(marker, fail="on_exit")
-    executor.on_start, executor.on_exit = callbacks.on_start, callbacks.on_exit
+    callbacks = attach(executor, marker, fail="on_exit")
     f, a, b = two_tasks(marker)
     state = f.run(executor=executor)
     assert type(state) is S.Failed
@@ -93,8 +98,7 @@ def test_on_exit_runs_after_a_failed_run_and_its_error_is_added_to_the_message(
     executor: Any, tmp_path: Path
 ) -> None:
     marker = tmp_path / "calls"
-    callbacks = P.Callbacks(marker, fail="on_exit")
-    executor.on_start, executor.on_exit = callbacks.on_start, callbacks.on_exit
+    callbacks = attach(executor, marker, fail="on_exit")
     with Flow("fails") as f:
         bad = P.fails(1)
     state = f.run(executor=executor)

@@ -25,31 +25,25 @@ from tests.support.cluster import fragile_cluster
 # -- on every executor ----------------------------------------------------------------------
 
 
-def test_a_list_of_delays_waits_each_in_turn_and_repeats_the_last(
-    executor: Any, tmp_path: Path
+@pytest.mark.parametrize(
+    ("failing", "delays"),
+    [
+        (P.listed, [0.2, 0.6, 0.6]),  # retry_delay=[0.2, 0.6]: the last repeats
+        (P.backed_off, [0.1, 0.4, 0.5]),  # exponential_backoff(0.1, factor=4, max_delay=0.5)
+    ],
+    ids=["list", "backoff"],
+)
+def test_each_retry_waits_its_own_delay(
+    executor: Any, tmp_path: Path, failing: Task, delays: list[float]
 ) -> None:
     marker = tmp_path / "runs"
-    with Flow("listed") as f:
-        t = P.listed(str(marker))
+    with Flow("retried") as f:
+        t = failing(str(marker))
     state = f.run(executor=executor)
     assert state.result[t].result == 4
     waits = P.gaps(marker)
     assert len(waits) == 3
-    for waited, delay in zip(waits, [0.2, 0.6, 0.6], strict=True):
-        assert waited >= delay, waits
-
-
-def test_an_exponential_backoff_waits_longer_each_time_up_to_its_cap(
-    executor: Any, tmp_path: Path
-) -> None:
-    marker = tmp_path / "runs"
-    with Flow("backoff") as f:
-        t = P.backed_off(str(marker))
-    state = f.run(executor=executor)
-    assert state.result[t].result == 4
-    waits = P.gaps(marker)
-    assert len(waits) == 3
-    for waited, delay in zip(waits, [0.1, 0.4, 0.5], strict=True):
+    for waited, delay in zip(waits, delays, strict=True):
         assert waited >= delay, waits
 
 

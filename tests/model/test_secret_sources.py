@@ -40,6 +40,19 @@ def secrets_file(folder: Path, content: str, name: str = "secrets.toml", mode: i
     return path
 
 
+def named_file(
+    monkeypatch: pytest.MonkeyPatch,
+    folder: Path,
+    content: str,
+    name: str = "secrets.toml",
+    mode: int = 0o600,
+) -> Path:
+    """A secrets file that ``$HEADWATER_SECRETS_FILE`` names."""
+    path = secrets_file(folder, content, name, mode)
+    monkeypatch.setenv("HEADWATER_SECRETS_FILE", str(path))
+    return path
+
+
 def one_secret_flow(secret: Secret) -> tuple[Flow, Any]:
     with Flow("uses-a-secret") as f:
         raw = P.unwrap(secret)
@@ -148,8 +161,8 @@ def test_the_default_secrets_file_is_read_when_private(clean_environment: Path) 
 def test_a_named_json_secrets_file_is_read_and_the_environment_comes_first(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = secrets_file(tmp_path, json.dumps({"token": "file-token-6", "n": 7}), "s.json")
-    monkeypatch.setenv("HEADWATER_SECRETS_FILE", str(path))
+    content = json.dumps({"token": "file-token-6", "n": 7})
+    named_file(monkeypatch, tmp_path, content, "s.json")
     with Flow("s") as f:
         token, n = P.unwrap(Secret("token")), P.unwrap(Secret("n"))
     state = f.run()
@@ -161,8 +174,7 @@ def test_a_named_json_secrets_file_is_read_and_the_environment_comes_first(
 def test_a_secret_missing_from_the_file_is_refused_naming_the_file_and_key(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = secrets_file(tmp_path, 'other = "x-value-8"\n')
-    monkeypatch.setenv("HEADWATER_SECRETS_FILE", str(path))
+    path = named_file(monkeypatch, tmp_path, 'other = "x-value-8"\n')
     f, _ = one_secret_flow(Secret("token"))
     with pytest.raises(ParameterError, match=rf"the secrets file {path} \(no key 'token'\)"):
         f.run()
@@ -172,8 +184,7 @@ def test_a_secret_missing_from_the_file_is_refused_naming_the_file_and_key(
 def test_a_secrets_file_others_can_open_is_refused_with_how_to_fix_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: int
 ) -> None:
-    path = secrets_file(tmp_path, 'token = "readable-by-all-9"\n', mode=mode)
-    monkeypatch.setenv("HEADWATER_SECRETS_FILE", str(path))
+    path = named_file(monkeypatch, tmp_path, 'token = "readable-by-all-9"\n', mode=mode)
     with Flow("s") as f:
         Secret("token")
         Secret("other", default="d-value")
@@ -215,11 +226,10 @@ def test_a_named_secrets_file_that_does_not_exist_is_refused(
 def test_a_secrets_file_that_does_not_parse_is_refused_without_showing_its_text(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, content: str, problem: str | None
 ) -> None:
-    path = secrets_file(tmp_path, content, name)
+    path = named_file(monkeypatch, tmp_path, content, name)
     if problem is None:  # bytes that are not UTF-8
         path.write_bytes(b'token = "hidden-\xff"\n')
         problem = "is not UTF-8 text"
-    monkeypatch.setenv("HEADWATER_SECRETS_FILE", str(path))
     f, _ = one_secret_flow(Secret("token"))
     with pytest.raises(ParameterError, match=rf"the secrets file {path} {problem}") as err:
         f.run()
@@ -239,8 +249,7 @@ def test_a_secrets_file_that_is_a_folder_is_refused(
 def test_the_secrets_file_is_not_read_when_no_secret_needs_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = secrets_file(tmp_path, "not toml at all", mode=0o666)
-    monkeypatch.setenv("HEADWATER_SECRETS_FILE", str(path))
+    named_file(monkeypatch, tmp_path, "not toml at all", mode=0o666)
     monkeypatch.setenv("HEADWATER_SECRET_TOKEN", "env-token-13")
     f, raw = one_secret_flow(Secret("token"))
     assert f.run().result[raw].result == "env-token-13"
@@ -250,8 +259,7 @@ def test_the_secrets_file_is_not_read_when_no_secret_needs_it(
 def test_a_secret_from_the_file_is_masked_in_the_journal(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = secrets_file(tmp_path, 'token = "file-secret-in-journal-15"\n')
-    monkeypatch.setenv("HEADWATER_SECRETS_FILE", str(path))
+    named_file(monkeypatch, tmp_path, 'token = "file-secret-in-journal-15"\n')
     f, raw = one_secret_flow(Secret("token"))
     assert f.run().result[raw].result == "file-secret-in-journal-15"
     journal = "".join(p.read_text() for p in (tmp_path / "journal").glob("*.jsonl"))
@@ -274,8 +282,7 @@ def test_each_value_of_a_structured_secret_is_masked_when_it_slips_out(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     content = '[db]\nuser = "etl"\npassword = "nested-pw-18"\npin = 908172\nssl = true\n'
-    path = secrets_file(tmp_path, content)
-    monkeypatch.setenv("HEADWATER_SECRETS_FILE", str(path))
+    named_file(monkeypatch, tmp_path, content)
     with Flow("s") as f:
         creds = P.unwrap(Secret("db"))
         leaked = P.fails.map([creds["password"]])
