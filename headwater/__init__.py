@@ -39,6 +39,7 @@ from headwater.model.flow import Edge, Flow
 from headwater.model.function_flow import flow
 from headwater.model.parameter import Parameter
 from headwater.model.resources import resource_manager
+from headwater.model.retries import exponential_backoff
 from headwater.model.secrets import Secret, SecretValue
 from headwater.model.states import Resume
 from headwater.model.task import Task, flatten, task, unmapped
@@ -82,6 +83,7 @@ __all__ = [
     "conditional",
     "configure_logging",
     "context",
+    "exponential_backoff",
     "filter_results",
     "flatten",
     "flow",

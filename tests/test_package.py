@@ -36,6 +36,7 @@ PUBLIC = [
     "conditional",
     "configure_logging",
     "context",
+    "exponential_backoff",
     "filter_results",
     "flatten",
     "flow",

@@ -31,6 +31,7 @@ from headwater.engine.batches import BatchSpec, run_batch
 from headwater.engine.children import ChildStates
 from headwater.engine.nodes import NodeSpec, mapped_state, run_node, strip_result
 from headwater.engine.plan import Output, annotations_of, as_batch, as_state, is_lost
+from headwater.model.retries import retry_wait
 from headwater.model.states import Cancelled, Retrying, State
 from headwater.model.task import Task
 from headwater.taskgraph import dependencies, is_node, renamed
@@ -194,13 +195,11 @@ def _rerun_or_crash(
         and crashes <= task.max_retries
         and not give_up
     ):
+        wait = retry_wait(task.retry_delay, crashes)
         logger.warning(
-            "Task %r was lost (%s); running it again in %gs",
-            task.name,
-            exc,
-            task.retry_delay.total_seconds(),
+            "Task %r was lost (%s); running it again in %gs", task.name, exc, wait.total_seconds()
         )
-        return retry_later(lost_node, task, crashes, exc)
+        return retry_later(lost_node, task, crashes, exc, wait)
     spec = lost_node[3] if lost_node is not None and len(lost_node) > 3 else None
     if isinstance(spec, BatchSpec):
         return as_batch(exc, task, spec.start, spec.stop, crashes)
@@ -240,24 +239,28 @@ def _follow_renames(planner: Planner, rename: Mapping[str, str]) -> None:
         plan.shape_keys[shape] = rename.get(k, k)
 
 
-def retry_later(node: tuple[Any, ...], task: Task, crashes: int, exc: BaseException) -> Any:
+def retry_later(
+    node: tuple[Any, ...], task: Task, crashes: int, exc: BaseException, wait: _dt.timedelta
+) -> Any:
     """The lost node of a task run again: a plain task starts from a Retrying state that
-    carries its run count (so its own retries count the lost runs) and waits out its
-    ``retry_delay``; a batch of children runs again at once.
+    carries its run count (so its own retries count the lost runs) and waits ``wait``
+    (what its ``retry_delay`` gives for retry number ``crashes``); a batch of children runs
+    again at once.
 
     Args:
         node: the lost node.
         task: its task.
         crashes: how many times it was lost so far.
         exc: what it was lost with.
+        wait: how long to wait before running it again.
     """
     spec = node[3] if len(node) > 3 else None
     if node[0] is not run_node or not isinstance(spec, NodeSpec) or spec.initial_state:
         return node
     retry = Retrying(
         f"Lost with its worker ({type(exc).__name__}); run {crashes + 1} of "
-        f"{task.max_retries + 1} after {task.retry_delay.total_seconds():g}s",
-        start_time=_dt.datetime.now(_dt.UTC) + task.retry_delay,
+        f"{task.max_retries + 1} after {wait.total_seconds():g}s",
+        start_time=_dt.datetime.now(_dt.UTC) + wait,
         run_count=crashes,
         map_index=spec.map_index,
     )

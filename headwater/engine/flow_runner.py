@@ -11,12 +11,14 @@ Design note
 2. build the run context (:mod:`headwater.engine.context`) and tell the run hooks the run
    started (:mod:`headwater.engine.hooks`);
 3. move the flow to Running through its state handlers (:mod:`headwater.engine.handlers`);
-4. start the executor, then plan and submit the graph (:mod:`headwater.engine.planner`) and
-   collect every task's state, repairing what lost workers took down
-   (:mod:`headwater.engine.collect`); Ctrl-C cancels what is left instead;
-5. decide the flow's state from its reference tasks (:func:`flow_state`), let the flow's
-   ``terminal_state_handler`` replace it (Prefect 1), move the flow to it through its state
-   handlers and ``on_failure`` callback, and let each hook see (and replace) it.
+4. start the executor and call its ``on_start`` (:mod:`headwater.engine.environment`), then
+   plan and submit the graph (:mod:`headwater.engine.planner`) and collect every task's
+   state, repairing what lost workers took down (:mod:`headwater.engine.collect`); Ctrl-C
+   cancels what is left instead; then call the executor's ``on_exit``;
+5. decide the flow's state from its reference tasks (:func:`flow_state`; Failed instead when
+   ``on_start`` or ``on_exit`` raised), let the flow's ``terminal_state_handler`` replace it
+   (Prefect 1), move the flow to it through its state handlers and ``on_failure`` callback,
+   and let each hook see (and replace) it.
 
 Choosing the executor, showing progress, masking secrets and journaling are the runtime's
 (:mod:`headwater.runtime.run`), which hands the engine its hooks.
@@ -33,6 +35,7 @@ from typing import Any
 from headwater import pickling
 from headwater.engine.collect import cancel, collect
 from headwater.engine.context import flow_run_context, given_parameters
+from headwater.engine.environment import CallbackFailure, call_callback, exit_after_error
 from headwater.engine.handlers import (
     call_state_handlers,
     call_terminal_state_handler,
@@ -125,12 +128,14 @@ class FlowRunner:
         states: dict[Task, State] = {}
         final = running
         if isinstance(running, Running):
-            states, interrupted = self._run_tasks(planner, flow_context)
+            states, interrupted, failure = self._run_tasks(planner, flow_context)
             final = flow_state(flow, states)
             if interrupted:
                 final = Cancelled(
                     f"The flow run was interrupted (KeyboardInterrupt). {final.message}"
                 )
+            if failure is not None:
+                final = failure.state(final if failure.which == "on_exit" else None)
         result = {t: states[t] for t in wanted if t in states}
         final = _with_tasks(final, result)
         terminal = flow.terminal_state_handler
@@ -144,15 +149,29 @@ class FlowRunner:
 
     def _run_tasks(
         self, planner: Planner, flow_context: FlowContext
-    ) -> tuple[dict[Task, State], bool]:
-        """Start the executor, run every task; return their states and whether Ctrl-C
-        interrupted the run."""
-        with self.executor.start():
+    ) -> tuple[dict[Task, State], bool, CallbackFailure | None]:
+        """Start the executor, call its ``on_start``, run every task, call its ``on_exit``
+        (:mod:`headwater.engine.environment`); return the tasks' states, whether Ctrl-C
+        interrupted the run, and the callback that raised, if one did."""
+        executor = self.executor
+        with executor.start():
+            started = False
             try:
+                failure = call_callback(executor, "on_start")
+                if failure is not None:
+                    not_run = Pending(f"Not run: {failure.describe()}.")
+                    return dict.fromkeys(planner.flow.tasks, not_run), False, failure
+                started = True
                 planner.compile_and_submit(flow_context)
-                return collect(planner), False
+                states, interrupted = collect(planner), False
             except KeyboardInterrupt:
-                return cancel(planner), True
+                states, interrupted = cancel(planner), True
+            except BaseException as exc:
+                if started:
+                    exit_after_error(executor, exc)
+                raise
+            failure = call_callback(executor, "on_exit") if started else None
+            return states, interrupted, failure
 
     def _transition(self, old: State, new: State) -> State:
         """Move the flow from ``old`` to ``new`` through its state handlers, then its

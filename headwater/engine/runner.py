@@ -50,6 +50,7 @@ from headwater.engine.handlers import call_state_handlers, callback
 from headwater.engine.stored import StoredResults
 from headwater.model import signals
 from headwater.model.context import run_context
+from headwater.model.retries import retry_wait
 from headwater.model.states import (
     Cancelled,
     Failed,
@@ -427,10 +428,11 @@ class TaskRunner:
                 run_count -= 1  # an iteration is not a retry
                 continue
             if new.is_failed() and self.should_retry(new, run_count):
-                delay = self.task.retry_delay.total_seconds()
+                wait = retry_wait(self.task.retry_delay, run_count)
+                delay = wait.total_seconds()
                 retry = Retrying(
                     f"Retrying in {delay:g}s (run {run_count} of {self.task.max_retries + 1}): {new.message}",
-                    start_time=_dt.datetime.now(_dt.UTC) + self.task.retry_delay,
+                    start_time=_dt.datetime.now(_dt.UTC) + wait,
                     run_count=run_count,
                     exception=new.exception,
                     traceback=new.traceback,

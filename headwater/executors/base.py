@@ -32,6 +32,11 @@ thread. A backend that cannot tell keeps the default, which says nothing.
 pickle); ``loses_results`` whether a finished value can be lost with a worker and computed
 again. A backend that can lend a worker slot out while a task sleeps before a retry
 publishes how through :func:`lend_slot` (dask.distributed does it with ``secede``).
+
+``on_start`` and ``on_exit`` are PIN-12's environment callbacks: plain functions of no
+arguments that every executor carries and the engine calls on the driver around a flow run,
+inside ``start()`` (docs/engine.md, "Around a run"). An executor never calls
+them itself.
 """
 
 from __future__ import annotations
@@ -82,8 +87,50 @@ def lend_slot() -> Iterator[None]:
         reacquire()
 
 
+def _checked_callback(value: Any, which: str) -> Callable[[], Any] | None:
+    if value is not None and not callable(value):
+        raise TypeError(
+            f"{which} must be a function taking no arguments (or None), got {value!r}"
+        )
+    return value
+
+
 class Executor(ABC):
-    """Runs batches of a task graph; subclass it to add a backend."""
+    """Runs batches of a task graph; subclass it to add a backend.
+
+    Args:
+        on_start: called with no arguments on the driver once per flow run, after the
+            executor started and before any task is submitted (PIN-12).
+        on_exit: called with no arguments on the driver once per flow run whose
+            ``on_start`` returned, after every task finished and before the executor stops.
+    """
+
+    def __init__(
+        self,
+        *,
+        on_start: Callable[[], Any] | None = None,
+        on_exit: Callable[[], Any] | None = None,
+    ) -> None:
+        self.on_start = on_start
+        self.on_exit = on_exit
+
+    @property
+    def on_start(self) -> Callable[[], Any] | None:
+        """Called before a flow run's tasks (see the class's Args); checked when set."""
+        return self.__dict__.get("_on_start")
+
+    @on_start.setter
+    def on_start(self, value: Callable[[], Any] | None) -> None:
+        self.__dict__["_on_start"] = _checked_callback(value, "on_start")
+
+    @property
+    def on_exit(self) -> Callable[[], Any] | None:
+        """Called after a flow run's tasks (see the class's Args); checked when set."""
+        return self.__dict__.get("_on_exit")
+
+    @on_exit.setter
+    def on_exit(self, value: Callable[[], Any] | None) -> None:
+        self.__dict__["_on_exit"] = _checked_callback(value, "on_exit")
 
     ships_values: ClassVar[bool] = False
     """Whether nodes and values cross a process boundary (so they must pickle)."""

@@ -152,6 +152,8 @@ class DaskExecutor(Executor):
         debug: keep the logs of a LocalCluster this executor starts (silenced otherwise).
         performance_report_path: write Dask's performance report of each run to this file
             (HTML; any fsspec URL). Needs bokeh where the scheduler runs.
+        on_start: called on the driver before a flow run's tasks (see :class:`Executor`).
+        on_exit: called on the driver after a flow run's tasks (see :class:`Executor`).
     """
 
     ships_values = True
@@ -167,7 +169,11 @@ class DaskExecutor(Executor):
         client: Any = None,
         debug: bool = False,
         performance_report_path: str | None = None,
+        *,
+        on_start: Callable[[], Any] | None = None,
+        on_exit: Callable[[], Any] | None = None,
     ) -> None:
+        super().__init__(on_start=on_start, on_exit=on_exit)
         if client is not None and (address is not None or cluster_class is not None):
             raise ValueError("DaskExecutor takes client= or address= or cluster_class=, not two")
         if address is not None and (cluster_class is not None or cluster_kwargs or adapt_kwargs):

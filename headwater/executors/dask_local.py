@@ -107,9 +107,19 @@ class LocalDaskExecutor(Executor):
     Args:
         scheduler: ``"threads"`` (the default) or ``"processes"``.
         num_workers: how many tasks run at once; the number of CPUs by default.
+        on_start: called on the driver before a flow run's tasks (see :class:`Executor`).
+        on_exit: called on the driver after a flow run's tasks (see :class:`Executor`).
     """
 
-    def __init__(self, scheduler: str = "threads", num_workers: int | None = None) -> None:
+    def __init__(
+        self,
+        scheduler: str = "threads",
+        num_workers: int | None = None,
+        *,
+        on_start: Callable[[], Any] | None = None,
+        on_exit: Callable[[], Any] | None = None,
+    ) -> None:
+        super().__init__(on_start=on_start, on_exit=on_exit)
         if scheduler not in ("threads", "processes"):
             raise ValueError(
                 f"LocalDaskExecutor scheduler must be 'threads' or 'processes', got {scheduler!r}"

@@ -18,9 +18,20 @@ from headwater.taskgraph import Graph, is_node, resolve
 
 
 class LocalExecutor(Executor):
-    """Run tasks in-process, one at a time (the default executor)."""
+    """Run tasks in-process, one at a time (the default executor).
 
-    def __init__(self) -> None:
+    Args:
+        on_start: called on the driver before a flow run's tasks (see :class:`Executor`).
+        on_exit: called on the driver after a flow run's tasks (see :class:`Executor`).
+    """
+
+    def __init__(
+        self,
+        *,
+        on_start: Callable[[], Any] | None = None,
+        on_exit: Callable[[], Any] | None = None,
+    ) -> None:
+        super().__init__(on_start=on_start, on_exit=on_exit)
         self._values: dict[str, Any] = {}
         self._watchers: dict[str, Callable[[str, Any], None]] = {}
 

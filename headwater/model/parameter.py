@@ -6,7 +6,8 @@ A :class:`Parameter` is a task whose result is the value given for it in
 ``flow.run(parameters=...)`` (or its default). Creating one inside ``with Flow(...)`` adds it
 to that flow, so an unused parameter still belongs to the flow. Values are checked once, on
 the driver, before any task runs (:func:`resolve_parameters`): an unknown name, a missing
-required value, or a value that does not fit the parameter's type annotation (checked and
+required value (:meth:`Parameter.value_not_given`; a :class:`~headwater.model.secrets.Secret`
+also looks in the environment and a secrets file), or a value that does not fit the parameter's type annotation (checked and
 coerced with pydantic) is refused with one error naming every problem.
 
 As in Prefect Core 1, a parameter created without a default is required: ``Parameter("n")``
@@ -117,6 +118,19 @@ class Parameter(Task):
             f"Parameter {self.name!r} is not called; pass it to tasks as it is: task({self.name})."
         )
 
+    def value_not_given(self) -> Any:
+        """The value of a run that gives none: the default (a Secret looks further).
+
+        Raises:
+            ParameterError: when the parameter is required (one line, for the run's list).
+        """
+        if self.required:
+            raise ParameterError(
+                f"parameter {self.name!r} is required and was not given (give it, or create it "
+                f"with a default or required=False)"
+            )
+        return self.default
+
     def prepare_value(self, value: Any) -> Any:
         """Return what tasks receive for ``value`` (the value itself; a Secret wraps it)."""
         return value
@@ -152,13 +166,11 @@ def resolve_parameters(
     values: dict[str, Any] = {}
     for name, p in params.items():
         if name not in given:
-            if p.required:
-                problems.append(
-                    f"parameter {name!r} is required and was not given (give it, or create it "
-                    f"with a default or required=False)"
-                )
-                continue
-            values[name] = p.prepare_value(p.default)
+            try:
+                values[name] = p.prepare_value(p.value_not_given())
+            except ParameterError as exc:
+                if str(exc) not in problems:  # a secrets file refused once, not per secret
+                    problems.append(str(exc))
             continue
         value = given[name]
         if p.has_annotation():

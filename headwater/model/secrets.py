@@ -7,6 +7,10 @@ wrapped in a :class:`SecretValue`: ``repr``, ``str`` and ``format`` give ``'****
 only :meth:`SecretValue.get` returns the raw value. So a secret passed around, logged with
 ``%s``, put in a location template or a task run name, shows as the mask.
 
+A run that does not give a Secret its value looks for it on the driver, before anything
+runs, in the environment and a private secrets file (:mod:`headwater.model.secret_sources`);
+a required secret found nowhere refuses the run with the others' problems.
+
 Masking the wrapper is not enough: a task may call ``.get()`` and let the raw value slip into
 an exception message, a print or a log line. So every raw value wrapped in this process is
 remembered in a process-local registry (a SecretValue unpickled on a Dask worker registers
@@ -33,7 +37,9 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
+from headwater.errors import ParameterError
 from headwater.model.parameter import Parameter
+from headwater.model.secret_sources import look_up
 
 MASK = "********"
 """What a secret shows as."""
@@ -50,6 +56,10 @@ def _register(value: Any) -> None:
     global _ordered
     if value is None:
         return
+    if isinstance(value, dict | list | tuple):  # a structured secret (from a secrets file)
+        for part in value.values() if isinstance(value, dict) else value:
+            if not isinstance(part, bool):  # masking every "True" would hide, not protect
+                _register(part)  # its values may slip out one by one; its keys are names
     if isinstance(value, bytes | bytearray):
         text = bytes(value).decode("utf-8", "replace")
     else:
@@ -126,16 +136,21 @@ class Secret(Parameter):
     """A flow parameter whose value is a :class:`SecretValue`: it never shows in logs,
     reprs, state messages, the run journal or the HTML views.
 
+    A run that does not give it in ``parameters=`` reads it, before anything runs, from
+    ``$HEADWATER_SECRET_<NAME>``, Prefect 1's ``$PREFECT__CONTEXT__SECRETS__<NAME>``, or the
+    secrets file (:mod:`headwater.model.secret_sources`), else its default. Without a
+    default it is required: a run that finds it nowhere is refused, naming where it looked.
     Inside a task, ``token.get()`` returns the raw value::
 
         with Flow("deploy") as f:
-            token = Secret("token", required=True)
-            deploy(token)          # deploy receives a SecretValue
+            token = Secret("DEPLOY_TOKEN")  # from $HEADWATER_SECRET_DEPLOY_TOKEN
+            deploy(token)                   # deploy receives a SecretValue
 
     Args:
-        name: the parameter's name, unique in its flow.
-        default: the value used when the run gives none.
-        required: whether every run must give a value.
+        name: the parameter's name, unique in its flow, and the secret's name.
+        default: the value used when the run gives none and none is found.
+        required: whether a run must find a value; by default, when there is no default.
+            An optional secret found nowhere is None.
         tags: labels, as for any task.
     """
 
@@ -143,16 +158,38 @@ class Secret(Parameter):
         self,
         name: str,
         default: Any = None,
-        required: bool = False,
+        required: bool | None = None,
         *,
         tags: Iterable[str] | None = None,
     ) -> None:
         wrapped = SecretValue(default) if default is not None else None
+        if required is None:
+            required = default is None
         super().__init__(name, default=wrapped, required=required, tags=tags)
 
+    def value_not_given(self) -> Any:
+        """Look the value up in the environment and the secrets file, else take the default.
+
+        Raises:
+            ParameterError: when a required secret is found nowhere (naming every variable
+                and file looked at), or the secrets file is refused.
+        """
+        found = look_up(self.name)
+        if found.found:
+            return found.value
+        if self.default is not None or not self.required:
+            return self.default
+        raise ParameterError(
+            f"secret {self.name!r} is required and was found nowhere; looked in: "
+            f"parameters=, {', '.join(found.looked_at)}. Set one of them, or make it "
+            f"optional: Secret({self.name!r}, required=False)"
+        )
+
     def prepare_value(self, value: Any) -> Any:
-        """Wrap ``value`` in a :class:`SecretValue` (once)."""
-        return value if isinstance(value, SecretValue) else SecretValue(value)
+        """Wrap ``value`` in a :class:`SecretValue` (once); None stays None."""
+        if value is None or isinstance(value, SecretValue):
+            return value
+        return SecretValue(value)
 
     def __repr__(self) -> str:
         return f"<Secret: {self.name}>"

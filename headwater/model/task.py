@@ -34,6 +34,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from headwater.errors import FlowDefinitionError
+from headwater.model.retries import RetryDelay, RetryDelayOption, as_retry_delay
 from headwater.model.task_options import CHECKED_OPTIONS, checked_options
 from headwater.model.task_syntax import TaskSyntax
 
@@ -126,7 +127,9 @@ class Task(TaskSyntax):
         name: the task's name (the class or function name by default).
         tags: labels; ``dask-resource:NAME=N`` tags become Dask resource restrictions.
         max_retries: how many times to try again after a failure (RETRY counts too).
-        retry_delay: how long to wait before each retry (timedelta or seconds).
+        retry_delay: how long to wait before each retry: a timedelta or seconds, a list of
+            them (one per retry, the last repeating), or
+            :func:`~headwater.model.retries.exponential_backoff`.
         retry_on: retry only on these exception types (all exceptions by default).
         timeout: seconds after which the run ends TimedOut; the flow does not wait for it.
         trigger: a function of the upstream states deciding whether the task runs.
@@ -164,7 +167,7 @@ class Task(TaskSyntax):
         *,
         tags: Iterable[str] | None = None,
         max_retries: int = 0,
-        retry_delay: _dt.timedelta | float | None = None,
+        retry_delay: RetryDelayOption = None,
         retry_on: type[BaseException] | tuple[type[BaseException], ...] | None = None,
         timeout: float | _dt.timedelta | None = None,
         trigger: Callable[..., bool] | None = None,
@@ -214,6 +217,17 @@ class Task(TaskSyntax):
         self.priority = priority
         self.slug = f"{self.name}-{next(_counter)}"
         self._check_signature()
+
+    @property
+    def retry_delay(self) -> RetryDelay:
+        """The wait before each retry: one timedelta, a tuple of them (one per retry, the
+        last repeating), or an :class:`~headwater.model.retries.ExponentialBackoff`.
+        Setting it (``copy(retry_delay=...)``, ``task_args``) checks the new value."""
+        return self._retry_delay
+
+    @retry_delay.setter
+    def retry_delay(self, value: Any) -> None:
+        self._retry_delay = as_retry_delay(value, self.name)
 
     # -- the work ------------------------------------------------------------------------
     def run(self) -> Any:

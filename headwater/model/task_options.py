@@ -3,7 +3,7 @@
 Design note
 -----------
 A task's retry, timeout, trigger, handler and output options are checked, and kept in one
-form (a timedelta for ``retry_delay``, seconds as a float for ``timeout``, a tuple for
+form (``retry_delay`` as :func:`~headwater.model.retries.as_retry_delay` makes it, seconds as a float for ``timeout``, a tuple for
 ``retry_on``, a list for ``state_handlers``), whether they come from the constructor or from
 :meth:`~headwater.model.task.Task.copy` (``task_args=`` too), so a copy can never hold an
 option the runner does not expect. Each refusal names the task, the option and the value.
@@ -54,6 +54,7 @@ def checked_options(name: str, **options: Any) -> dict[str, Any]:
         ValueError, TypeError: an option is refused (the message names the task and value).
     """
     from headwater.model import triggers  # triggers import the task module
+    from headwater.model.retries import as_retry_delay
 
     out: dict[str, Any] = {}
     if "max_retries" in options:
@@ -62,8 +63,7 @@ def checked_options(name: str, **options: Any) -> dict[str, Any]:
             raise ValueError(f"Task {name!r}: max_retries must be an int >= 0, got {max_retries!r}")
         out["max_retries"] = max_retries
     if "retry_delay" in options:
-        delay = as_timedelta(options["retry_delay"], "retry_delay")
-        out["retry_delay"] = delay or _dt.timedelta(0)
+        out["retry_delay"] = as_retry_delay(options["retry_delay"], name)
     if "retry_on" in options:
         retry_on = options["retry_on"]
         if retry_on is not None and not isinstance(retry_on, tuple):
