@@ -95,9 +95,10 @@ from headwater.engine.plan import (
     state_name,
 )
 from headwater.executors.base import Executor
+from headwater.model.builtin_tasks import Constant
 from headwater.model.flow import Edge, Flow
 from headwater.model.states import Failed, Finished, Mapped, State, Success
-from headwater.model.task import Constant, Task
+from headwater.model.task import Task
 from headwater.taskgraph import is_node
 
 Inputs = Sequence[tuple[InputSpec, list[str]]]

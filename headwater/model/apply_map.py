@@ -32,17 +32,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from headwater.errors import FlowDefinitionError
+from headwater.model.builtin_tasks import Constant, as_task
 from headwater.model.flow import Edge, Flow
 from headwater.model.parameter import Parameter
-from headwater.model.task import (
-    Constant,
-    Task,
-    active_flow,
-    as_task,
-    defining,
-    gated_by,
-    unwrap,
-)
+from headwater.model.task import Task, active_flow, defining, gated_by, unwrap
 
 Flags = tuple[bool, bool]
 """How an argument is taken: (mapped, flattened)."""

@@ -31,19 +31,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from headwater.errors import FlowDefinitionError, FlowValidationError
+from headwater.model.builtin_tasks import Constant, as_task
 from headwater.model.dag import find_cycles, topological_order
 from headwater.model.flow_edits import FlowEdits
 from headwater.model.parameter import Parameter
-from headwater.model.task import (
-    Constant,
-    Task,
-    active_gate,
-    as_task,
-    defining,
-    flatten,
-    unmapped,
-    unwrap,
-)
+from headwater.model.task import Task, active_gate, defining, flatten, unmapped, unwrap
 
 if TYPE_CHECKING:
     from headwater.listeners.base import Listener

@@ -59,7 +59,7 @@ class FlowEdits:
             FlowValidationError: with ``validate``, when the flow has problems afterwards
                 (for example an argument ``new`` needs that nothing gives).
         """
-        from headwater.model.task import Constant, as_task
+        from headwater.model.builtin_tasks import Constant, as_task
 
         me = cast("Flow", self)
         if not me.has_task(old):

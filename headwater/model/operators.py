@@ -25,7 +25,8 @@ import operator
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from headwater.model.task import GetItem, Task
+from headwater.model.builtin_tasks import GetItem
+from headwater.model.task import Task
 
 
 class BinaryOperator(Task):

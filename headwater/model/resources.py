@@ -33,10 +33,11 @@ from typing import Any
 
 from headwater.errors import FlowDefinitionError
 from headwater.model import triggers
+from headwater.model.builtin_tasks import Constant
 from headwater.model.parameter import Parameter
 from headwater.model.signals import SKIP
 from headwater.model.states import State
-from headwater.model.task import Constant, Task, active_flow
+from headwater.model.task import Task, active_flow
 
 
 class ResourceInit(Task):

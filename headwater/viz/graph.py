@@ -139,9 +139,9 @@ def build_graph(flow: Flow, flow_state: State | None = None) -> Any:
 def _node_look(t: Any, mapped: bool, state: Any) -> tuple[str, Any, dict[str, str]]:
     """A task's label, HTML label (a mapped task's stack of stripes, or None) and attributes:
     its shape by kind, its fill by state."""
+    from headwater.model.builtin_tasks import Constant
     from headwater.model.parameter import Parameter
     from headwater.model.states import Mapped
-    from headwater.model.task import Constant
 
     attrs: dict[str, str] = {}
     label = t.name
