@@ -266,7 +266,7 @@ def mapped_state(task: Task, children: Sequence[State]) -> State:
         counts = {}
         for c in children:
             counts[type(c).__name__] = counts.get(type(c).__name__, 0) + 1
-    new = skipped_map(children, counts)
+    new: State | None = skipped_map(children, counts)
     if new is None:
         summary = ", ".join(f"{n} {name}" for name, n in counts.items()) or "no children"
         new = Mapped(f"Mapped {len(children)} children: {summary}.", map_states=children)
