@@ -13,7 +13,8 @@ Design note
 3. move the flow to Running through its state handlers (:mod:`headwater.engine.handlers`);
 4. start the executor, then plan and submit the graph (:mod:`headwater.engine.planner`) and
    collect every task's state, repairing what lost workers took down
-   (:mod:`headwater.engine.collect`); Ctrl-C cancels what is left instead;
+   (:mod:`headwater.engine.collect`); Ctrl-C cancels what is left instead (Ctrl-C while the
+   executor starts: it closes what it started, and every task is Cancelled);
 5. decide the flow's state from its reference tasks (:func:`flow_state`), move the flow to it
    through its state handlers, and let each hook see (and replace) it.
 
@@ -30,7 +31,7 @@ from types import MappingProxyType
 from typing import Any
 
 from headwater import pickling
-from headwater.engine.collect import cancel, collect
+from headwater.engine.collect import NOT_RUN, cancel, collect
 from headwater.engine.context import flow_run_context
 from headwater.engine.handlers import call_state_handlers
 from headwater.engine.hooks import RunHook
@@ -135,13 +136,21 @@ class FlowRunner:
         self, planner: Planner, flow_context: FlowContext
     ) -> tuple[dict[Task, State], bool]:
         """Start the executor, run every task; return their states and whether Ctrl-C
-        interrupted the run."""
-        with self.executor.start():
-            try:
-                planner.compile_and_submit(flow_context)
-                return collect(planner), False
-            except KeyboardInterrupt:
-                return cancel(planner), True
+        interrupted the run (also while the executor started: then no task ran)."""
+        states: dict[Task, State] | None = None
+        interrupted = False
+        try:
+            with self.executor.start():
+                try:
+                    planner.compile_and_submit(flow_context)
+                    states = collect(planner)
+                except KeyboardInterrupt:
+                    states, interrupted = cancel(planner), True
+        except KeyboardInterrupt:  # while the executor started (or stopped): it closed itself
+            interrupted = True
+        if states is None:
+            states = {t: Cancelled(NOT_RUN) for t in self.flow.tasks}
+        return states, interrupted
 
     def _transition(self, old: State, new: State) -> State:
         """Move the flow from ``old`` to ``new`` through its state handlers; a handler that

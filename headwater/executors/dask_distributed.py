@@ -21,6 +21,9 @@ The client comes from one of three places: ``client=`` (reused, never closed),
 ``address=`` (connected for the run, closed after; an unreachable scheduler is an error
 within the connect timeout), or a cluster started from ``cluster_class`` (LocalCluster by
 default, or an import path such as ``"dask_jobqueue.SLURMCluster"``), closed after the run.
+Connecting and starting run in a thread of their own (:func:`_started_apart`): Ctrl-C while
+a cluster starts lets it finish starting, closes it, and ends the run Cancelled, instead of
+leaving a half-started cluster nobody can close.
 Logs of the ``headwater`` loggers on workers are forwarded to the driver's loggers
 (``Client.forward_logging``, once per client; workers log at the driver's level, set by a
 WorkerPlugin registered once per client and level, so no run pays a round trip for it and
@@ -42,7 +45,7 @@ import uuid
 import weakref
 from collections.abc import Callable, Collection, Iterator, Mapping
 from concurrent.futures import CancelledError
-from typing import Any
+from typing import Any, TypeVar
 
 from headwater.errors import HeadwaterError, SchedulerConnectionError
 from headwater.executors._dask_spec import to_dask
@@ -50,6 +53,8 @@ from headwater.executors.base import Executor
 from headwater.taskgraph import Graph
 
 logger = logging.getLogger("headwater.executors")
+
+T = TypeVar("T")
 
 _forwarding: weakref.WeakKeyDictionary[Any, _LogRelay] = weakref.WeakKeyDictionary()
 """Clients whose workers already forward their ``headwater`` logs, and their relays."""
@@ -194,13 +199,10 @@ class DaskExecutor(Executor):
         with contextlib.ExitStack() as stack:
             if self.client is not None:
                 client = self.client
-            elif self.address is not None:
-                client = self._connect(distributed)
-                stack.callback(client.close)
             else:
-                cluster = self._start_cluster(distributed)
-                stack.callback(cluster.close)
-                client = distributed.Client(cluster, **self.client_kwargs)
+                client, cluster = _started_apart(lambda: self._open(distributed), _close_opened)
+                if cluster is not None:
+                    stack.callback(cluster.close)
                 stack.callback(client.close)
             self._client = client
             try:
@@ -218,6 +220,18 @@ class DaskExecutor(Executor):
                         client.cancel(pending, force=True)
                 for f in futures:
                     f.release()
+
+    def _open(self, distributed: Any) -> tuple[Any, Any]:
+        """A Client connected to ``address``, or to a cluster started here: (client, cluster
+        or None)."""
+        if self.address is not None:
+            return self._connect(distributed), None
+        cluster = self._start_cluster(distributed)
+        try:
+            return distributed.Client(cluster, **self.client_kwargs), cluster
+        except BaseException:
+            cluster.close()
+            raise
 
     def _connect(self, distributed: Any) -> Any:
         kwargs = dict(self.client_kwargs)
@@ -433,6 +447,75 @@ class DaskExecutor(Executor):
             else f"cluster_class={getattr(self.cluster_class, '__name__', self.cluster_class)!r}"
         )
         return f"DaskExecutor({where})"
+
+
+def _close_opened(opened: tuple[Any, Any]) -> None:
+    client, cluster = opened
+    with contextlib.suppress(Exception):
+        client.close()
+    if cluster is not None:
+        with contextlib.suppress(Exception):
+            cluster.close()
+
+
+def _started_apart(start: Callable[[], T], close: Callable[[T], None]) -> T:
+    """Return ``start()``, run in a thread of its own so that Ctrl-C cannot cut it short.
+
+    Ctrl-C (KeyboardInterrupt) in the calling thread while ``start`` runs would leave a
+    cluster half started and out of reach (distributed cancels the start, and a cluster that
+    never finished starting ignores ``close``). Instead the start runs to its end apart, and
+    what it made is closed with ``close``; then the KeyboardInterrupt is raised here, to end
+    the run as Cancelled like Ctrl-C during a run. A second Ctrl-C stops waiting for that
+    (the thread still closes what it made when it is done).
+
+    Args:
+        start: makes what is to be closed later (a client, a cluster).
+        close: closes what ``start`` made.
+
+    Raises:
+        KeyboardInterrupt: Ctrl-C while ``start`` ran.
+    """
+    lock = threading.Lock()
+    outcome: dict[str, Any] = {}
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            made = start()
+        except BaseException as exc:
+            outcome["error"] = exc
+            done.set()
+            return
+        with lock:
+            outcome["made"] = made
+            abandoned = outcome.get("abandoned", False)
+        if abandoned:  # Ctrl-C came while it started: nobody else will close it
+            close(made)
+        done.set()
+
+    thread = threading.Thread(target=run, name="headwater-dask-start", daemon=True)
+    thread.start()
+    try:
+        while not done.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        with lock:
+            outcome["abandoned"] = True
+            made_already = "made" in outcome
+        logger.warning(
+            "Interrupted while the Dask cluster or client starts: closing it once it is up "
+            "(Ctrl-C again to stop waiting)"
+        )
+        if made_already:
+            close(outcome["made"])
+        else:
+            with contextlib.suppress(KeyboardInterrupt):
+                while not done.wait(0.5):
+                    pass
+        raise
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["made"]
 
 
 def _tell(on_done: Callable[[str, Any], None], future: Any) -> None:
