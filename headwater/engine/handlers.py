@@ -10,7 +10,12 @@ the run (docs/notices/0003-runner-pipeline.md): :func:`call_state_handlers` rais
 ``ENDRUN`` with the state the run ends in instead:
 
 - an exception: a Failed state naming the handler, the exception and the transition;
-- a signal (``FAIL``, ``SKIP``, ``ENDRUN``...): the state the signal asks for.
+- a signal (``FAIL``, ``SKIP``, ``SUCCESS``, ``PAUSE``, ``ENDRUN``...): the state the signal
+  asks for;
+- ``RETRY`` or ``LOOP``: a Failed state naming the handler, as an exception's. They ask for
+  another run, which only the task's own function can ask for (the runner's retry and loop
+  steps act on what the function raises); ending there would leave a Retrying or Looped
+  state that nothing runs again.
 
 The task runner lets that ``ENDRUN`` end its pipeline like any step's; the flow runner turns
 it into the flow run's final state, keeping the task states it has.
@@ -55,21 +60,37 @@ def call_state_handlers(
     for handler in handlers:
         try:
             replaced = handler(owner, old, new)
+        except (signals.RETRY, signals.LOOP) as sig:
+            why = "a state handler cannot ask for another run; raise it in the task's function"
+            raise signals.ENDRUN(_failed(handler, sig, what, old, new, why, extra)) from sig
         except signals.HeadwaterSignal as sig:
             raise signals.ENDRUN(sig.to_state(**extra)) from sig
         except Exception as exc:
-            name = getattr(handler, "__name__", repr(handler))
-            failed = Failed(
-                f"State handler {name!r} of {what} raised {type(exc).__name__}: {exc} "
-                f"(on {type(old).__name__} -> {type(new).__name__})",
-                exception=exc,
-                traceback="".join(_traceback.format_exception(type(exc), exc, exc.__traceback__)),
-                **extra,
-            )
-            raise signals.ENDRUN(failed) from exc
+            raise signals.ENDRUN(_failed(handler, exc, what, old, new, "", extra)) from exc
         if isinstance(replaced, State):
             new = replaced
     return new
+
+
+def _failed(
+    handler: StateHandler,
+    exc: BaseException,
+    what: str,
+    old: State,
+    new: State,
+    why: str,
+    fields: Mapping[str, Any],
+) -> Failed:
+    """The Failed state of a run whose handler raised ``exc``."""
+    name = getattr(handler, "__name__", repr(handler))
+    because = f"; {why}" if why else ""
+    return Failed(
+        f"State handler {name!r} of {what} raised {type(exc).__name__}: {exc} "
+        f"(on {type(old).__name__} -> {type(new).__name__}){because}",
+        exception=exc,
+        traceback="".join(_traceback.format_exception(type(exc), exc, exc.__traceback__)),
+        **fields,
+    )
 
 
 __all__ = ["StateHandler", "call_state_handlers"]
