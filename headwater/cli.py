@@ -5,7 +5,9 @@ Design note
 Commands (click)::
 
     headwater run FILE.py[:FLOW] [-p NAME=VALUE]... [--executor local|threads|processes|dask]
-                                 [--address ADDRESS] [--log-level LEVEL] [--progress/--no-progress]
+                                 [--address ADDRESS] [--tls-ca-file CA --tls-cert CERT
+                                 --tls-key KEY] [--dask-config FILE]
+                                 [--log-level LEVEL] [--progress/--no-progress]
                                  [--schedule | --schedule-json FILE] [--max-runs N]
     headwater visualize FILE.py[:FLOW] -o dag.svg
     headwater runs list [--limit N] [--flow NAME]
@@ -19,7 +21,12 @@ task table of a run that did not succeed) and a summary at the end; the exit cod
 run failed, else 130 when Ctrl-C stopped the schedule, else 0 (also when ``--max-runs`` was
 reached or the schedule has no more events). A flow without a schedule is bad input (2).
 
-A Dask scheduler that cannot be reached at ``--address`` is bad input too (2). While a flow
+A Dask scheduler that cannot be reached at ``--address`` is bad input too (2), said in one
+paragraph naming the address and the fix (an address without a port, ``tls://`` without
+TLS settings, nothing listening...). ``--tls-ca-file``, ``--tls-cert`` and ``--tls-key`` give
+the TLS settings of a ``tls://`` scheduler; ``--dask-config FILE`` merges a YAML file of Dask
+settings into the run's. ``--executor dask`` without ``--address`` starts a LocalCluster
+whose dashboard listens on 127.0.0.1 only, and logs its link. While a flow
 runs, its progress bar (``--progress``/``--no-progress``, else the rule of
 :func:`headwater.runtime.progress.wants_progress`) and the tasks' log lines go to stderr.
 
@@ -195,8 +202,13 @@ def parse_parameters(flow: Any, given: Sequence[str]) -> dict[str, Any]:
     return values
 
 
-def make_executor(kind: str, address: str | None) -> Any:
+def make_executor(kind: str, address: str | None, security: Any = None) -> Any:
     """Return the executor for ``--executor kind``.
+
+    Args:
+        kind: one of :data:`EXECUTORS`.
+        address: a Dask scheduler's address (``--address``).
+        security: a ``distributed.Security`` for the connection (the ``--tls-*`` options).
 
     Raises:
         BadInput: when the executor is not available, or ``address`` is given for one that
@@ -212,8 +224,50 @@ def make_executor(kind: str, address: str | None) -> Any:
     if cls is None:
         _fail(f"--executor {kind} needs headwater.executors.{class_name}, which is not available")
     if kind == "dask":
-        return cls(address=address) if address else cls()
+        if not address:
+            return cls()
+        return cls(address=address, client_kwargs={"security": security} if security else None)
     return cls(scheduler=kind)
+
+
+def make_security(
+    kind: str, address: str | None, ca_file: str | None, cert: str | None, key: str | None
+) -> Any:
+    """The ``distributed.Security`` of the ``--tls-*`` options, or None when none is given.
+
+    Raises:
+        BadInput: when they are given without ``--executor dask --address``.
+    """
+    if not (ca_file or cert or key):
+        return None
+    if kind != "dask" or not address:
+        _fail("--tls-ca-file, --tls-cert and --tls-key are for --executor dask --address tls://...")
+    from distributed import Security
+
+    return Security(
+        tls_ca_file=ca_file, tls_client_cert=cert, tls_client_key=key, require_encryption=True
+    )
+
+
+def load_dask_config(path: str) -> None:
+    """Merge the Dask settings of the YAML file ``path`` into this process's Dask config.
+
+    Raises:
+        BadInput: when the file cannot be read or is not a mapping of settings.
+    """
+    import dask
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        _fail(f"Cannot read the Dask config file {path!r}: {exc}")
+    if not isinstance(data, dict):
+        _fail(
+            f"{path!r} is not a Dask config file: it must hold a YAML mapping such as "
+            "'distributed: {comm: {tls: {ca-file: ca.pem}}}'"
+        )
+    dask.config.update(dask.config.config, data, priority="new")
 
 
 # -- output -------------------------------------------------------------------------------
@@ -257,6 +311,11 @@ def task_table(tasks: Sequence[Any], children: bool = False) -> str:
 
 
 # -- commands -----------------------------------------------------------------------------
+def _file_option(name: str, help_text: str) -> Any:
+    path = click.Path(exists=True, dir_okay=False)
+    return click.option(name, type=path, default=None, metavar="FILE", help=help_text)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="headwater", prog_name="headwater")
 def main() -> None:
@@ -278,6 +337,13 @@ def main() -> None:
 )
 @click.option(
     "--log-level", default=None, help="DEBUG, INFO, ... (default: $HEADWATER_LOG_LEVEL or INFO)."
+)
+@_file_option("--tls-ca-file", "With --address tls://...: the CA that signed the scheduler's.")
+@_file_option("--tls-cert", "With --address tls://...: this client's certificate.")
+@_file_option("--tls-key", "With --address tls://...: this client's private key.")
+@_file_option(
+    "--dask-config",
+    "A YAML file of Dask settings (as in ~/.config/dask/), e.g. distributed.comm.tls.*.",
 )
 @click.option("--children/--no-children", default=False, help="Show mapped children in the table.")
 @click.option(
@@ -312,6 +378,10 @@ def run(
     executor: str,
     address: str | None,
     log_level: str | None,
+    tls_ca_file: str | None,
+    tls_cert: str | None,
+    tls_key: str | None,
+    dask_config: str | None,
     children: bool,
     progress: bool | None,
     on_schedule: bool,
@@ -343,7 +413,10 @@ def run(
             f"or pass --schedule-json FILE"
         )
     values = parse_parameters(flow, params)
-    chosen = make_executor(executor, address)
+    if dask_config is not None:
+        load_dask_config(dask_config)
+    security = make_security(executor, address, tls_ca_file, tls_cert, tls_key)
+    chosen = make_executor(executor, address, security)
     if on_schedule or schedule is not None:
         run_scheduled(flow, values, chosen, schedule, max_runs, children, progress)
         return

@@ -18,8 +18,9 @@ runner) or a cancelled one gives its exception object back, which the flow runne
 into a Crashed or Cancelled state.
 
 The client comes from one of three places: ``client=`` (reused, never closed),
-``address=`` (connected for the run, closed after; an unreachable scheduler is an error
-within the connect timeout), or a cluster started from ``cluster_class`` (LocalCluster by
+``address=`` (connected for the run, closed after; every way a connection fails is a
+SchedulerConnectionError naming the address and the fix, :mod:`._dask_connect`), or a
+cluster started from ``cluster_class`` (LocalCluster by
 default, or an import path such as ``"dask_jobqueue.SLURMCluster"``), closed after the run.
 Connecting and starting run in a thread of their own (:func:`_started_apart`): Ctrl-C while
 a cluster starts lets it finish starting, closes it, and ends the run Cancelled, instead of
@@ -47,7 +48,8 @@ from collections.abc import Callable, Collection, Iterator, Mapping
 from concurrent.futures import CancelledError
 from typing import Any, TypeVar
 
-from headwater.errors import HeadwaterError, SchedulerConnectionError
+from headwater.errors import HeadwaterError
+from headwater.executors._dask_connect import connect
 from headwater.executors._dask_spec import to_dask
 from headwater.executors.base import Executor
 from headwater.taskgraph import Graph
@@ -55,6 +57,9 @@ from headwater.taskgraph import Graph
 logger = logging.getLogger("headwater.executors")
 
 T = TypeVar("T")
+
+LOCAL_DASHBOARD = "127.0.0.1:8787"
+"""Where the dashboard of a LocalCluster started here listens (another port when taken)."""
 
 _forwarding: weakref.WeakKeyDictionary[Any, _LogRelay] = weakref.WeakKeyDictionary()
 """Clients whose workers already forward their ``headwater`` logs, and their relays."""
@@ -225,7 +230,7 @@ class DaskExecutor(Executor):
         """A Client connected to ``address``, or to a cluster started here: (client, cluster
         or None)."""
         if self.address is not None:
-            return self._connect(distributed), None
+            return connect(self.address, self.client_kwargs), None
         cluster = self._start_cluster(distributed)
         try:
             return distributed.Client(cluster, **self.client_kwargs), cluster
@@ -233,28 +238,16 @@ class DaskExecutor(Executor):
             cluster.close()
             raise
 
-    def _connect(self, distributed: Any) -> Any:
-        kwargs = dict(self.client_kwargs)
-        kwargs.setdefault("set_as_default", False)
-        timeout = kwargs.get("timeout") or distributed.config.get(
-            "distributed.comm.timeouts.connect"
-        )
-        try:
-            return distributed.Client(self.address, **kwargs)
-        except (OSError, TimeoutError) as exc:
-            raise SchedulerConnectionError(
-                f"Could not connect to the Dask scheduler at {self.address!r} within "
-                f"{timeout} ({type(exc).__name__}: {exc}); check the address, that the "
-                "scheduler runs, and its security settings (client_kwargs={'security': ...})",
-            ) from exc
-
     def _start_cluster(self, distributed: Any) -> Any:
         cls = self.cluster_class or distributed.LocalCluster
         if isinstance(cls, str):
             cls = _import_class(cls)
         kwargs = dict(self.cluster_kwargs)
-        if cls is distributed.LocalCluster and not self.debug:
-            kwargs.setdefault("silence_logs", logging.CRITICAL)
+        if cls is distributed.LocalCluster:
+            # Dask's default dashboard listens on every interface; this one only here
+            kwargs.setdefault("dashboard_address", LOCAL_DASHBOARD)
+            if not self.debug:
+                kwargs.setdefault("silence_logs", logging.CRITICAL)
         cluster = cls(**kwargs)
         try:
             if self.adapt_kwargs is not None:
@@ -262,6 +255,16 @@ class DaskExecutor(Executor):
         except BaseException:
             cluster.close()
             raise
+        link = ""
+        with contextlib.suppress(Exception):
+            link = str(cluster.dashboard_link or "")
+        if link:
+            logger.info("Dask dashboard of the cluster started for this run: %s", link)
+        else:
+            logger.info(
+                "The Dask cluster started for this run has no dashboard (it needs bokeh: "
+                "pip install 'headwater[dashboard]')"
+            )
         return cluster
 
     def _forward_logs(self, client: Any) -> _LogRelay | None:
