@@ -73,29 +73,3 @@ def speak(x: int) -> int:
 
 with Flow("chatty") as chatty:
     speak.map([0, 1])
-
-
-QUOTED_SECRET = "it's a \"quoted\" \\ sëcret\ttoken"
-"""A secret that repr and JSON escape (quotes, a backslash, a tab, non-ASCII letters)."""
-
-
-@task
-def leak_repr(token: object) -> None:
-    """Fail with the raw value's repr in the message (as ``ValueError(repr(x))`` does)."""
-    raise ValueError(repr(token.get()))  # type: ignore[attr-defined]
-
-
-@task
-def leak_json(token: object) -> None:
-    """Fail with the raw value JSON-escaped in the message."""
-    import json
-
-    get_logger().warning("payload %s", json.dumps({"token": token.get()}))  # type: ignore[attr-defined]
-    raise ValueError(json.dumps({"token": token.get()}))  # type: ignore[attr-defined]
-
-
-with Flow("escaped-leaks") as escaped_leaks:
-    quoted = Secret("token", default="a-placeholder-token")
-    leak_repr(quoted)
-    leak_json(quoted)
-    leak_repr.map([quoted, quoted])

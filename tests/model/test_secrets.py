@@ -16,7 +16,7 @@ from headwater.model.states import Failed, Mapped, Success
 from headwater.runtime.redaction import redact_state
 from headwater.viz.html import flow_html, run_html, state_html
 from headwater.viz.timeline import timeline
-from tests.flows import observed
+from tests.flows import observed, secret_flows
 
 
 @pytest.fixture(autouse=True)
@@ -151,9 +151,9 @@ def _forms_of(secret: str) -> dict[str, str]:
 def test_a_secret_in_a_repr_or_json_escaped_is_masked_too(
     executor: Any, caplog: pytest.LogCaptureFixture, journal_dir: Path
 ) -> None:
-    secret = observed.QUOTED_SECRET
+    secret = secret_flows.QUOTED_SECRET
     with caplog.at_level(logging.WARNING):
-        state = observed.escaped_leaks.run(parameters={"token": secret}, executor=executor)
+        state = secret_flows.escaped_leaks.run(parameters={"token": secret}, executor=executor)
     states = [state, *state.result.values()]
     mapped = [s for s in states if isinstance(s, Mapped)]
     states += [c for m in mapped for c in m.map_states]
