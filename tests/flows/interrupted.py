@@ -4,7 +4,7 @@ that the interrupt can never reach the pytest session (tests/executors/test_inte
 ``python -m tests.flows.interrupted KIND FOLDER`` runs :func:`build` on the executor KIND
 (``threads``, ``processes``, ``dask``: a LocalCluster started for the run, ``dask-starting``:
 one whose start the interrupt cuts into) and prints one JSON line describing what came back
-and what was left running. Events go through files in FOLDER: a task writes ``started-<i>``
+and what was left running; ``killed`` runs :func:`killed`, which a test kills. Events go through files in FOLDER: a task writes ``started-<i>``
 when it starts; :class:`SlowStartCluster` writes ``cluster-up`` once its cluster is up, then
 waits for ``go`` before its constructor returns.
 """
@@ -20,7 +20,7 @@ from typing import Any
 
 from distributed import LocalCluster
 
-from headwater import Flow, task, unmapped
+from headwater import Flow, Parameter, task, unmapped
 
 DEADLINE = 60.0
 """How long any wait here lasts at most (seconds)."""
@@ -75,6 +75,16 @@ def build(folder: str) -> tuple[Flow, dict[str, Any]]:
     return f, {"quick": quick, "slow": slow, "after": after}
 
 
+def killed(folder: str) -> Flow:
+    """A flow that a test kills mid-run: a parameter, a batched map and its total finish,
+    then two 60 s sleepers start."""
+    with Flow("killed") as f:
+        Parameter("label", default="kill-me")
+        first = total(inc.map(list(range(6)), batch_size=2))
+        mark_and_sleep.map(unmapped(folder), [0, 1], unmapped(60.0), unmapped(first))
+    return f
+
+
 def executor_for(kind: str, folder: str) -> Any:
     from headwater.executors import DaskExecutor, LocalDaskExecutor
 
@@ -120,6 +130,11 @@ def describe(state: Any) -> Any:
 
 def main(kind: str, folder: str) -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    if kind == "killed":  # on threads; nothing is printed: the test kills this process
+        from headwater.executors import LocalDaskExecutor
+
+        killed(folder).run(executor=LocalDaskExecutor("threads", num_workers=4))
+        return
     f, tasks = build(folder)
     began = time.monotonic()
     state = f.run(executor=executor_for(kind, folder))
