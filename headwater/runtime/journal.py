@@ -2,9 +2,12 @@
 
 Design note
 -----------
-The runtime gives every run a :class:`JournalHook`, which calls :func:`record_safely` when the
-run finishes, so every run (from Python, Jupyter or the command line) leaves one file in the
-journal folder:
+The runtime gives every run a :class:`JournalHook`, which writes the run's file as it goes
+(a first line with ``finished: false`` and the parameters, then a ``done`` line per finished
+task run or batch of children, flushed) and calls :func:`record_safely` when the run
+finishes, which replaces it with the finished run's lines; so every run (from Python,
+Jupyter or the command line) leaves one file in the journal folder, even a run whose driver
+was killed (readers show it ``Unfinished``, notice 0009's amendment):
 ``HEADWATER_JOURNAL_DIR``, else ``~/.headwater/runs``; ``HEADWATER_JOURNAL=false`` turns it
 off. A journal write never fails a flow run: a problem is logged as a warning.
 
@@ -19,8 +22,9 @@ children (10,000 by default) is summarized instead: its line carries ``child_cou
 children by state) and only its failed children (the first 10,000) have lines, so a
 million-element map costs a few lines, not a million States and hundreds of megabytes.
 Values are never written, only the parameters: JSON values as they are, anything else as a
-short repr; secrets as ``"********"`` (the records: :mod:`headwater.runtime.records`). Files
-are written to a temporary name and renamed, so a reader never sees half a run.
+short repr; secrets as ``"********"`` (the records: :mod:`headwater.runtime.records`). The
+finished file is written to a temporary name and renamed, so it appears whole; while a run
+goes, a reader sees its first line and the ``done`` lines so far.
 
 :func:`list_runs` reads only first lines; :func:`load_run` reads one file. Both return
 :class:`RunRecord` values, which the timeline and the HTML views draw like a live flow state.
