@@ -28,7 +28,11 @@ def markdown(report: dict[str, Any]) -> str:
         "Settings: "
         + ", ".join(f"`{k}={v}`" for k, v in m["settings"].items())
         + (" and `progress=False`" if m["progress_argument"] else "")
-        + " (no run journal, no progress bar).",
+        + (
+            " (the run journal on, no progress bar)."
+            if m["settings"].get("HEADWATER_JOURNAL") == "true"
+            else " (no run journal, no progress bar)."
+        ),
         f"Cluster: {m['cluster']}.",
         "",
         "## Workloads x executors",

@@ -486,6 +486,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--memory-workloads", default=None, help="ids (default: all; tiny: the first one)"
     )
     p.add_argument("--no-scale", action="store_true", help="skip the scale section")
+    p.add_argument(
+        "--journal",
+        action="store_true",
+        help="keep the run journal on (written to a temporary folder) to measure its cost",
+    )
     # the memory probe (a subprocess of the suite)
     p.add_argument("--probe-memory", default=None, help=argparse.SUPPRESS)
     p.add_argument("--side", default="headwater", help=argparse.SUPPRESS)
@@ -504,6 +509,9 @@ def _quiet() -> Iterator[None]:
 def main(argv: list[str] | None = None) -> int:
     """Run the suite and write ``OUT.md`` and ``OUT.json``."""
     args = parse(argv)
+    if args.journal:
+        SETTINGS["HEADWATER_JOURNAL"] = "true"
+        SETTINGS["HEADWATER_JOURNAL_DIR"] = tempfile.mkdtemp(prefix="headwater-bench-journal-")
     _setup_environment()
     if args.probe_memory:
         return memory_probe(args)

@@ -5,7 +5,9 @@ Design note
 Commands (click)::
 
     headwater run FILE.py[:FLOW] [-p NAME=VALUE]... [--executor local|threads|processes|dask]
-                                 [--address ADDRESS] [--log-level LEVEL] [--progress/--no-progress]
+                                 [--address ADDRESS] [--tls-ca-file CA --tls-cert CERT
+                                 --tls-key KEY] [--dask-config FILE]
+                                 [--log-level LEVEL] [--progress/--no-progress]
                                  [--schedule | --schedule-json FILE] [--max-runs N]
                                  [--listen-folder URL ... | --listen-webhook [HOST:]PORT ...]
     headwater visualize FILE.py[:FLOW] -o dag.svg
@@ -23,7 +25,12 @@ reached or the schedule has no more events). A flow without a schedule is bad in
 The listener options (``--listen-folder``, ``--listen-webhook``: :mod:`headwater._cli_listen`)
 run the flow once per event, with the same lines, summary and exit codes (130 also for SIGTERM).
 
-A Dask scheduler that cannot be reached at ``--address`` is bad input too (2). While a flow
+A Dask scheduler that cannot be reached at ``--address`` is bad input too (2), said in one
+paragraph naming the address and the fix (an address without a port, ``tls://`` without
+TLS settings, nothing listening...). ``--tls-ca-file``, ``--tls-cert`` and ``--tls-key`` give
+the TLS settings of a ``tls://`` scheduler; ``--dask-config FILE`` merges a YAML file of Dask
+settings into the run's. ``--executor dask`` without ``--address`` starts a LocalCluster
+whose dashboard listens on 127.0.0.1 only, and logs its link. While a flow
 runs, its progress bar (``--progress``/``--no-progress``, else the rule of
 :func:`headwater.runtime.progress.wants_progress`) and the tasks' log lines go to stderr.
 
@@ -80,7 +87,8 @@ class BadInput(click.ClickException):
         click.echo(f"Error: {self.format_message()}", err=True)
 
 
-def _fail(message: str) -> NoReturn:
+def fail(message: str) -> NoReturn:
+    """Refuse bad input: print ``message`` on one line and exit with :data:`BAD_INPUT`."""
     raise BadInput(message)
 
 
@@ -102,22 +110,22 @@ def split_target(target: str) -> tuple[Path, str | None]:
 def load_module(path: Path) -> Any:
     """Import the Python file ``path`` as a module (its folder goes first on ``sys.path``)."""
     if not path.exists():
-        _fail(f"File {str(path)!r} not found")
+        fail(f"File {str(path)!r} not found")
     if not path.is_file():
-        _fail(f"{str(path)!r} is not a file")
+        fail(f"{str(path)!r} is not a file")
     folder = str(path.resolve().parent)
     if folder not in sys.path:
         sys.path.insert(0, folder)
     name = f"headwater_cli_{path.stem}_{uuid.uuid4().hex[:8]}"
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
-        _fail(f"Cannot import {str(path)!r}: not a Python file")
+        fail(f"Cannot import {str(path)!r}: not a Python file")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
     except Exception as exc:
-        _fail(f"Importing {str(path)!r} failed: {type(exc).__name__}: {exc}")
+        fail(f"Importing {str(path)!r} failed: {type(exc).__name__}: {exc}")
     try:  # tasks defined in the file travel to Dask workers by value: they cannot import it
         import cloudpickle
 
@@ -143,16 +151,16 @@ def find_flow(module: Any, path: Path, name: str | None) -> Any:
             found.setdefault(id(value), (var, value))
     flows = list(found.values())
     if not flows:
-        _fail(f"No flow in {str(path)!r} (define one with `with Flow(...)` or @flow)")
+        fail(f"No flow in {str(path)!r} (define one with `with Flow(...)` or @flow)")
     if name is not None:
         matches = [f for var, f in flows if name in (var, f.name)]
         if not matches:
             names = ", ".join(sorted(f.name for _, f in flows))
-            _fail(f"No flow {name!r} in {str(path)!r}; its flows: {names}")
+            fail(f"No flow {name!r} in {str(path)!r}; its flows: {names}")
         return matches[0]
     if len(flows) > 1:
         names = ", ".join(sorted(f.name for _, f in flows))
-        _fail(f"{str(path)!r} has several flows ({names}); choose one with {path}:NAME")
+        fail(f"{str(path)!r} has several flows ({names}); choose one with {path}:NAME")
     return flows[0][1]
 
 
@@ -181,10 +189,10 @@ def parse_parameters(flow: Any, given: Sequence[str]) -> dict[str, Any]:
         name, sep, raw = item.partition("=")
         name = name.strip()
         if not sep or not name:
-            _fail(f"Bad parameter {item!r}: expected NAME=VALUE")
+            fail(f"Bad parameter {item!r}: expected NAME=VALUE")
         if name not in params:
             known = ", ".join(sorted(params)) or "none"
-            _fail(f"Unknown parameter {name!r} for flow {flow.name!r} (its parameters: {known})")
+            fail(f"Unknown parameter {name!r} for flow {flow.name!r} (its parameters: {known})")
         p = params[name]
         try:
             as_json: Any = json.loads(raw)
@@ -203,18 +211,23 @@ def parse_parameters(flow: Any, given: Sequence[str]) -> dict[str, Any]:
     return values
 
 
-def make_executor(kind: str | None, address: str | None) -> Any:
+def make_executor(kind: str | None, address: str | None, security: Any = None) -> Any:
     """Return the executor for ``--executor kind`` (None without ``--executor``: the flow's
     own executor, else a LocalExecutor, is chosen when the flow runs).
+
+    Args:
+        kind: one of :data:`EXECUTORS`.
+        address: a Dask scheduler's address (``--address``).
+        security: a ``distributed.Security`` for the connection (the ``--tls-*`` options).
 
     Raises:
         BadInput: when the executor is not available, or ``address`` is given for one that
             takes none.
     """
     if address is not None and kind is None:
-        _fail("--address is for --executor dask: add --executor dask")
+        fail("--address is for --executor dask: add --executor dask")
     if address is not None and kind != "dask":
-        _fail(f"--address is for --executor dask, not {kind!r}")
+        fail(f"--address is for --executor dask, not {kind!r}")
     if kind is None:
         return None
     module = importlib.import_module("headwater.executors")
@@ -223,14 +236,57 @@ def make_executor(kind: str | None, address: str | None) -> Any:
     class_name = "DaskExecutor" if kind == "dask" else "LocalDaskExecutor"
     cls = getattr(module, class_name, None)
     if cls is None:
-        _fail(f"--executor {kind} needs headwater.executors.{class_name}, which is not available")
+        fail(f"--executor {kind} needs headwater.executors.{class_name}, which is not available")
     if kind == "dask":
-        return cls(address=address) if address else cls()
+        if not address:
+            return cls()
+        return cls(address=address, client_kwargs={"security": security} if security else None)
     return cls(scheduler=kind)
 
 
+def make_security(
+    kind: str | None, address: str | None, ca_file: str | None, cert: str | None, key: str | None
+) -> Any:
+    """The ``distributed.Security`` of the ``--tls-*`` options, or None when none is given.
+
+    Raises:
+        BadInput: when they are given without ``--executor dask --address``.
+    """
+    if not (ca_file or cert or key):
+        return None
+    if kind != "dask" or not address:
+        fail("--tls-ca-file, --tls-cert and --tls-key are for --executor dask --address tls://...")
+    from distributed import Security
+
+    return Security(
+        tls_ca_file=ca_file, tls_client_cert=cert, tls_client_key=key, require_encryption=True
+    )
+
+
+def load_dask_config(path: str) -> None:
+    """Merge the Dask settings of the YAML file ``path`` into this process's Dask config.
+
+    Raises:
+        BadInput: when the file cannot be read or is not a mapping of settings.
+    """
+    import dask
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        fail(f"Cannot read the Dask config file {path!r}: {exc}")
+    if not isinstance(data, dict):
+        fail(
+            f"{path!r} is not a Dask config file: it must hold a YAML mapping such as "
+            "'distributed: {comm: {tls: {ca-file: ca.pem}}}'"
+        )
+    dask.config.update(dask.config.config, data, priority="new")
+
+
 # -- output -------------------------------------------------------------------------------
-def _duration(seconds: float | None) -> str:
+def duration_text(seconds: float | None) -> str:
+    """A duration for tables: milliseconds below a second, else seconds; ``-`` for None."""
     if seconds is None:
         return "-"
     return f"{seconds * 1000:.0f}ms" if seconds < 1 else f"{seconds:.2f}s"
@@ -265,11 +321,16 @@ def task_table(tasks: Sequence[Any], children: bool = False) -> str:
     for t in tasks:
         if t.map_index is not None and not children:
             continue
-        rows.append([t.label, t.state, _duration(t.duration), _short(t.message)])
+        rows.append([t.label, t.state, duration_text(t.duration), _short(t.message)])
     return format_table(rows, ["task", "state", "duration", "message"])
 
 
 # -- commands -----------------------------------------------------------------------------
+def _file_option(name: str, help_text: str) -> Any:
+    path = click.Path(exists=True, dir_okay=False)
+    return click.option(name, type=path, default=None, metavar="FILE", help=help_text)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="headwater", prog_name="headwater")
 def main() -> None:
@@ -290,6 +351,13 @@ def main() -> None:
 )
 @click.option(
     "--log-level", default=None, help="DEBUG, INFO, ... (default: $HEADWATER_LOG_LEVEL or INFO)."
+)
+@_file_option("--tls-ca-file", "With --address tls://...: the CA that signed the scheduler's.")
+@_file_option("--tls-cert", "With --address tls://...: this client's certificate.")
+@_file_option("--tls-key", "With --address tls://...: this client's private key.")
+@_file_option(
+    "--dask-config",
+    "A YAML file of Dask settings (as in ~/.config/dask/), e.g. distributed.comm.tls.*.",
 )
 @click.option("--children/--no-children", default=False, help="Show mapped children in the table.")
 @click.option(
@@ -325,6 +393,10 @@ def run(
     executor: str | None,
     address: str | None,
     log_level: str | None,
+    tls_ca_file: str | None,
+    tls_cert: str | None,
+    tls_key: str | None,
+    dask_config: str | None,
     children: bool,
     progress: bool | None,
     on_schedule: bool,
@@ -338,22 +410,16 @@ def run(
     with --listen-folder or --listen-webhook once for each event, printing one line per run
     (and the task table of a run that did not succeed).
     """
-    from headwater.errors import (
-        FlowValidationError,
-        ListenerError,
-        ParameterError,
-        SchedulerConnectionError,
-    )
-    from headwater.runtime import journal
+    from headwater.errors import ListenerError
     from headwater.runtime.logs import configure_logging
 
     try:
         configure_logging(log_level)
         listeners, slots = listeners_from_options(**listen)
     except (ValueError, ListenerError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if max_runs is not None and not (on_schedule or schedule_json or listeners):
-        _fail(
+        fail(
             "--max-runs is for runs on a schedule: add --schedule (or --schedule-json FILE), "
             "or a listener (--listen-folder, --listen-webhook)"
         )
@@ -361,26 +427,40 @@ def run(
     flow = find_flow(load_module(path), path, name)
     schedule = load_schedule(schedule_json) if schedule_json else None
     if on_schedule and schedule is None and flow.schedule is None:
-        _fail(
+        fail(
             f"Flow {flow.name!r} has no schedule: give it one with "
             f"Flow(..., schedule=Schedule([...])) or @flow(schedule=...), "
             f"or pass --schedule-json FILE"
         )
     values = parse_parameters(flow, params)
-    chosen = make_executor(executor, address)
+    if dask_config is not None:
+        load_dask_config(dask_config)
+    security = make_security(executor, address, tls_ca_file, tls_cert, tls_key)
+    chosen = make_executor(executor, address, security)
     if listeners:
         listening = (listeners, slots, bool(on_schedule or schedule is not None))
-        maker = partial(make_executor, executor, address)
+        maker = partial(make_executor, executor, address, security)
         run_scheduled(flow, values, maker, schedule, max_runs, children, progress, listening)
     if on_schedule or schedule is not None:
         run_scheduled(flow, values, chosen, schedule, max_runs, children, progress)
+    run_and_report(flow, values, chosen, children, progress)
+
+
+def run_once(
+    flow: Any, values: dict[str, Any], executor: Any, children: bool, progress: Any
+) -> None:
+    """Run ``flow`` once, print its task table and final state, and exit non-zero unless it
+    succeeded (what ``headwater run`` does without a schedule or listener)."""
+    from headwater.errors import FlowValidationError, ParameterError, SchedulerConnectionError
+    from headwater.runtime import journal
+
     run_id = str(uuid.uuid4())
     try:
         state = flow.run(
-            parameters=values, executor=chosen, context={"flow_run_id": run_id}, progress=progress
+            parameters=values, executor=executor, context={"flow_run_id": run_id}, progress=progress
         )
     except (ParameterError, FlowValidationError, SchedulerConnectionError) as exc:
-        _fail(str(exc).replace("\n  - ", " - "))
+        fail(str(exc).replace("\n  - ", " - "))
     tasks = journal.task_records(state)
     click.echo(task_table(tasks, children))
     click.echo(f"\nFlow {flow.name!r}: {type(state).__name__}: {state.message}")
@@ -402,11 +482,11 @@ def load_schedule(path: str) -> Any:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
-        _fail(f"Cannot read the schedule file {path!r}: {exc.strerror or exc}")
+        fail(f"Cannot read the schedule file {path!r}: {exc.strerror or exc}")
     try:
         return Schedule.model_validate_json(text)
     except (ScheduleError, ValueError) as exc:
-        _fail(
+        fail(
             f"{path!r} is not a schedule's JSON (write one with schedule.model_dump_json()): "
             + str(exc).replace("\n  - ", " - ")
         )
@@ -454,7 +534,7 @@ def run_scheduled(
                 flow, values, schedule=schedule, executor=executor, **options
             )
     except (ParameterError, FlowValidationError, ScheduleError, ListenerError) as exc:
-        _fail(str(exc).replace("\n  - ", " - "))
+        fail(str(exc).replace("\n  - ", " - "))
     counts: dict[str, int] = {}
     for state in runs.states:
         counts[type(state).__name__] = counts.get(type(state).__name__, 0) + 1
@@ -486,69 +566,15 @@ def visualize(target: str, output: str, fmt: str | None) -> None:
     try:
         draw(flow, filename=output, format=fmt)
     except GraphvizNotFoundError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except ImportError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except Exception as exc:  # graphviz refuses the format, or the file cannot be written
-        _fail(f"Cannot draw flow {flow.name!r} to {output!r}: {exc}")
+        fail(f"Cannot draw flow {flow.name!r} to {output!r}: {exc}")
     click.echo(f"Wrote {output}")
 
 
-@main.group()
-def runs() -> None:
-    """Past runs, from the run journal ($HEADWATER_JOURNAL_DIR or ~/.headwater/runs)."""
-
-
-@runs.command("list")
-@click.option("--limit", default=20, show_default=True, help="How many runs, newest first.")
-@click.option("--flow", "flow_name", default=None, help="Only runs of this flow.")
-def list_command(limit: int, flow_name: str | None) -> None:
-    """List past runs, newest first."""
-    from headwater.runtime import journal
-
-    found = journal.list_runs(limit, flow_name=flow_name)
-    if not found:
-        click.echo(f"No runs in {journal.journal_dir()}")
-        return
-    rows = []
-    for r in found:
-        counts = ", ".join(f"{n} {s}" for s, n in r.counts.items())
-        start = f"{r.start:%Y-%m-%d %H:%M:%S}" if r.start else "-"
-        rows.append([r.run_id[:8], start, r.flow_name, r.state, _duration(r.duration), counts])
-    click.echo(format_table(rows, ["run", "started (UTC)", "flow", "state", "duration", "tasks"]))
-
-
-@runs.command("show")
-@click.argument("run_id")
-@click.option("--timeline", "timeline_file", default=None, help="Write the run's timeline (HTML).")
-@click.option("--children/--no-children", default=True, help="Show mapped children.")
-def show_command(run_id: str, timeline_file: str | None, children: bool) -> None:
-    """Show one past run: its parameters and the final state of each task."""
-    from headwater.runtime import journal
-
-    try:
-        record = journal.load_run(run_id)
-    except journal.JournalError as exc:
-        _fail(str(exc))
-    start = f"{record.start:%Y-%m-%d %H:%M:%S} UTC" if record.start else "-"
-    click.echo(f"Run {record.run_id} of flow {record.flow_name!r}, started {start}")
-    click.echo(f"{record.state}: {record.message}")
-    if record.parameters:
-        click.echo(
-            "Parameters: " + ", ".join(f"{k}={json.dumps(v)}" for k, v in record.parameters.items())
-        )
-    click.echo("")
-    click.echo(task_table(record.tasks, children))
-    if timeline_file is not None:
-        from headwater.viz.timeline import timeline
-
-        try:
-            timeline(record, timeline_file)
-        except OSError as exc:
-            _fail(f"Cannot write {timeline_file!r}: {exc}")
-        click.echo(f"\nWrote {timeline_file}")
-
-
+main.add_command(importlib.import_module("headwater.cli_runs").runs)
 main.add_command(importlib.import_module("headwater.cli_bench").bench)
 
 if __name__ == "__main__":

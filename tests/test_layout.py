@@ -107,6 +107,7 @@ ROOM_OF = {
     "viz": "viz",
     "cli": "top",
     "cli_bench": "top",
+    "cli_runs": "top",
     "signals": "top",
     "operators": "top",
     "states": "top",

@@ -44,6 +44,9 @@ logger = logging.getLogger("headwater.flow_runner")
 MAX_REPAIR_ROUNDS = 100
 """Bounds the repair loop (each round spends a retry or gives up on every lost key)."""
 
+NOT_RUN = "Not run: the flow run was interrupted."
+"""The message of a task that Ctrl-C kept from running."""
+
 
 def settle(planner: Planner) -> dict[str, Any]:
     """Gather the state of every planned key, repairing lost ones until none is left.
@@ -85,7 +88,7 @@ def cancel(planner: Planner) -> dict[Task, State]:
     states = states_of(planner, values)
     for task in planner.flow.tasks:
         if task not in states:
-            states[task] = Cancelled("Not run: the flow run was interrupted.")
+            states[task] = Cancelled(NOT_RUN)
     return states
 
 
@@ -269,6 +272,7 @@ def retry_later(
 
 __all__ = [
     "MAX_REPAIR_ROUNDS",
+    "NOT_RUN",
     "cancel",
     "collect",
     "gather_states",

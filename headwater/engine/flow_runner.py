@@ -14,7 +14,8 @@ Design note
 4. start the executor and call its ``on_start`` (:mod:`headwater.engine.environment`), then
    plan and submit the graph (:mod:`headwater.engine.planner`) and collect every task's
    state, repairing what lost workers took down (:mod:`headwater.engine.collect`); Ctrl-C
-   cancels what is left instead; then call the executor's ``on_exit``;
+   cancels what is left instead (Ctrl-C while the executor starts: it closes what it
+   started, and every task is Cancelled); then call the executor's ``on_exit``;
 5. decide the flow's state from its reference tasks (:func:`flow_state`; Failed instead when
    ``on_start`` or ``on_exit`` raised), let the flow's ``terminal_state_handler`` replace it
    (Prefect 1), move the flow to it through its state handlers and ``on_failure`` callback,
@@ -33,7 +34,7 @@ from types import MappingProxyType
 from typing import Any
 
 from headwater import pickling
-from headwater.engine.collect import cancel, collect
+from headwater.engine.collect import NOT_RUN, cancel, collect
 from headwater.engine.context import flow_run_context, given_parameters
 from headwater.engine.environment import CallbackFailure, call_callback, exit_after_error
 from headwater.engine.handlers import (
@@ -152,26 +153,41 @@ class FlowRunner:
     ) -> tuple[dict[Task, State], bool, CallbackFailure | None]:
         """Start the executor, call its ``on_start``, run every task, call its ``on_exit``
         (:mod:`headwater.engine.environment`); return the tasks' states, whether Ctrl-C
-        interrupted the run, and the callback that raised, if one did."""
+        interrupted the run (also while the executor started: then no task ran), and the
+        callback that raised, if one did."""
         executor = self.executor
-        with executor.start():
-            started = False
-            try:
-                failure = call_callback(executor, "on_start")
-                if failure is not None:
-                    not_run = Pending(f"Not run: {failure.describe()}.")
-                    return dict.fromkeys(planner.flow.tasks, not_run), False, failure
-                started = True
-                planner.compile_and_submit(flow_context)
-                states, interrupted = collect(planner), False
-            except KeyboardInterrupt:
-                states, interrupted = cancel(planner), True
-            except BaseException as exc:
-                if started:
-                    exit_after_error(executor, exc)
-                raise
-            failure = call_callback(executor, "on_exit") if started else None
-            return states, interrupted, failure
+        outcome: tuple[dict[Task, State], bool, CallbackFailure | None] | None = None
+        try:
+            with executor.start():
+                outcome = self._run_started(planner, flow_context)
+        except KeyboardInterrupt:  # while the executor started (or stopped): it closed itself
+            if outcome is None:
+                return {t: Cancelled(NOT_RUN) for t in self.flow.tasks}, True, None
+            return outcome[0], True, outcome[2]
+        return outcome
+
+    def _run_started(
+        self, planner: Planner, flow_context: FlowContext
+    ) -> tuple[dict[Task, State], bool, CallbackFailure | None]:
+        """What :meth:`_run_tasks` does once the executor has started."""
+        executor = self.executor
+        started = False
+        try:
+            failure = call_callback(executor, "on_start")
+            if failure is not None:
+                not_run = Pending(f"Not run: {failure.describe()}.")
+                return dict.fromkeys(planner.flow.tasks, not_run), False, failure
+            started = True
+            planner.compile_and_submit(flow_context)
+            states, interrupted = collect(planner), False
+        except KeyboardInterrupt:
+            states, interrupted = cancel(planner), True
+        except BaseException as exc:
+            if started:
+                exit_after_error(executor, exc)
+            raise
+        failure = call_callback(executor, "on_exit") if started else None
+        return states, interrupted, failure
 
     def _transition(self, old: State, new: State) -> State:
         """Move the flow from ``old`` to ``new`` through its state handlers, then its

@@ -10,7 +10,12 @@ the run (docs/notices/0003-runner-pipeline.md): :func:`call_state_handlers` rais
 ``ENDRUN`` with the state the run ends in instead:
 
 - an exception: a Failed state naming the handler, the exception and the transition;
-- a signal (``FAIL``, ``SKIP``, ``ENDRUN``...): the state the signal asks for.
+- a signal (``FAIL``, ``SKIP``, ``SUCCESS``, ``PAUSE``, ``ENDRUN``...): the state the signal
+  asks for;
+- ``RETRY`` or ``LOOP``: a Failed state naming the handler, as an exception's. They ask for
+  another run, which only the task's own function can ask for (the runner's retry and loop
+  steps act on what the function raises); ending there would leave a Retrying or Looped
+  state that nothing runs again.
 
 The task runner lets that ``ENDRUN`` end its pipeline like any step's; the flow runner turns
 it into the flow run's final state, keeping the task states it has.
@@ -97,17 +102,31 @@ def call_handler(
     extra = dict(fields or {})
     try:
         return handler(*args)
+    except (signals.RETRY, signals.LOOP) as sig:
+        why = f"; a {kind.lower()} cannot ask for another run, raise it in the task's function"
+        raise signals.ENDRUN(_failed(handler, sig, kind, what, during + why, extra)) from sig
     except signals.HeadwaterSignal as sig:
         raise signals.ENDRUN(sig.to_state(**extra)) from sig
     except Exception as exc:
-        name = getattr(handler, "__name__", repr(handler))
-        failed = Failed(
-            f"{kind} {name!r} of {what} raised {type(exc).__name__}: {exc} ({during})",
-            exception=exc,
-            traceback="".join(_traceback.format_exception(type(exc), exc, exc.__traceback__)),
-            **extra,
-        )
-        raise signals.ENDRUN(failed) from exc
+        raise signals.ENDRUN(_failed(handler, exc, kind, what, during, extra)) from exc
+
+
+def _failed(
+    handler: Callable[..., Any],
+    exc: BaseException,
+    kind: str,
+    what: str,
+    during: str,
+    fields: Mapping[str, Any],
+) -> Failed:
+    """The Failed state of a run whose handler raised ``exc``."""
+    name = getattr(handler, "__name__", repr(handler))
+    return Failed(
+        f"{kind} {name!r} of {what} raised {type(exc).__name__}: {exc} ({during})",
+        exception=exc,
+        traceback="".join(_traceback.format_exception(type(exc), exc, exc.__traceback__)),
+        **fields,
+    )
 
 
 def callback(fn: Callable[[Any, State], Any], when: Callable[[State], bool]) -> StateHandler:

@@ -14,6 +14,12 @@ engine calls them and never imports them (docs/notices/0011-layout.md). A hook h
 - ``on_tasks_finished(counts={"Success": 3})`` as task runs finish, by the class name of their
   state (several at once for a batch of mapped children; see
   :mod:`headwater.runtime.progress` for the counts of batches on dask.distributed);
+- ``on_task_runs_finished(runs=[FinishedRuns(...)])`` at the same moments, saying which task
+  runs finished: the task, the map index (or the range of a batch of children), and the
+  class name of the state when the driver knows it. It costs no transfer: the engine learns
+  it from the executor's ``watch`` (the type of a finished key's value, never the value), so
+  a batch of children says only that its children finished, and the location of a result is
+  not known until the end (the journal writes these as the run goes);
 - ``on_run_finished(flow=, state=, counts=)`` once, with the flow run's final State (its
   ``result`` holds the task states) and the final counts. It returns the State that the next
   hook, and in the end the caller, gets: a hook may replace it (redaction does).
@@ -26,17 +32,38 @@ hooks that must never fail a run (the journal) catch their own errors.
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from headwater.model.flow import Flow
     from headwater.model.states import State
+    from headwater.model.task import Task
 
 
 UNKNOWN = ""
 """The count name of task runs that finished in states not known yet (they move a progress
 bar; the final counts say which states)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FinishedRuns:
+    """Task runs that just finished: one task run, or a batch of mapped children.
+
+    Args:
+        task: the task.
+        map_index: the child's index (the first child's for a batch); None for a task that
+            is not mapped.
+        count: how many task runs (children ``map_index .. map_index + count - 1``).
+        state: the class name of their state, or :data:`UNKNOWN` (a batch's children, or a
+            value whose type the driver cannot tell).
+    """
+
+    task: Task
+    map_index: int | None
+    count: int
+    state: str
 
 
 class RunHook:
@@ -66,6 +93,9 @@ class RunHook:
     def on_tasks_finished(self, *, counts: Mapping[str, int]) -> None:
         """Task runs finished: how many, by the class name of their state."""
 
+    def on_task_runs_finished(self, *, runs: Sequence[FinishedRuns]) -> None:
+        """Task runs finished: which ones (see :class:`FinishedRuns`)."""
+
     def on_run_finished(self, *, flow: Flow, state: State, counts: Mapping[str, int]) -> State:
         """The run is over; return the State to pass on (``state`` itself by default).
 
@@ -77,4 +107,4 @@ class RunHook:
         return state
 
 
-__all__ = ["UNKNOWN", "RunHook"]
+__all__ = ["UNKNOWN", "FinishedRuns", "RunHook"]

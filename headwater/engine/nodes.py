@@ -27,7 +27,7 @@ from headwater import pickling
 from headwater.engine.children import ChildStates, StateBatch
 from headwater.engine.runner import TaskRunner, Upstream
 from headwater.model import signals
-from headwater.model.states import Failed, Mapped, Pending, State
+from headwater.model.states import SKIP_REASONS, Failed, Mapped, Pending, Skipped, State
 from headwater.model.task import Task
 from headwater.results.base import Result
 
@@ -249,19 +249,70 @@ def shape_of(what: str, flattened: bool, *states: State) -> Shape:
 
 
 def mapped_state(task: Task, children: Sequence[State]) -> State:
-    """A mapped task's state from its children's, through its state handlers."""
+    """A mapped task's state from its children's, through its state handlers.
+
+    Mapped, unless every child skipped (:func:`skipped_map`): then it is Skipped, like a
+    plain task in the same place.
+
+    Args:
+        task: the mapped task.
+        children: its children's states, in index order (a compact ChildStates for a
+            batched map).
+    """
     if isinstance(children, ChildStates):
         counts = children.counts()
     else:
         counts = {}
         for c in children:
             counts[type(c).__name__] = counts.get(type(c).__name__, 0) + 1
-    summary = ", ".join(f"{n} {name}" for name, n in counts.items()) or "no children"
-    new = Mapped(f"Mapped {len(children)} children: {summary}.", map_states=children)
+    new: State | None = skipped_map(children, counts)
+    if new is None:
+        summary = ", ".join(f"{n} {name}" for name, n in counts.items()) or "no children"
+        new = Mapped(f"Mapped {len(children)} children: {summary}.", map_states=children)
     try:
         return TaskRunner(task).transition(Pending(), new)
     except signals.ENDRUN as end:  # a failing handler ends it Failed
         return end.end_state
+
+
+def skipped_map(children: Sequence[State], counts: Mapping[str, int]) -> Skipped | None:
+    """The Skipped state of a map whose children all skipped, or None when one did not.
+
+    A map with children, every one of them Skipped, is Skipped: nothing of it succeeded or
+    failed, as ``merge`` and a reduce's trigger already see it (docs/notices/0002-skip-as-finished.md).
+    Its reason is the children's most common one (ties in the order of ``SKIP_REASONS``)
+    and its message says how many skipped for which reason. A map with no children is
+    Mapped (or Skipped by :func:`run_empty_map` when its conditions are not met); a map
+    with children in other states is Mapped.
+
+    Args:
+        children: the children's states.
+        counts: the children by the class name of their state.
+
+    >>> kids = [Skipped("x is odd", reason="upstream"), Skipped("no", reason="task")] * 2
+    >>> skipped_map(kids[:3], {"Skipped": 3}).message
+    'Skipped all 3 children (2 upstream, 1 task): x is odd'
+    >>> skipped_map(kids[:3], {"Skipped": 3}).reason, skipped_map(kids, {"Skipped": 4}).reason
+    ('upstream', 'upstream')
+    >>> from headwater.model.states import Success
+    >>> skipped_map([Success(), Skipped()], {"Success": 1, "Skipped": 1}) is None
+    True
+    """
+    if not children or set(counts) != {"Skipped"}:
+        return None
+    skipped = children.exceptional() if isinstance(children, ChildStates) else iter(children)
+    reasons: dict[str, int] = {}
+    first: State | None = None
+    for child in skipped:
+        reason = getattr(child, "reason", "task")
+        reasons[reason] = reasons.get(reason, 0) + 1
+        first = first or child
+    reason = max(SKIP_REASONS, key=lambda r: (reasons.get(r, 0), -SKIP_REASONS.index(r)))
+    why = ", ".join(f"{reasons[r]} {r}" for r in SKIP_REASONS if r in reasons)
+    if len(reasons) == 1:
+        why = reason
+    said = f": {first.message}" if first is not None and first.message else "."
+    return Skipped(f"Skipped all {len(children)} children ({why}){said}", reason=reason)
 
 
 __all__ = [
@@ -275,5 +326,6 @@ __all__ = [
     "run_empty_map",
     "run_node",
     "shape_of",
+    "skipped_map",
     "strip_result",
 ]

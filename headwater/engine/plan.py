@@ -101,6 +101,8 @@ class Plan:
     """How many tasks the executor runs at once (asked once per run)."""
     weights: dict[str, int] = field(default_factory=dict)
     """Output key -> the number of task runs it holds, when not one (a batch's children)."""
+    owners: dict[str, tuple[Task, int | None]] = field(default_factory=dict)
+    """Output key -> its task and map index (a batch's first child's), for the run hooks."""
 
 
 class LiteralArg(str):

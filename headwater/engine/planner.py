@@ -72,7 +72,7 @@ from headwater.engine.batches import (
     run_batch,
 )
 from headwater.engine.children import ChildStates, StateBatch
-from headwater.engine.hooks import RunHook
+from headwater.engine.hooks import FinishedRuns, RunHook
 from headwater.engine.nodes import (
     FlowContext,
     InputSpec,
@@ -470,11 +470,18 @@ class Planner:
     # -- telling the hooks -----------------------------------------------------------------
     def _watch(self, batch: Mapping[str, Any]) -> None:
         """Tell the hooks how many task runs are planned, and watch this batch's."""
-        runs = [(k, n) for out in self.plan.outputs.values() for k, n in runs_of(out)]
+        runs: list[tuple[str, int]] = []
+        owners: dict[str, tuple[Task, int | None]] = {}
+        for task, out in self.plan.outputs.items():
+            for j, (k, n) in enumerate(runs_of(out)):
+                runs.append((k, n))
+                first = out.starts[j] if out.starts is not None else j
+                owners[k] = (task, first if out.mapped else None)
         total = sum(n for _, n in runs)
         for hook in self.hooks:
             hook.on_tasks_planned(total=total)
         self.plan.weights = {k: n for k, n in runs if n != 1}
+        self.plan.owners = owners
         nodes = []
         for k, _ in runs:
             if k not in batch:
@@ -488,9 +495,14 @@ class Planner:
             watch(nodes, self._on_key_done)
 
     def _on_key_done(self, key: str, value_type: Any) -> None:
-        counts = {state_name(value_type): self.plan.weights.get(key, 1)}
+        name, n = state_name(value_type), self.plan.weights.get(key, 1)
+        counts = {name: n}
+        owner = self.plan.owners.get(key)
+        runs = [FinishedRuns(owner[0], owner[1], n, name)] if owner is not None else []
         for hook in self.hooks:
             hook.on_tasks_finished(counts=counts)
+            if runs:
+                hook.on_task_runs_finished(runs=runs)
 
 
 def is_gate_edge(edge: Edge) -> bool:

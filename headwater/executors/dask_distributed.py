@@ -18,9 +18,13 @@ runner) or a cancelled one gives its exception object back, which the flow runne
 into a Crashed or Cancelled state.
 
 The client comes from one of three places: ``client=`` (reused, never closed),
-``address=`` (connected for the run, closed after; an unreachable scheduler is an error
-within the connect timeout), or a cluster started from ``cluster_class`` (LocalCluster by
+``address=`` (connected for the run, closed after; every way a connection fails is a
+SchedulerConnectionError naming the address and the fix, :mod:`._dask_connect`), or a
+cluster started from ``cluster_class`` (LocalCluster by
 default, or an import path such as ``"dask_jobqueue.SLURMCluster"``), closed after the run.
+Connecting and starting run in a thread of their own (:func:`headwater.executors._dask_connect.started_apart`): Ctrl-C while
+a cluster starts lets it finish starting, closes it, and ends the run Cancelled, instead of
+leaving a half-started cluster nobody can close.
 Logs of the ``headwater`` loggers on workers are forwarded to the driver's loggers
 (``Client.forward_logging``, once per client; workers log at the driver's level, set by a
 WorkerPlugin registered once per client and level, so no run pays a round trip for it and
@@ -51,12 +55,16 @@ from collections.abc import Callable, Collection, Iterator, Mapping
 from concurrent.futures import CancelledError
 from typing import Any
 
-from headwater.errors import HeadwaterError, SchedulerConnectionError
+from headwater.errors import HeadwaterError
+from headwater.executors._dask_connect import close_opened, connect, started_apart
 from headwater.executors._dask_spec import to_dask
 from headwater.executors.base import Executor
 from headwater.taskgraph import Graph
 
 logger = logging.getLogger("headwater.executors")
+
+LOCAL_DASHBOARD = "127.0.0.1:8787"
+"""Where the dashboard of a LocalCluster started here listens (another port when taken)."""
 
 _forwarding: weakref.WeakKeyDictionary[Any, _LogRelay] = weakref.WeakKeyDictionary()
 """Clients whose workers already forward their ``headwater`` logs, and their relays."""
@@ -213,13 +221,10 @@ class DaskExecutor(Executor):
         with contextlib.ExitStack() as stack:
             if self.client is not None:
                 client = self.client
-            elif self.address is not None:
-                client = self._connect(distributed)
-                stack.callback(client.close)
             else:
-                cluster = self._start_cluster(distributed)
-                stack.callback(cluster.close)
-                client = distributed.Client(cluster, **self.client_kwargs)
+                client, cluster = started_apart(lambda: self._open(distributed), close_opened)
+                if cluster is not None:
+                    stack.callback(cluster.close)
                 stack.callback(client.close)
             self._client = client
             try:
@@ -268,28 +273,28 @@ class DaskExecutor(Executor):
             logger.warning("Cannot read Dask's performance report at %r: %s", path, exc)
             return ""
 
-    def _connect(self, distributed: Any) -> Any:
-        kwargs = dict(self.client_kwargs)
-        kwargs.setdefault("set_as_default", False)
-        timeout = kwargs.get("timeout") or distributed.config.get(
-            "distributed.comm.timeouts.connect"
-        )
+    def _open(self, distributed: Any) -> tuple[Any, Any]:
+        """A Client connected to ``address``, or to a cluster started here: (client, cluster
+        or None)."""
+        if self.address is not None:
+            return connect(self.address, self.client_kwargs), None
+        cluster = self._start_cluster(distributed)
         try:
-            return distributed.Client(self.address, **kwargs)
-        except (OSError, TimeoutError) as exc:
-            raise SchedulerConnectionError(
-                f"Could not connect to the Dask scheduler at {self.address!r} within "
-                f"{timeout} ({type(exc).__name__}: {exc}); check the address, that the "
-                "scheduler runs, and its security settings (client_kwargs={'security': ...})",
-            ) from exc
+            return distributed.Client(cluster, **self.client_kwargs), cluster
+        except BaseException:
+            cluster.close()
+            raise
 
     def _start_cluster(self, distributed: Any) -> Any:
         cls = self.cluster_class or distributed.LocalCluster
         if isinstance(cls, str):
             cls = _import_class(cls)
         kwargs = dict(self.cluster_kwargs)
-        if cls is distributed.LocalCluster and not self.debug:
-            kwargs.setdefault("silence_logs", logging.CRITICAL)
+        if cls is distributed.LocalCluster:
+            # Dask's default dashboard listens on every interface; this one only here
+            kwargs.setdefault("dashboard_address", LOCAL_DASHBOARD)
+            if not self.debug:
+                kwargs.setdefault("silence_logs", logging.CRITICAL)
         cluster = cls(**kwargs)
         try:
             if self.adapt_kwargs is not None:
@@ -297,6 +302,16 @@ class DaskExecutor(Executor):
         except BaseException:
             cluster.close()
             raise
+        link = ""
+        with contextlib.suppress(Exception):
+            link = str(cluster.dashboard_link or "")
+        if link:
+            logger.info("Dask dashboard of the cluster started for this run: %s", link)
+        else:
+            logger.info(
+                "The Dask cluster started for this run has no dashboard (it needs bokeh: "
+                "pip install 'headwater[dashboard]')"
+            )
         return cluster
 
     def _forward_logs(self, client: Any) -> _LogRelay | None:
@@ -518,7 +533,7 @@ def performance_report(client: Any, path: str, code: str) -> Iterator[list[str]]
             except Exception as exc:
                 logger.warning(
                     "Dask's performance report could not be written to %r: %s: %s (the "
-                    "scheduler needs bokeh: pip install 'headwater[diagnostics]')",
+                    "scheduler needs bokeh: pip install 'headwater[dashboard]')",
                     path,
                     type(exc).__name__,
                     exc,

@@ -14,7 +14,9 @@ a required secret found nowhere refuses the run with the others' problems.
 Masking the wrapper is not enough: a task may call ``.get()`` and let the raw value slip into
 an exception message, a print or a log line. So every raw value wrapped in this process is
 remembered in a process-local registry (a SecretValue unpickled on a Dask worker registers
-there too), and :func:`redact` replaces each known value in a text with the mask. It is
+there too), and :func:`redact` replaces each known value in a text with the mask, in each
+form it may take there: as it is, inside a repr or a JSON string (quotes, backslashes and
+non-ASCII letters escaped), and those escaped once more (a JSON line holding a repr). It is
 applied where text leaves headwater:
 
 - log records made on headwater's loggers (:class:`RedactingFilter`, attached to every
@@ -32,6 +34,8 @@ object and is not rewritten.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import threading
 from collections.abc import Iterable
@@ -48,8 +52,36 @@ MIN_REDACTED_LENGTH = 4
 """Shorter raw values are not searched for in text (see the module's design note)."""
 
 _lock = threading.Lock()
-_known: set[str] = set()
+_known: set[str] = set()  # every form of every value (see _forms)
 _ordered: tuple[str, ...] = ()  # longest first, so a secret containing another is masked whole
+
+
+def _escaped(text: str) -> set[str]:
+    """``text`` as it shows inside a Python repr and inside a JSON string (ASCII-only or
+    not), and those forms escaped once more (a repr's message in a JSON journal line, a
+    repr in an exception's repr)."""
+    once = {text, repr(text)[1:-1], json.dumps(text)[1:-1]}
+    once.add(json.dumps(text, ensure_ascii=False)[1:-1])
+    twice = {repr(t)[1:-1] for t in once} | {json.dumps(t)[1:-1] for t in once}
+    return once | twice
+
+
+def _forms(value: Any) -> set[str]:
+    """The texts a raw secret value may show as: its str and repr (and, when it is JSON,
+    its JSON), each as it is and escaped (:func:`_escaped`); none shorter than
+    :data:`MIN_REDACTED_LENGTH`, none holding another."""
+    if isinstance(value, bytes | bytearray):
+        raw = bytes(value)
+        texts = {raw.decode("utf-8", "replace"), repr(raw)[2:-1]}
+    else:
+        texts = {str(value), repr(value)}
+        with contextlib.suppress(TypeError, ValueError):
+            texts.add(json.dumps(value))
+            texts.add(json.dumps(value, ensure_ascii=False))
+    forms = {form for text in texts for form in _escaped(text)}
+    forms = {f for f in forms if len(f) >= MIN_REDACTED_LENGTH}
+    # a form holding another (a repr's quotes around the raw text) is masked with it
+    return {f for f in forms if not any(g != f and g in f for g in forms)}
 
 
 def _register(value: Any) -> None:
@@ -60,14 +92,11 @@ def _register(value: Any) -> None:
         for part in value.values() if isinstance(value, dict) else value:
             if not isinstance(part, bool):  # masking every "True" would hide, not protect
                 _register(part)  # its values may slip out one by one; its keys are names
-    if isinstance(value, bytes | bytearray):
-        text = bytes(value).decode("utf-8", "replace")
-    else:
-        text = str(value)
-    if len(text) < MIN_REDACTED_LENGTH or text in _known:
+    forms = _forms(value)
+    if forms <= _known:
         return
     with _lock:
-        _known.add(text)
+        _known.update(forms)
         _ordered = tuple(sorted(_known, key=len, reverse=True))
     protect_headwater_loggers()  # new values are rare; loggers may have appeared since
 
@@ -78,11 +107,17 @@ def has_secrets() -> bool:
 
 
 def redact(text: str) -> str:
-    """Replace every known secret value in ``text`` with the mask.
+    """Replace every known secret value in ``text`` with the mask: the raw text, and its
+    forms in a Python repr and in a JSON string (quotes, backslashes and other characters
+    escaped, as ``repr(value)`` or ``json.dumps(value)`` write them).
 
     >>> _ = SecretValue("hunter2-token")
     >>> redact("login with hunter2-token failed")
     'login with ******** failed'
+    >>> quoted = "it's \\"quoted\\" ünïcode"
+    >>> _ = SecretValue(quoted)
+    >>> redact(repr(quoted)), redact(json.dumps({"token": quoted}))
+    ("'********'", '{"token": "********"}')
     """
     for secret in _ordered:
         if secret in text:

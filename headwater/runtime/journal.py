@@ -2,9 +2,12 @@
 
 Design note
 -----------
-The runtime gives every run a :class:`JournalHook`, which calls :func:`record_safely` when the
-run finishes, so every run (from Python, Jupyter or the command line) leaves one file in the
-journal folder:
+The runtime gives every run a :class:`JournalHook`, which writes the run's file as it goes
+(a first line with ``finished: false`` and the parameters, then a ``done`` line per finished
+task run or batch of children, flushed) and calls :func:`record_safely` when the run
+finishes, which replaces it with the finished run's lines; so every run (from Python,
+Jupyter or the command line) leaves one file in the journal folder, even a run whose driver
+was killed (readers show it ``Unfinished``, notice 0009's amendment):
 ``HEADWATER_JOURNAL_DIR``, else ``~/.headwater/runs``; ``HEADWATER_JOURNAL=false`` turns it
 off. A journal write never fails a flow run: a problem is logged as a warning.
 
@@ -19,8 +22,9 @@ children (10,000 by default) is summarized instead: its line carries ``child_cou
 children by state) and only its failed children (the first 10,000) have lines, so a
 million-element map costs a few lines, not a million States and hundreds of megabytes.
 Values are never written, only the parameters: JSON values as they are, anything else as a
-short repr; secrets as ``"********"`` (the records: :mod:`headwater.runtime.records`). Files
-are written to a temporary name and renamed, so a reader never sees half a run.
+short repr; secrets as ``"********"`` (the records: :mod:`headwater.runtime.records`). The
+finished file is written to a temporary name and renamed, so it appears whole; while a run
+goes, a reader sees its first line and the ``done`` lines so far.
 
 :func:`list_runs` reads only first lines; :func:`load_run` reads one file. Both return
 :class:`RunRecord` values, which the timeline and the HTML views draw like a live flow state.
@@ -28,16 +32,18 @@ are written to a temporary name and renamed, so a reader never sees half a run.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import logging
 import os
 import tempfile
-from collections.abc import Iterator, Mapping
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from headwater.engine.hooks import RunHook
+from headwater.engine.hooks import UNKNOWN, FinishedRuns, RunHook
 from headwater.errors import JournalError
 from headwater.runtime.records import (
     MAX_CHILDREN_ENV,
@@ -46,6 +52,8 @@ from headwater.runtime.records import (
     count_states,
     is_flow_state,
     json_default,
+    json_safe,
+    max_children,
     run_record,
     state_color,
     task_records,
@@ -128,6 +136,18 @@ def _lines(run: RunRecord) -> Iterator[dict[str, Any]]:
         yield {k: v for k, v in line.items() if v is not None}
 
 
+def run_path(folder: Path, run_id: str, start: _dt.datetime | None) -> Path:
+    """The journal file of run ``run_id`` started at ``start`` (now when None) in ``folder``."""
+    stamp = (start or _dt.datetime.now(_dt.UTC)).astimezone(_dt.UTC)
+    return folder / f"{stamp:%Y%m%dT%H%M%S%f}Z-{run_id}.jsonl"
+
+
+def _dumps(line: Mapping[str, Any]) -> str:
+    from headwater.model.secrets import redact
+
+    return redact(json.dumps(line, default=json_default, separators=(",", ":"))) + "\n"
+
+
 def write_run(run: RunRecord, directory: Path | None = None) -> Path:
     """Write ``run`` to the journal atomically and return its file.
 
@@ -135,16 +155,10 @@ def write_run(run: RunRecord, directory: Path | None = None) -> Path:
         run: the run.
         directory: the journal folder (:func:`journal_dir` by default).
     """
-    from headwater.model.secrets import redact
-
     folder = Path(directory) if directory is not None else journal_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    stamp = (run.start or run.end or _dt.datetime.now(_dt.UTC)).astimezone(_dt.UTC)
-    path = folder / f"{stamp:%Y%m%dT%H%M%S%f}Z-{run.run_id}.jsonl"
-    text = "".join(
-        redact(json.dumps(line, default=json_default, separators=(",", ":"))) + "\n"
-        for line in _lines(run)
-    )
+    path = run_path(folder, run.run_id, run.start or run.end)
+    text = "".join(_dumps(line) for line in _lines(run))
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".jsonl", dir=folder)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -212,13 +226,24 @@ def record_safely(
 
 
 class JournalHook(RunHook):
-    """A run hook that journals the run when it finishes (:func:`record_safely`); it never
-    fails the run and passes the state on as it is."""
+    """A run hook that journals the run as it goes and when it finishes; it never fails the
+    run and passes the state on as it is.
+
+    When the run starts it writes the run's first line (state ``Running``, ``finished``:
+    false, the parameters); as task runs finish it appends a ``done`` line each (flushed per
+    finished task or batch of children, so a driver killed mid-run leaves what finished);
+    when the run ends, :func:`record_safely` replaces the file atomically with the finished
+    run's lines. A problem with the file is logged once and the journal of that run stops.
+    """
 
     def __init__(self) -> None:
         self.run_id: str | None = None
         self.start: _dt.datetime | None = None
         self.parameters: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._file: IO[str] | None = None
+        self._limit = 0
+        self._lines: dict[str, int] = {}
 
     def on_run_started(
         self,
@@ -228,18 +253,110 @@ class JournalHook(RunHook):
         parameters: Mapping[str, Any],
         start: _dt.datetime,
     ) -> None:
-        """Remember the run's id, start and parameters."""
+        """Remember the run's id, start and parameters, and write the run's first line."""
         self.run_id, self.start, self.parameters = run_id, start, dict(parameters)
+        try:
+            if not is_enabled():
+                return
+            self._limit = max_children()
+            folder = journal_dir()
+            folder.mkdir(parents=True, exist_ok=True)
+            self._file = run_path(folder, run_id, start).open("a", encoding="utf-8")
+            self._write(started_line(flow, run_id, start, parameters))
+        except Exception as exc:
+            self._give_up(flow.name, exc)
+
+    def on_task_runs_finished(self, *, runs: Sequence[FinishedRuns]) -> None:
+        """Append a ``done`` line per finished task run (or batch of children)."""
+        if self._file is None:
+            return
+        lines = []
+        for r in runs:
+            slug = r.task.slug
+            if r.map_index is not None:  # a map's children: at most max_children lines
+                seen = self._lines[slug] = self._lines.get(slug, 0) + 1
+                if seen > self._limit:
+                    continue
+            lines.append(done_line(r))
+        if lines:
+            try:
+                self._write(*lines)
+            except Exception as exc:
+                self._give_up("", exc)
 
     def on_run_finished(self, *, flow: Flow, state: State, counts: Mapping[str, int]) -> State:
-        """Journal the run; ``state`` passes on as it is."""
+        """Journal the finished run (replacing the lines written as it went); ``state``
+        passes on as it is."""
+        with self._lock:
+            if self._file is not None:
+                with contextlib.suppress(OSError):
+                    self._file.close()
+                self._file = None
         record_safely(flow, state, self.parameters, run_id=self.run_id, start=self.start)
         return state
+
+    def _write(self, *lines: Mapping[str, Any]) -> None:
+        text = "".join(_dumps(line) for line in lines)
+        with self._lock:
+            if self._file is not None:
+                self._file.write(text)
+                self._file.flush()
+
+    def _give_up(self, flow_name: str, exc: Exception) -> None:
+        with self._lock:
+            if self._file is not None:
+                with contextlib.suppress(OSError):
+                    self._file.close()
+            self._file = None
+        logger.warning(
+            "Could not journal run %s of flow %r as it goes in %s: %s: %s (set %s=false to "
+            "turn the journal off)",
+            self.run_id,
+            flow_name,
+            os.environ.get(DIR_ENV) or journal_dir(),
+            type(exc).__name__,
+            exc,
+            SWITCH_ENV,
+        )
+
+
+def started_line(
+    flow: Flow, run_id: str, start: _dt.datetime, parameters: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The first line of a run's file while it runs (``finished``: false)."""
+    return {
+        "kind": "run",
+        "version": FORMAT_VERSION,
+        "run_id": run_id,
+        "flow": flow.name,
+        "state": "Running",
+        "finished": False,
+        "start": _iso(start),
+        "parameters": {k: json_safe(v) for k, v in parameters.items()},
+    }
+
+
+def done_line(runs: FinishedRuns) -> dict[str, Any]:
+    """The line of task runs that finished while the run goes: the task, the map index (and
+    ``count`` for a batch of children), and the state's class name when it is known."""
+    line: dict[str, Any] = {"kind": "done", "task": runs.task.name, "slug": runs.task.slug}
+    if runs.map_index is not None:
+        line["map_index"] = runs.map_index
+    if runs.count != 1:
+        line["count"] = runs.count
+    if runs.state != UNKNOWN:
+        line["state"] = runs.state
+    return line
 
 
 # -- reading ------------------------------------------------------------------------------
 def _time(value: Any) -> _dt.datetime | None:
     return _dt.datetime.fromisoformat(value) if isinstance(value, str) else None
+
+
+UNFINISHED = "Unfinished"
+"""The state a run's record shows while its file holds no finished run: the run is still
+going, or its driver was stopped before it ended."""
 
 
 def _run_from_line(line: Mapping[str, Any], path: Path, tasks: tuple[TaskRecord, ...]) -> RunRecord:
@@ -249,6 +366,24 @@ def _run_from_line(line: Mapping[str, Any], path: Path, tasks: tuple[TaskRecord,
         raise JournalError(
             f"{path} has journal format {line.get('version')}, newer than this headwater "
             f"({FORMAT_VERSION}); upgrade headwater to read it"
+        )
+    if line.get("finished") is False:
+        counts = count_states(tasks)
+        return RunRecord(
+            run_id=str(line["run_id"]),
+            flow_name=str(line["flow"]),
+            state=UNFINISHED,
+            message=(
+                f"The run did not finish: it is still going, or its driver was stopped. "
+                f"{sum(counts.values())} task runs had finished."
+            ),
+            start=_time(line.get("start")),
+            end=max((t.end for t in tasks if t.end is not None), default=None),
+            parameters=dict(line.get("parameters") or {}),
+            counts=counts,
+            tasks=tasks,
+            path=path,
+            finished=False,
         )
     return RunRecord(
         run_id=str(line["run_id"]),
@@ -261,6 +396,21 @@ def _run_from_line(line: Mapping[str, Any], path: Path, tasks: tuple[TaskRecord,
         counts=dict(line.get("counts") or {}),
         tasks=tasks,
         path=path,
+    )
+
+
+def _done_from_line(line: Mapping[str, Any]) -> TaskRecord:
+    """A ``done`` line as a record: one task run, or a batch of children (a summary line
+    whose ``child_counts`` say how many finished, their states unknown)."""
+    count = int(line.get("count", 1))
+    state = str(line.get("state") or "Finished")
+    return TaskRecord(
+        task=str(line["task"]),
+        slug=str(line.get("slug", line["task"])),
+        state=state,
+        map_index=line.get("map_index"),
+        mapped=count != 1,
+        child_counts={state: count} if count != 1 else None,
     )
 
 
@@ -306,7 +456,11 @@ def list_runs(
     for path in _files(directory):
         try:
             with path.open(encoding="utf-8") as fh:
-                run = _run_from_line(json.loads(fh.readline()), path, ())
+                first = json.loads(fh.readline())
+                done: tuple[TaskRecord, ...] = ()
+                if first.get("finished") is False:  # rare: count what finished
+                    done = tuple(_done_lines(fh))
+                run = _run_from_line(first, path, done)
         except (OSError, ValueError, KeyError, JournalError) as exc:
             logger.warning("Skipping unreadable journal file %s: %s", path, exc)
             continue
@@ -352,13 +506,43 @@ def load_run(run_id: str, directory: Path | None = None) -> RunRecord:
     """
     path = find_run(run_id, directory)
     try:
-        lines = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x]
+        texts = [x for x in path.read_text(encoding="utf-8").splitlines() if x]
+        lines = [json.loads(x) for x in texts[:-1]]
+        try:
+            lines.extend(json.loads(x) for x in texts[-1:])
+        except ValueError:  # a last line cut short: only while a run is written, or killed
+            if not lines or lines[0].get("finished") is not False:
+                raise
     except (OSError, ValueError) as exc:
         raise JournalError(f"Cannot read journal file {path}: {exc}") from exc
     if not lines:
         raise JournalError(f"Journal file {path} is empty")
+    if lines[0].get("finished") is False:
+        return _run_from_line(lines[0], path, tuple(_done_records(lines[1:])))
     tasks = tuple(_task_from_line(x) for x in lines[1:] if x.get("kind") == "task")
     return _run_from_line(lines[0], path, tasks)
+
+
+def _done_lines(fh: IO[str]) -> Iterator[TaskRecord]:
+    lines = []
+    for text in fh:
+        try:
+            lines.append(json.loads(text))
+        except ValueError:  # the last line, being written (or cut by a kill)
+            break
+    return _done_records(lines)
+
+
+def _done_records(lines: Sequence[Mapping[str, Any]]) -> Iterator[TaskRecord]:
+    """The task runs that finished, from ``done`` lines: the last line of a task run wins
+    (a run lost with its worker is Crashed, then its repair's state follows)."""
+    last: dict[tuple[str, Any], Mapping[str, Any]] = {}
+    for line in lines:
+        if line.get("kind") == "done":
+            key = (str(line.get("slug")), line.get("map_index"))
+            last.pop(key, None)  # keep the order of the latest
+            last[key] = line
+    return (_done_from_line(x) for x in last.values())
 
 
 __all__ = [
@@ -367,10 +551,12 @@ __all__ = [
     "JournalHook",
     "MAX_CHILDREN_ENV",
     "SWITCH_ENV",
+    "UNFINISHED",
     "JournalError",
     "RunRecord",
     "TaskRecord",
     "count_states",
+    "done_line",
     "find_run",
     "is_enabled",
     "is_flow_state",
@@ -379,7 +565,9 @@ __all__ = [
     "load_run",
     "record",
     "record_safely",
+    "run_path",
     "run_record",
+    "started_line",
     "state_color",
     "task_records",
     "write_run",

@@ -108,6 +108,8 @@ class RunRecord:
         counts: task runs by state name (mapped children counted, their summary lines not).
         tasks: the task records (empty in :func:`list_runs` summaries).
         path: the journal file.
+        finished: False for a run whose file holds only what finished so far (it is still
+            going, or its driver was stopped); its state is ``"Unfinished"``.
     """
 
     run_id: str
@@ -120,6 +122,7 @@ class RunRecord:
     counts: dict[str, int] = field(default_factory=dict)
     tasks: tuple[TaskRecord, ...] = ()
     path: Path | None = None
+    finished: bool = True
 
     @property
     def duration(self) -> float | None:
@@ -316,7 +319,7 @@ def run_record(
         message=state.message,
         start=start,
         end=state.timestamp,
-        parameters={k: _json_safe(v) for k, v in values.items()},
+        parameters={k: json_safe(v) for k, v in values.items()},
         counts=count_states(tasks),
         tasks=tasks,
     )
@@ -330,7 +333,7 @@ def _short_repr(value: Any) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-def _json_safe(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """A JSON value standing for ``value``: itself, or a short repr."""
     try:
         text = json.dumps(value, default=json_default, separators=(",", ":"))
@@ -364,6 +367,7 @@ __all__ = [
     "count_states",
     "is_flow_state",
     "json_default",
+    "json_safe",
     "max_children",
     "parameter_values",
     "result_location",

@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli.test_cli import FLOWS, ROOT, SECRET, entry_point, one_line_error
-from tests.support.cluster import cluster, free_port
+from tests.support.cluster import cluster, free_port, tls_files
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -29,10 +30,12 @@ def dask_cluster(folder: Path, workers: int = 2) -> Iterator[str]:
 
 @pytest.fixture
 def headwater(tmp_path: Path) -> Run:
-    """Run the `headwater` command; keyword arguments set (or, when None, remove)
-    environment variables."""
+    """Run the `headwater` command (at most ``timeout`` seconds); other keyword arguments
+    set (or, when None, remove) environment variables."""
 
-    def run(*args: str, **env: str | None) -> subprocess.CompletedProcess[str]:
+    def run(
+        *args: str, timeout: float = 120, **env: str | None
+    ) -> subprocess.CompletedProcess[str]:
         environ = {
             **os.environ,
             "HEADWATER_JOURNAL_DIR": str(tmp_path / "journal"),
@@ -51,7 +54,7 @@ def headwater(tmp_path: Path) -> Run:
             text=True,
             env=environ,
             cwd=tmp_path,
-            timeout=120,
+            timeout=timeout,
         )
 
     return run
@@ -141,13 +144,125 @@ def test_run_uses_the_flows_own_executor_unless_one_is_given(
     )
 
 
-def test_an_unreachable_scheduler_is_bad_input(headwater: Run) -> None:
-    address = f"tcp://127.0.0.1:{free_port()}"  # nothing listens there
+@pytest.mark.parametrize(
+    ("address", "expected"),
+    [
+        ("tcp://127.0.0.1:{port}", "within 2s (OSError: "),  # nothing listens there
+        ("localhost", "has no usable port"),
+        ("127.0.0.1", "has no usable port"),
+        ("http://127.0.0.1:{port}", "is not one Dask can use"),
+        ("tls://127.0.0.1:{port}", "uses TLS, but no TLS settings were given"),
+    ],
+)
+def test_every_connection_error_is_one_paragraph_with_no_traceback_and_no_hang(
+    headwater: Run, address: str, expected: str
+) -> None:
+    address = address.format(port=free_port())
+    # the fixture's bound (45 s) is below the 60 s a half-started Client used to wait
     proc = headwater(
         "run", f"{FLOWS}:etl", "--executor", "dask", "--address", address,
-        DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT="2s",
+        DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT="2s", timeout=45,
     )  # fmt: skip
-    one_line_error(proc, f"Could not connect to the Dask scheduler at '{address}'")
+    one_line_error(proc, "Dask scheduler", expected)
+    assert repr(address) in proc.stderr
+    assert "within None" not in proc.stderr
+
+
+def test_a_tls_scheduler_with_the_tls_options_or_dasks_config(
+    headwater: Run, tmp_path: Path
+) -> None:
+    tls = tls_files(tmp_path)
+    with cluster(tmp_path, [], tls=tls) as (address, _):
+        assert address.startswith("tls://")
+        refused = headwater("run", f"{FLOWS}:etl", "--executor", "dask", "--address", address)
+        one_line_error(refused, f"The Dask scheduler at '{address}' uses TLS", "--tls-ca-file")
+        options = headwater(
+            "run", f"{FLOWS}:etl", "--executor", "dask", "--address", address, "-p", "n=3",
+            "--tls-ca-file", str(tls["ca"]), "--tls-cert", str(tls["cert"]),
+            "--tls-key", str(tls["key"]),
+        )  # fmt: skip
+        assert options.returncode == 0, options.stderr
+        assert "Flow 'etl': Success" in options.stdout
+        config = tmp_path / "dask.yaml"
+        config.write_text(
+            "distributed:\n  comm:\n    require-encryption: true\n    tls:\n"
+            f"      ca-file: {tls['ca']}\n      client:\n        cert: {tls['cert']}\n"
+            f"        key: {tls['key']}\n"
+        )
+        configured = headwater(
+            "run", f"{FLOWS}:etl", "--executor", "dask", "--address", address,
+            "--dask-config", str(config),
+        )  # fmt: skip
+        assert configured.returncode == 0, configured.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- a list, not settings\n")
+    one_line_error(
+        headwater("run", f"{FLOWS}:etl", "--dask-config", str(bad)), "is not a Dask config file"
+    )
+    one_line_error(
+        headwater("run", f"{FLOWS}:etl", "--tls-cert", str(tls["cert"])),
+        "are for --executor dask --address tls://",
+    )
+
+
+WAITING_FLOW = """
+import time
+from pathlib import Path
+from headwater import Flow, Parameter, task
+
+@task
+def wait_for_go(folder: str) -> int:
+    Path(folder, "started").touch()
+    deadline = time.monotonic() + 60
+    while not Path(folder, "go").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return 1
+
+with Flow("waiting") as waiting:
+    wait_for_go(Parameter("folder"))
+"""
+
+
+def test_a_cluster_started_for_the_run_has_its_dashboard_on_127_0_0_1_and_says_where(
+    tmp_path: Path,
+) -> None:
+    import psutil
+
+    script = tmp_path / "waiting.py"
+    script.write_text(WAITING_FLOW)
+    proc = subprocess.Popen(
+        [entry_point(), "run", str(script), "--executor", "dask", "-p", f"folder={tmp_path}"],
+        cwd=tmp_path,
+        env={**os.environ, "HEADWATER_JOURNAL_DIR": str(tmp_path / "journal")},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "started").exists():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.05)
+        listening = {
+            (c.laddr.ip, c.laddr.port)
+            for c in psutil.Process(proc.pid).net_connections(kind="inet")
+            if c.status == psutil.CONN_LISTEN
+        }
+        (tmp_path / "go").touch()
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, stderr
+    found = re.search(r"Dask dashboard of the cluster started for this run: (\S+)", stderr)
+    assert found, stderr
+    link = found.group(1)
+    assert link.startswith("http://127.0.0.1:") and link.endswith("/status"), link
+    port = int(link.split(":")[2].split("/")[0])
+    assert ("127.0.0.1", port) in listening, listening
+    # the scheduler and the dashboard of the driver listen on the loopback only
+    assert {ip for ip, _ in listening} == {"127.0.0.1"}, listening
 
 
 def test_the_entry_point_is_the_venvs() -> None:

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from headwater.model.states import Failed, Skipped, State, Success
+import pytest
+
+from headwater.model.states import Failed, Mapped, Skipped, State, Success
 from tests.flows import handlers
 
 
@@ -62,7 +64,7 @@ class Calls:
 
 def test_on_failure_is_called_when_the_flow_run_ends_failed(executor: Any) -> None:
     calls = Calls()
-    flow, m = handlers.mapped(on_failure=calls.on_failure)
+    flow, m = handlers.mapped_failing(on_failure=calls.on_failure)
     state = flow.run(executor=executor)
     assert type(state) is Failed
     [(what, (name, kind, result))] = calls.seen
@@ -84,7 +86,7 @@ def test_the_terminal_state_handler_sees_the_reference_states_and_may_replace_th
         failures = [s for s in reference if s.is_failed()]
         return Success("one failure is fine") if len(failures) == 1 else None
 
-    flow, m = handlers.mapped(
+    flow, m = handlers.mapped_failing(
         terminal_state_handler=accept_one_failure,
         on_failure=calls.on_failure,
         state_handlers=[calls.transition],
@@ -140,7 +142,7 @@ def test_an_on_failure_callback_that_raises_fails_the_run_naming_it() -> None:
     def grumble(flow: Any, state: State) -> None:
         raise OSError("pager is down")
 
-    flow, m = handlers.mapped(on_failure=grumble)
+    flow, m = handlers.mapped_failing(on_failure=grumble)
     state = flow.run()
     assert type(state) is Failed and "'grumble' of flow 'mapped' raised OSError: pager is down" in (
         state.message
@@ -174,3 +176,59 @@ def test_a_tasks_callbacks_follow_the_state_its_handlers_leave() -> None:
     )
     state = TaskRunner(forgiven, {"x": 2}).run()
     assert type(state) is Success and calls == ["success forgiven"]  # as in Prefect 1
+
+
+def test_a_flow_handler_raising_a_signal_after_the_tasks_ran_keeps_their_states(
+    executor: Any,
+) -> None:
+    flow, a, b = handlers.build([handlers.fail_success])
+    state = flow.run(executor=executor)
+    assert type(state) is Failed and state.message == "failed by its handler"
+    assert state.result[b].result == 2 and type(state.result[a]) is Success
+
+
+@pytest.mark.parametrize("batch_size", [None, 2])
+def test_handlers_of_mapped_children_and_of_the_map_itself(
+    executor: Any, batch_size: int | None
+) -> None:
+    flow, t = handlers.mapped(batch_size)
+    states = flow.run(executor=executor).result
+    refused = states[t["children_refused"]]
+    assert type(refused) is Mapped and refused.result == [0, None, 4, None, 8]
+    for i in (1, 3):
+        child = refused.map_states[i]
+        assert type(child) is Failed and child.map_index == i
+        assert child.message == (
+            f"State handler 'refuse_running_odd' of task 'double' raised RuntimeError: odd child "
+            f"{i} (on Pending -> Running)"
+        )
+    skipped = states[t["children_skipped"]]
+    assert type(skipped) is Mapped and skipped.result == [None, 2, None, 6, None]
+    assert skipped.map_states[2].message == "even child 2 skipped by its handler"
+    assert type(skipped.map_states[2]) is Skipped
+    map_refused = states[t["map_refused"]]
+    assert type(map_refused) is Failed, map_refused
+    assert "State handler 'refuse_the_map' of task 'double' raised ValueError: no maps here" in (
+        map_refused.message
+    )
+    map_failed = states[t["map_failed"]]
+    assert type(map_failed) is Failed and map_failed.message == "the map failed by its handler"
+
+
+def test_a_handler_asking_for_a_retry_or_a_loop_fails_naming_it(executor: Any) -> None:
+    flow, t = handlers.mapped(None)
+    states = flow.run(executor=executor).result
+    for name, handler, signal in (
+        ("retry", "retry_on_running", "RETRY"),
+        ("loop", "loop_on_finished", "LOOP"),
+    ):
+        state = states[t[name]]
+        assert type(state) is Failed, state
+        assert f"State handler {handler!r} of task {name!r} raised {signal}" in state.message
+        assert "a state handler cannot ask for another run" in state.message
+    flow, _, b = handlers.build([handlers.loop_on_finished])
+    state = flow.run(executor=executor)
+    assert type(state) is Failed and "'loop_on_finished' of flow 'handled' raised LOOP" in (
+        state.message
+    )
+    assert state.result[b].result == 2

@@ -9,7 +9,6 @@ The shared behaviour (mapping, control flow, the engine) runs on every executor 
 from __future__ import annotations
 
 import logging
-import signal
 import subprocess
 import sys
 import threading
@@ -357,51 +356,6 @@ def test_results_of_tasks_not_returned_stay_on_the_workers(dask_client: Any) -> 
     everything = f.run(executor=EXECUTOR_KINDS["dask"]())
     assert type(everything.result[bomb]) is S.Crashed
     assert "was unpickled in process" in everything.result[bomb].message
-
-
-# -- Ctrl-C ---------------------------------------------------------------------------------
-
-
-def _interrupt_after(seconds: float) -> threading.Timer:
-    """Send SIGINT to the main thread, as Ctrl-C in a terminal does."""
-    main = threading.main_thread().ident
-    assert main is not None
-    timer = threading.Timer(seconds, signal.pthread_kill, (main, signal.SIGINT))
-    timer.start()
-    return timer
-
-
-@pytest.mark.parametrize("kind", ["threads", "processes", "dask-started-here"])
-def test_ctrl_c_cancels_running_tasks_and_closes_the_cluster(kind: str) -> None:
-    with Flow("f") as f:
-        quick = E.inc(1)
-        slow = E.sleeper.map([20.0, 20.0, 20.0, 20.0])
-        after = E.total(slow)
-    if kind == "dask-started-here":
-        executor: Any = DaskExecutor(
-            cluster_kwargs={
-                "n_workers": 1,
-                "threads_per_worker": 4,
-                "host": "127.0.0.1",
-                "dashboard_address": "127.0.0.1:0",
-            }
-        )
-    else:
-        executor = EXECUTOR_KINDS[kind]()
-    before = len(_live_clusters())
-    timer = _interrupt_after(1.5)
-    started = time.monotonic()
-    try:
-        state = f.run(executor=executor)
-    finally:
-        timer.cancel()
-    assert time.monotonic() - started < 12  # did not wait for the 20 s sleepers
-    assert type(state) is S.Cancelled, state
-    assert "interrupted" in (state.message or "")
-    assert state.result[quick].result == 2
-    assert {type(c) for c in state.result[slow].map_states} == {S.Cancelled}
-    assert type(state.result[after]) is S.Cancelled
-    assert len(_live_clusters()) == before
 
 
 # -- KilledWorker ---------------------------------------------------------------------------

@@ -95,3 +95,29 @@ def back_to_back_flow() -> tuple[Flow, dict[str, Any]]:
             tasks["two"] = label("after two", tasks["first"])
         tasks["second"] = merge(tasks["one"], tasks["two"], name="second_merge")
     return f, tasks
+
+
+def skipped_maps_flow() -> tuple[Flow, dict[str, Any]]:
+    """Maps in a branch not taken (unbatched, batched, empty, and downstream of them), next to
+    maps whose children skipped for other reasons (issue 12, item 3)."""
+    with Flow("skipped-maps") as f:
+        route = Parameter("route", default="b")
+        with case(route, "a"):
+            plain = inc.map([1, 2, 3])
+            batched = inc.map(list(range(7)), batch_size=3)
+            empty = inc.map([])
+        after = inc.map(plain)  # outside the case: every child's upstream child skipped
+        reduced = collect(plain)
+        self_skipped = skipper.map([1, 2])  # each child ran and raised SKIP
+        after_self_skipped = inc.map(self_skipped)
+        mixed = skip_odd.map([0, 1, 2])
+    return f, {
+        "plain": plain,
+        "batched": batched,
+        "empty": empty,
+        "after": after,
+        "reduced": reduced,
+        "self_skipped": self_skipped,
+        "after_self_skipped": after_self_skipped,
+        "mixed": mixed,
+    }

@@ -312,9 +312,35 @@ def test_switch_and_ifelse_gate_mapped_branches(executor: Any) -> None:
         m = merge(one, two)
     states = run(f, executor, n=2)
     assert states[m].result == [11, 21]
-    mapped = states[one]
-    assert isinstance(mapped, S.Mapped)
-    assert all(skipped(c, "condition") for c in mapped.map_states)
+    assert skipped(states[one], "condition"), states[one]  # not Mapped: issue 12, item 3
+    assert type(states[two]) is S.Mapped
+
+
+def test_a_map_in_a_branch_not_taken_is_skipped_like_the_rest_of_the_branch(
+    executor: Any,
+) -> None:
+    f, t = C.skipped_maps_flow()
+    flow_state = f.run(executor=executor)
+    states = flow_state.result
+    for name in ("plain", "batched", "empty"):
+        assert skipped(states[t[name]], "condition"), (name, states[t[name]])
+        assert not states[t[name]].is_successful()
+    message = states[t["plain"]].message
+    assert message.startswith("Skipped all 3 children (condition): Condition "), message
+    assert message.endswith("was 'b', not 'a'."), message
+    for name in ("after", "reduced", "after_self_skipped"):
+        assert skipped(states[t[name]], "upstream"), (name, states[t[name]])
+    # every child raised SKIP itself: skipped too (nothing succeeded), for that reason
+    assert skipped(states[t["self_skipped"]], "task")
+    assert states[t["self_skipped"]].message == "Skipped all 2 children (task): not today"
+    # some children skipped, some did not: the map is Mapped
+    assert type(states[t["mixed"]]) is S.Mapped and states[t["mixed"]].result == [0, None, 2]
+    assert flow_state.is_successful()
+    # the branch taken: Mapped, and an empty map is Mapped with no children
+    taken = f.run(parameters={"route": "a"}, executor=executor).result
+    assert taken[t["plain"]].result == [2, 3, 4] and taken[t["after"]].result == [3, 4, 5]
+    assert taken[t["batched"]].result == list(range(1, 8))
+    assert type(taken[t["empty"]]) is S.Mapped and taken[t["empty"]].result == []
 
 
 # -- merge ----------------------------------------------------------------------------------

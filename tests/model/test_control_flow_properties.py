@@ -17,7 +17,7 @@ did not skip.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -38,6 +38,8 @@ class Model:
     value: Any = None
     reason: str | None = None
     children: tuple[Model, ...] = ()
+    skipped_children: tuple[Model, ...] = field(default=(), compare=False)
+    """A skipped map's children: what a downstream trigger still sees."""
 
     def ok(self) -> bool:
         return self.kind in ("Success", "Mapped")
@@ -55,7 +57,7 @@ class Model:
 
     def states(self) -> tuple[Model, ...]:
         """What a downstream trigger sees: every child of a map with children, else itself."""
-        return self.children if self.children else (self,)
+        return self.children or self.skipped_children or (self,)
 
     def any_failed(self) -> bool:
         return self.failed() or any(c.failed() for c in self.children)
@@ -67,6 +69,16 @@ def success(value: Any) -> Model:
 
 def skip(reason: str) -> Model:
     return Model("Skipped", reason=reason)
+
+
+def mapped(kids: tuple[Model, ...]) -> Model:
+    """A map with children: Skipped when every child skipped (its children's most common
+    reason, ties in the order of SKIP_REASONS), else Mapped."""
+    if not all(k.skipped() for k in kids):
+        return Model("Mapped", children=kids)
+    reasons = [k.reason for k in kids]
+    reason = max(S.SKIP_REASONS, key=lambda r: (reasons.count(r), -S.SKIP_REASONS.index(r)))
+    return Model("Skipped", reason=reason, skipped_children=kids)
 
 
 TRIGGER_FAILED = Model("TriggerFailed")
@@ -178,7 +190,7 @@ class Builder:
         kids = tuple(run_task(gate, [constant], success(u)) for u in items)
         if not items:  # no child to check the gate: the parent does
             return self.add(t, gate_check(gate) or Model("Mapped"))
-        return self.add(t, Model("Mapped", children=kids))
+        return self.add(t, mapped(kids))
 
     def stage(
         self, cond: tuple[Task, Model], spec: tuple[Any, ...]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import pickle
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,7 +16,7 @@ from headwater.model.states import Failed, Mapped, Success
 from headwater.runtime.redaction import redact_state
 from headwater.viz.html import flow_html, run_html, state_html
 from headwater.viz.timeline import timeline
-from tests.flows import observed
+from tests.flows import observed, secret_flows
 
 
 @pytest.fixture(autouse=True)
@@ -134,3 +136,37 @@ def test_a_secret_unwrapped_and_passed_on_is_still_masked_in_messages() -> None:
     state = f.run()
     (use_task,) = f.get_tasks("use")
     assert state.result[use_task].message == f"Task 'use' raised RuntimeError: cannot use {MASK}"
+
+
+def _forms_of(secret: str) -> dict[str, str]:
+    return {
+        "raw": secret,
+        "repr": repr(secret)[1:-1],
+        "JSON": json.dumps(secret)[1:-1],
+        "JSON (not ASCII)": json.dumps(secret, ensure_ascii=False)[1:-1],
+        "JSON of the repr": json.dumps(repr(secret))[1:-1],
+    }
+
+
+def test_a_secret_in_a_repr_or_json_escaped_is_masked_too(
+    executor: Any, caplog: pytest.LogCaptureFixture, journal_dir: Path
+) -> None:
+    secret = secret_flows.QUOTED_SECRET
+    with caplog.at_level(logging.WARNING):
+        state = secret_flows.escaped_leaks.run(parameters={"token": secret}, executor=executor)
+    states = [state, *state.result.values()]
+    mapped = [s for s in states if isinstance(s, Mapped)]
+    states += [c for m in mapped for c in m.map_states]
+    failed = [s for s in states[1:] if s.is_failed()]
+    assert len(failed) == 4, states  # two tasks and two children, each failed
+    for s in failed:
+        assert s.message.endswith(("ValueError: '********'", '"token": "********"}')), s.message
+    outputs = {
+        "messages": "\n".join(f"{s.message}\n{s.traceback}" for s in states),
+        "journal": "\n".join(p.read_text(encoding="utf-8") for p in journal_dir.glob("*.jsonl")),
+        "logs": "\n".join(r.getMessage() for r in caplog.records),
+    }
+    assert MASK in outputs["journal"] and "payload" in outputs["logs"]
+    for where, text in outputs.items():
+        for form, shown in _forms_of(secret).items():
+            assert shown not in text, f"the secret's {form} form leaked into {where}"

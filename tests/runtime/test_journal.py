@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 import logging
 from pathlib import Path
@@ -14,6 +15,7 @@ from headwater.model.states import State
 from headwater.runtime import journal, records
 from headwater.runtime.journal import RunRecord, TaskRecord
 from tests.flows import observed
+from tests.support.interrupts import child
 
 
 @pytest.fixture(autouse=True)
@@ -203,3 +205,97 @@ def test_a_bad_children_limit_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv(journal.MAX_CHILDREN_ENV, "lots")
     with pytest.raises(ValueError, match="HEADWATER_JOURNAL_MAX_CHILDREN='lots' is not a whole"):
         records.max_children()
+
+
+# -- written as the run goes (issue 12, item 17) ----------------------------------------------
+
+
+def test_a_driver_killed_mid_run_leaves_what_finished_in_the_journal(tmp_path: Path) -> None:
+    folder = tmp_path / "journal"
+    with child("killed", tmp_path, HEADWATER_JOURNAL_DIR=str(folder)) as run:
+
+        def total_journaled() -> bool:
+            files = list(folder.glob("*.jsonl"))
+            return bool(files) and '"slug":"total' in files[0].read_text()
+
+        run.wait_until(lambda: any(tmp_path.glob("started-*")), "a sleeper starting")
+        run.wait_until(total_journaled, "the total's line")
+        run.proc.kill()  # SIGKILL: nothing of the driver runs after this
+        run.proc.wait(timeout=30)
+    (listed,) = journal.list_runs(directory=folder)
+    assert listed.state == journal.UNFINISHED and not listed.finished
+    assert listed.flow_name == "killed" and listed.parameters == {"label": "kill-me"}
+    # label, total and the two lists mapped over; 3 batches of 2 children
+    assert listed.counts == {"Success": 4, "Finished": 6}
+    assert "did not finish" in (listed.message or "")
+    loaded = journal.load_run(listed.run_id[:8], directory=folder)
+    assert loaded.counts == listed.counts and loaded.start == listed.start
+    finished = {(t.task, t.map_index): t for t in loaded.tasks}
+    assert finished[("label", None)].state == "Success"
+    assert finished[("total", None)].state == "Success"
+    for first in (0, 2, 4):  # a batch's children: that they finished, not yet their states
+        batch = finished[("inc", first)]
+        assert batch.mapped and batch.child_counts == {"Finished": 2}
+    assert not any(t.task == "mark_and_sleep" for t in loaded.tasks)  # still running
+
+
+def test_the_file_of_a_finished_run_is_what_it_was_before_and_lines_came_as_it_went(
+    journal_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[str] = []
+    write = journal.JournalHook._write
+
+    def spy(self: journal.JournalHook, *lines: dict[str, object]) -> None:
+        write(self, *lines)
+        (path,) = journal_dir.glob("*.jsonl")
+        seen.append(path.read_text())
+
+    monkeypatch.setattr(journal.JournalHook, "_write", spy)
+    state = run_etl(fail_at=1)
+    first = [json.loads(x) for x in seen[0].splitlines()]
+    assert first == [
+        {
+            "kind": "run",
+            "version": journal.FORMAT_VERSION,
+            "run_id": first[0]["run_id"],
+            "flow": "etl",
+            "state": "Running",
+            "finished": False,
+            "start": first[0]["start"],
+            "parameters": {"n": 3, "fail_at": 1, "token": "********"},
+        }
+    ]
+    last = [json.loads(x) for x in seen[-1].splitlines()][1:]
+    assert all(x["kind"] == "done" for x in last) and len(last) == 8  # every task run
+    assert {"kind": "done", "task": "transform", "slug": last[4]["slug"], "map_index": 1,
+            "state": "Failed"} in last  # fmt: skip
+    # when it ends, the file is the finished run's, as record() writes it
+    (path,) = journal_dir.glob("*.jsonl")
+    again = journal.record(
+        observed.etl,
+        state,
+        {"n": 3, "fail_at": 1},
+        run_id=first[0]["run_id"],
+        start=_dt.datetime.fromisoformat(first[0]["start"]),
+        directory=journal_dir / "again",
+    )
+    assert again is not None and path.read_text() == again.read_text()
+    assert "done" not in path.read_text() and '"finished"' not in path.read_text()
+
+
+def test_a_map_over_the_children_limit_has_no_line_per_child_while_it_runs(
+    journal_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(records.MAX_CHILDREN_ENV, "2")
+    lines: list[dict[str, object]] = []
+    write = journal.JournalHook._write
+
+    def spy(self: journal.JournalHook, *got: dict[str, object]) -> None:
+        lines.extend(got)
+        write(self, *got)
+
+    monkeypatch.setattr(journal.JournalHook, "_write", spy)
+    assert run_etl(n=5).is_successful()
+    children = [x for x in lines if x.get("task") == "transform"]
+    assert len(children) == 2  # of 5 children
+    assert len([x for x in lines if x.get("task") == "extract"]) == 1

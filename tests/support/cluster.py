@@ -75,31 +75,67 @@ def worker_args(address: str, *extra: str) -> list[str]:
     ]  # fmt: skip
 
 
+def tls_files(folder: Path) -> dict[str, Path]:
+    """A self-signed certificate and its key, made now (``Security.temporary``), written to
+    ``folder`` as ``ca``, ``cert`` and ``key`` PEM files (the certificate is its own CA)."""
+    from distributed import Security
+
+    made = Security.temporary()
+    files = {"ca": folder / "ca.pem", "cert": folder / "cert.pem", "key": folder / "key.pem"}
+    files["ca"].write_text(made.tls_ca_file)
+    files["cert"].write_text(made.tls_client_cert)
+    files["key"].write_text(made.tls_client_key)
+    return files
+
+
+def _tls_args(tls: dict[str, Path] | None) -> list[str]:
+    if tls is None:
+        return []
+    return [
+        "--tls-ca-file", str(tls["ca"]), "--tls-cert", str(tls["cert"]),
+        "--tls-key", str(tls["key"]),
+    ]  # fmt: skip
+
+
 @contextmanager
 def cluster(
-    folder: Path, *workers: list[str]
+    folder: Path, *workers: list[str], tls: dict[str, Path] | None = None
 ) -> Iterator[tuple[str, list[subprocess.Popen[bytes]]]]:
     """A `dask scheduler` on a free port and one worker per entry of ``workers`` (extra
     worker arguments each); yields the address and the worker processes once all joined.
-    Logs go to ``folder``."""
-    from distributed import Client
+    With ``tls`` (:func:`tls_files`) every connection is TLS. Logs go to ``folder``."""
+    from distributed import Client, Security
 
+    scheme = "tls" if tls else "tcp"
+    security = None
+    if tls is not None:
+        security = Security(
+            tls_ca_file=str(tls["ca"]),
+            tls_client_cert=str(tls["cert"]),
+            tls_client_key=str(tls["key"]),
+            require_encryption=True,
+        )
     for _attempt in range(3):
         port = free_port()
-        address = f"tcp://127.0.0.1:{port}"
+        address = f"{scheme}://127.0.0.1:{port}"
         scheduler_args = [
             str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
-            "--dashboard-address", "127.0.0.1:0", "--no-show",
+            "--dashboard-address", "127.0.0.1:0", "--no-show", "--protocol", scheme,
+            *_tls_args(tls),
         ]  # fmt: skip
         with process(scheduler_args, folder / "scheduler.log") as scheduler, ExitStack() as stack:
             procs = [
                 stack.enter_context(
-                    process(worker_args(address, *extra), folder / f"worker-{i}.log")
+                    process(
+                        worker_args(address, *_tls_args(tls), *extra), folder / f"worker-{i}.log"
+                    )
                 )
                 for i, extra in enumerate(workers)
             ]
             try:
-                with Client(address, timeout=30, set_as_default=False) as client:
+                with Client(
+                    address, timeout=30, set_as_default=False, security=security
+                ) as client:
                     wait_for_workers(client, len(workers))
             except OSError:
                 if scheduler.poll() is not None:
