@@ -446,7 +446,7 @@ def run(
     run_and_report(flow, values, chosen, children, progress)
 
 
-def run_once(
+def run_and_report(
     flow: Any, values: dict[str, Any], executor: Any, children: bool, progress: Any
 ) -> None:
     """Run ``flow`` once, print its task table and final state, and exit non-zero unless it
