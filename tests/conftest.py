@@ -91,3 +91,15 @@ def executor(request: pytest.FixtureRequest) -> Iterator[object]:
     if request.param == "dask":
         request.getfixturevalue("dask_client")
     yield EXECUTOR_KINDS[request.param]()
+
+
+@pytest.fixture(autouse=True)
+def _headwater_logging_restored() -> Iterator[None]:
+    """Whatever a test does to the ``headwater`` logger (``configure_logging``, a command run
+    in-process) is undone after it: a handler left on a test's captured stream would swallow
+    the next test's log lines."""
+    logger = logging.getLogger("headwater")
+    handlers, level = list(logger.handlers), logger.level
+    yield
+    logger.handlers[:] = handlers
+    logger.setLevel(level)
