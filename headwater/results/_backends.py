@@ -40,7 +40,8 @@ class LocalResult(FSSpecResult):
         serializer: how the value becomes bytes; a PickleSerializer by default.
         value: the value held.
         validators: see :meth:`Result.validate`.
-        signing_key: sign stored results (see :class:`FSSpecResult`).
+        signing_key: the signing key (see :class:`FSSpecResult`).
+        trust_unverified: read unverified results (see :class:`FSSpecResult`).
 
     >>> import tempfile
     >>> result = LocalResult(dir=tempfile.mkdtemp(), location="{task_name}.pkl")
@@ -58,6 +59,7 @@ class LocalResult(FSSpecResult):
         value: Any = None,
         validators: Iterable[Validator] | None = None,
         signing_key: str | bytes | None = None,
+        trust_unverified: bool = False,
     ) -> None:
         chosen = dir if dir is not None else os.environ.get(RESULTS_DIR_ENV) or DEFAULT_RESULTS_DIR
         self.dir = os.path.abspath(os.path.expanduser(os.fspath(chosen)))
@@ -68,6 +70,7 @@ class LocalResult(FSSpecResult):
             value=value,
             validators=validators,
             signing_key=signing_key,
+            trust_unverified=trust_unverified,
         )
 
     def _fix_hint(self) -> str:
@@ -91,6 +94,7 @@ class _BucketResult(FSSpecResult):
         value: Any = None,
         validators: Iterable[Validator] | None = None,
         signing_key: str | bytes | None = None,
+        trust_unverified: bool = False,
         **storage_options: Any,
     ) -> None:
         name = bucket.split("://", 1)[1] if isinstance(bucket, str) and "://" in bucket else bucket
@@ -107,11 +111,21 @@ class _BucketResult(FSSpecResult):
             value=value,
             validators=validators,
             signing_key=signing_key,
+            trust_unverified=trust_unverified,
             **storage_options,
         )
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} bucket={self.bucket!r} location={self.location!r}>"
+
+
+S3_CONFIG_DEFAULTS: dict[str, Any] = {
+    "connect_timeout": 2,
+    "retries": {"max_attempts": 2, "mode": "standard"},
+}
+"""botocore settings S3Result uses unless ``config_kwargs`` gives its own: when the store is
+down, an operation fails after about two seconds instead of about ten (two attempts, a short
+connect timeout; s3fs's own retry loop around botocore's is turned off)."""
 
 
 class S3Result(_BucketResult):
@@ -123,14 +137,56 @@ class S3Result(_BucketResult):
         serializer: how the value becomes bytes; a PickleSerializer by default.
         value: the value held.
         validators: see :meth:`Result.validate`.
-        signing_key: sign stored results (see :class:`FSSpecResult`).
+        signing_key: the signing key (see :class:`FSSpecResult`).
+        trust_unverified: read unverified results (see :class:`FSSpecResult`).
         **storage_options: passed to ``s3fs.S3FileSystem``: ``endpoint_url`` for an
-            S3-compatible server, ``key``/``secret``, ``client_kwargs``, ``config_kwargs``.
-            Credentials otherwise come from the usual AWS environment and files.
+            S3-compatible server, ``key``/``secret``, ``client_kwargs``, ``config_kwargs``
+            (botocore settings; headwater's defaults, :data:`S3_CONFIG_DEFAULTS`, bound the
+            retries so that an unreachable store fails in about two seconds per operation;
+            keys given here win). Credentials otherwise come from the usual AWS environment
+            and files.
     """
 
     _scheme = "s3"
     _install_hint = "the 's3fs' package: pip install 'headwater[s3]'"
+
+    def __init__(
+        self,
+        bucket: str,
+        location: str | None = None,
+        serializer: Serializer | None = None,
+        *,
+        value: Any = None,
+        validators: Iterable[Validator] | None = None,
+        signing_key: str | bytes | None = None,
+        trust_unverified: bool = False,
+        **storage_options: Any,
+    ) -> None:
+        config = {**S3_CONFIG_DEFAULTS, **dict(storage_options.pop("config_kwargs", None) or {})}
+        super().__init__(
+            bucket,
+            location,
+            serializer,
+            value=value,
+            validators=validators,
+            signing_key=signing_key,
+            trust_unverified=trust_unverified,
+            config_kwargs=config,
+            **storage_options,
+        )
+
+    def _configure(self, fs: Any) -> None:
+        fs.retries = 1  # botocore retries (config_kwargs["retries"]); not again around it
+
+    def _unreachable_hint(self) -> str:
+        endpoint = self.storage_options.get("endpoint_url") or "S3"
+        retries = self.storage_options["config_kwargs"].get("retries") or {}
+        attempts = retries.get("max_attempts", "botocore's default number of")
+        return (
+            f"Check that {endpoint} is up and that this machine can reach it. Each operation "
+            f"gave up after {attempts} attempts; change that with config_kwargs="
+            "{'retries': {'max_attempts': n}, 'connect_timeout': seconds}."
+        )
 
     def _fix_hint(self) -> str:
         endpoint = self.storage_options.get("endpoint_url")
@@ -150,7 +206,8 @@ class GCSResult(_BucketResult):
         serializer: how the value becomes bytes; a PickleSerializer by default.
         value: the value held.
         validators: see :meth:`Result.validate`.
-        signing_key: sign stored results (see :class:`FSSpecResult`).
+        signing_key: the signing key (see :class:`FSSpecResult`).
+        trust_unverified: read unverified results (see :class:`FSSpecResult`).
         **storage_options: passed to ``gcsfs.GCSFileSystem``: ``project``, ``token``,
             ``endpoint_url`` for an emulator.
     """
@@ -165,4 +222,11 @@ class GCSResult(_BucketResult):
         )
 
 
-__all__ = ["DEFAULT_RESULTS_DIR", "RESULTS_DIR_ENV", "GCSResult", "LocalResult", "S3Result"]
+__all__ = [
+    "DEFAULT_RESULTS_DIR",
+    "RESULTS_DIR_ENV",
+    "S3_CONFIG_DEFAULTS",
+    "GCSResult",
+    "LocalResult",
+    "S3Result",
+]
