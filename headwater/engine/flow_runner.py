@@ -23,9 +23,10 @@ Choosing the executor, showing progress, masking secrets and journaling are the 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -38,7 +39,7 @@ from headwater.engine.nodes import FlowContext
 from headwater.engine.plan import Plan, count_runs, kinds
 from headwater.engine.planner import Planner
 from headwater.errors import HeadwaterError
-from headwater.executors.base import Executor
+from headwater.executors.base import Executor, set_up_here
 from headwater.model import signals
 from headwater.model.flow import Flow
 from headwater.model.parameter import resolve_parameters
@@ -53,6 +54,8 @@ from headwater.model.states import (
     Success,
 )
 from headwater.model.task import Task
+from headwater.results import signing
+from headwater.results.signing import RunKey
 
 _EXECUTOR_METHODS = ("start", "submit", "wait_any", "gather")
 
@@ -97,6 +100,8 @@ class FlowRunner:
             ParameterError: the parameters are refused (nothing runs).
             HeadwaterError: ``task_states`` or ``return_tasks`` name tasks not in the flow,
                 or the context cannot reach the workers (nothing runs).
+            SigningKeyError: the flow stores results and no signing key can be had
+                (nothing runs).
         """
         flow = self.flow
         flow.validate()
@@ -106,17 +111,18 @@ class FlowRunner:
         token = uuid.uuid4().hex[:8]  # keys of this run, even when a flow_run_id is reused
         start = _dt.datetime.now(_dt.UTC)
         ctx = flow_run_context(flow.name, str(uuid.uuid4()), values, context, now=start)
-        flow_context = self._flow_context(ctx)
+        plan = Plan(token=token, ctx_key=f"flow-context-{token}", wanted=frozenset(wanted))
+        planner = Planner(flow, self.executor, plan, initial, hooks)
+        run_key = self._run_key(planner)
+        flow_context = self._flow_context(ctx, run_key)
         run_id = str(ctx["flow_run_id"])
         for hook in hooks:
             hook.on_run_started(flow=flow, run_id=run_id, parameters=values, start=start)
-        plan = Plan(token=token, ctx_key=f"flow-context-{token}", wanted=frozenset(wanted))
-        planner = Planner(flow, self.executor, plan, initial, hooks)
         running = self._transition(Pending(), Running("Running flow."))
         states: dict[Task, State] = {}
         final = running
         if isinstance(running, Running):
-            states, interrupted = self._run_tasks(planner, flow_context)
+            states, interrupted = self._run_tasks(planner, flow_context, run_key)
             final = flow_state(flow, states)
             if interrupted:
                 final = Cancelled(
@@ -131,12 +137,28 @@ class FlowRunner:
             final = hook.on_run_finished(flow=flow, state=final, counts=counts)
         return final
 
+    def _run_key(self, planner: Planner) -> RunKey | None:
+        """The run's signing key, resolved once here on the driver, when a task of the flow
+        stores results; None otherwise (:mod:`headwater.results.signing`).
+
+        Raises:
+            SigningKeyError: when the key file is unsafe or cannot be made.
+        """
+        if not planner.needs_storage():
+            return None
+        return RunKey(uuid.uuid4().hex, signing.for_run())
+
     def _run_tasks(
-        self, planner: Planner, flow_context: FlowContext
+        self, planner: Planner, flow_context: FlowContext, run_key: RunKey | None
     ) -> tuple[dict[Task, State], bool]:
-        """Start the executor, run every task; return their states and whether Ctrl-C
-        interrupted the run."""
-        with self.executor.start():
+        """Start the executor (it installs the run's key where tasks run), run every task;
+        return their states and whether Ctrl-C interrupted the run."""
+        executor = self.executor
+        if isinstance(executor, Executor):
+            started = executor.start(setup=run_key)
+        else:  # an executor of another kind: its tasks in this process get the key
+            started = _started_here(executor, run_key)
+        with started:
             try:
                 planner.compile_and_submit(flow_context)
                 return collect(planner), False
@@ -179,8 +201,9 @@ class FlowRunner:
             )
         return wanted
 
-    def _flow_context(self, ctx: Mapping[str, Any]) -> FlowContext:
-        """The run context as a graph literal; refused when it must pickle and cannot."""
+    def _flow_context(self, ctx: Mapping[str, Any], run_key: RunKey | None) -> FlowContext:
+        """The run context as a graph literal (with the token, never the key, of the run's
+        signing key); refused when it must pickle and cannot."""
         ships = bool(getattr(self.executor, "ships_values", False))
         if ships:
             problem = pickling.pickle_problem(dict(ctx), "context")
@@ -189,7 +212,16 @@ class FlowRunner:
                     f"Flow {self.flow.name!r} cannot run on {self.executor!r}: its parameters "
                     f"or context must pickle to reach the workers, but {problem}"
                 )
-        return FlowContext(MappingProxyType(ctx), ships)
+        token = run_key.token if run_key is not None else None
+        return FlowContext(MappingProxyType(ctx), ships, token)
+
+
+@contextlib.contextmanager
+def _started_here(executor: Any, run_key: RunKey | None) -> Iterator[Any]:
+    """Start an executor that is not an :class:`Executor` (it takes no setup): the run's key
+    is installed in this process only."""
+    with set_up_here(run_key), executor.start() as started:
+        yield started
 
 
 def flow_state(flow: Flow, states: Mapping[Task, State]) -> State:

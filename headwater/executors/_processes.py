@@ -172,17 +172,30 @@ def _call_in_process(fn: Callable[..., Any], *args: Any) -> Any:
         return Errored(exc)
 
 
-def init_process(queue: Any, level: int) -> None:
-    """Send the worker process's ``headwater`` logs to the driver (a pool's initializer).
+def init_process(
+    queue: Any, level: int, environ: dict[str, str] | None = None, setup: Any = None
+) -> None:
+    """Make a worker process ready for the run (a pool's initializer): the driver's
+    environment as it is now (a process forked from the forkserver inherits the one the
+    server started with, maybe runs ago), the run's setup, and ``headwater`` logs sent to the
+    driver.
 
     Args:
         queue: the queue the driver's listener reads.
         level: the driver's effective level.
+        environ: the driver's environment.
+        setup: what the run needs in each process (``setup()`` is called), or None.
     """
+    if environ is not None:
+        for name in set(os.environ) - set(environ):
+            del os.environ[name]
+        os.environ.update(environ)
     logger = logging.getLogger("headwater")
     logger.handlers[:] = [logging.handlers.QueueHandler(queue)]
     logger.setLevel(level)
     logger.propagate = False
+    if setup is not None:
+        setup.setup()
 
 
 class Redispatch(logging.Handler):

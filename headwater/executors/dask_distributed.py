@@ -46,7 +46,7 @@ from typing import Any
 
 from headwater.errors import HeadwaterError, SchedulerConnectionError
 from headwater.executors._dask_spec import to_dask
-from headwater.executors.base import Executor
+from headwater.executors.base import Executor, RunSetup
 from headwater.taskgraph import Graph
 
 logger = logging.getLogger("headwater.executors")
@@ -178,9 +178,13 @@ class DaskExecutor(Executor):
 
     # -- lifecycle -----------------------------------------------------------------------
     @contextlib.contextmanager
-    def start(self) -> Iterator[DaskExecutor]:
+    def start(self, setup: RunSetup | None = None) -> Iterator[DaskExecutor]:
         """Connect (or start a cluster), run, then cancel what is left and close what was
         started here.
+
+        Args:
+            setup: what the run needs on every worker: registered as a WorkerPlugin for the
+                run (so workers that join later get it too), removed when the run ends.
 
         Raises:
             SchedulerConnectionError: when the scheduler at ``address`` cannot be reached.
@@ -204,6 +208,9 @@ class DaskExecutor(Executor):
                 stack.callback(client.close)
             self._client = client
             try:
+                if setup is not None:
+                    _register_setup(client, setup)
+                    stack.callback(_unregister_setup, client, setup.name)
                 relay = self._forward_logs(client)
                 with relay.relaying() if relay is not None else contextlib.nullcontext():
                     yield self
@@ -433,6 +440,19 @@ class DaskExecutor(Executor):
             else f"cluster_class={getattr(self.cluster_class, '__name__', self.cluster_class)!r}"
         )
         return f"DaskExecutor({where})"
+
+
+def _register_setup(client: Any, setup: RunSetup) -> None:
+    """Run ``setup`` on every worker of the client's cluster, present and future."""
+    from headwater.executors._dask_worker import RunSetupPlugin
+
+    client.register_plugin(RunSetupPlugin(setup))
+
+
+def _unregister_setup(client: Any, name: str) -> None:
+    """Remove the run's setup from the workers (they run its teardown)."""
+    with contextlib.suppress(Exception):  # a cluster going away takes it with it
+        client.unregister_worker_plugin(name)
 
 
 def _tell(on_done: Callable[[str, Any], None], future: Any) -> None:
