@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import inspect
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from types import MappingProxyType
@@ -154,7 +155,7 @@ class FlowRunner:
         """Start the executor (it installs the run's key where tasks run), run every task;
         return their states and whether Ctrl-C interrupted the run."""
         executor = self.executor
-        if isinstance(executor, Executor):
+        if isinstance(executor, Executor) or _takes_setup(executor):
             started = executor.start(setup=run_key)
         else:  # an executor of another kind: its tasks in this process get the key
             started = _started_here(executor, run_key)
@@ -214,6 +215,13 @@ class FlowRunner:
                 )
         token = run_key.token if run_key is not None else None
         return FlowContext(MappingProxyType(ctx), ships, token)
+
+
+def _takes_setup(executor: Any) -> bool:
+    try:
+        return "setup" in inspect.signature(executor.start).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 @contextlib.contextmanager
