@@ -139,3 +139,23 @@ def format_1(data: bytes, key: bytes | None = None) -> bytes:
 def planted_pickle(marker: Path, key: bytes | None = None) -> bytes:
     """A pickle that runs code when read, framed the way a Result without a key wrote them."""
     return format_1(pickle.dumps(Trap(marker)), key)
+
+
+class Loader:
+    """A class whose method is a task (it takes ``self``)."""
+
+    factor = 2
+
+    @task(target="{flow_name}/{x}.pkl")
+    def load(self, x: int) -> int:
+        return x * self.factor
+
+
+@task(target="{flow_name}/{x}.pkl")
+def ambiguous(flow_name: str, x: int) -> str:
+    return f"{flow_name}-{x}"
+
+
+@task(target="{inputs[flow_name]}/{context[flow_name]}-{x}.pkl")
+def disambiguated(flow_name: str, x: int) -> str:
+    return f"{flow_name}-{x}"
