@@ -14,6 +14,7 @@ writes to the same absolute path: ``dir``, else ``HEADWATER_RESULTS_DIR``, else
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Iterable
 from typing import Any
@@ -162,7 +163,8 @@ class S3Result(_BucketResult):
         trust_unverified: bool = False,
         **storage_options: Any,
     ) -> None:
-        config = {**S3_CONFIG_DEFAULTS, **dict(storage_options.pop("config_kwargs", None) or {})}
+        given = storage_options.pop("config_kwargs", None) or {}
+        config = copy.deepcopy({**S3_CONFIG_DEFAULTS, **dict(given)})
         super().__init__(
             bucket,
             location,

@@ -34,6 +34,7 @@ root, the storage options and an installation hint; everything else lives here, 
 
 from __future__ import annotations
 
+import copy
 import os
 import posixpath
 import uuid
@@ -296,7 +297,8 @@ class FSSpecResult(Result):
         try:
             from fsspec.core import url_to_fs
 
-            fs, root = url_to_fs(self.root_url, **self.storage_options)
+            # a copy: clients may change nested options in place (botocore's retries)
+            fs, root = url_to_fs(self.root_url, **copy.deepcopy(self.storage_options))
         except ImportError as exc:
             hint = self._install_hint or f"install the fsspec implementation it names ({exc})"
             raise ImportError(f"{type(self).__name__}({self.root_url!r}) needs {hint}") from exc

@@ -8,6 +8,7 @@ import hmac
 import os
 import pickle
 import struct
+import threading
 import zlib
 from datetime import timedelta
 from pathlib import Path
@@ -159,3 +160,35 @@ def ambiguous(flow_name: str, x: int) -> str:
 @task(target="{inputs[flow_name]}/{context[flow_name]}-{x}.pkl")
 def disambiguated(flow_name: str, x: int) -> str:
     return f"{flow_name}-{x}"
+
+
+STARTED = threading.Event()
+"""Set by ``hold`` once it runs (storage-down tests, LocalExecutor: one process)."""
+GO = threading.Event()
+"""``hold`` waits for it (at most a minute)."""
+
+
+@task(checkpoint=True)
+def first_write() -> int:
+    return 1
+
+
+@task
+def hold(x: int) -> int:
+    STARTED.set()
+    GO.wait(60)
+    return x
+
+
+@task(checkpoint=True)
+def stored(x: int, i: int) -> int:
+    return x + i
+
+
+def storage_down_flow(result: Result, n: int) -> Flow:
+    """A checkpoint written, a task that holds until told, then ``n`` checkpoints."""
+    with Flow("storage-down", result=result) as f:
+        held = hold(first_write())
+        for i in range(n):
+            stored(held, i)
+    return f
