@@ -11,7 +11,11 @@ Design note
 2. build the run context (:mod:`headwater.engine.context`) and tell the run hooks the run
    started (:mod:`headwater.engine.hooks`);
 3. move the flow to Running through its state handlers (:mod:`headwater.engine.handlers`);
-4. start the executor, then plan and submit the graph (:mod:`headwater.engine.planner`) and
+4. resolve the run's signing key once, here, when a task stores results
+   (:func:`headwater.results.signing.for_run`), and start the executor with it: the executor
+   installs it in every process that runs tasks (:class:`~headwater.results.signing.RunKey`);
+   the graph carries only its token. Then plan and submit the graph
+   (:mod:`headwater.engine.planner`) and
    collect every task's state, repairing what lost workers took down
    (:mod:`headwater.engine.collect`); Ctrl-C cancels what is left instead;
 5. decide the flow's state from its reference tasks (:func:`flow_state`), move the flow to it

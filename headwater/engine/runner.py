@@ -12,7 +12,7 @@ needs) and returns the next one, or ends the run early by raising ``ENDRUN(state
     check_map_error          a map that could not be expanded fails here, after the trigger
     run_with_retries         the steps below, again for each retry or LOOP iteration:
       check_cached           (:mod:`headwater.engine.stored`) an existing target, this
-                             run's checkpoint or a valid cache -> Cached
+                             task run's checkpoint or a valid cache candidate -> Cached
       call_task              the function (:mod:`headwater.engine.calls`: timeout, stdout);
                              signals become states
       write                  (:mod:`headwater.engine.stored`) checkpoint a successful result
@@ -24,6 +24,10 @@ crashes the flow run.
 
 Retries happen inside the run, so a downstream task only ever sees final states; the wait
 between tries does not hold a worker slot (:func:`headwater.engine.calls.wait_for_retry`).
+
+A run given the flow run's token (``run=``) runs with that run's signing key, which the
+executor installed in this process (:func:`headwater.results.signing.using`): Results read
+and written by the pipeline, and by the task's own code, sign and verify with it.
 """
 
 from __future__ import annotations

@@ -33,7 +33,8 @@ keeps each node's value there with ``finish`` and reads the values it sends alon
   mappings of task definitions and contexts, which would otherwise send every node through
   cloudpickle.
 
-Task logs travel back through a queue (:func:`init_process`) to the driver's loggers
+Each worker process is made ready by :func:`init_process`: the driver's environment of this
+run, the run's setup, and its logs sent back through a queue to the driver's loggers
 (:class:`Redispatch`). Only :mod:`headwater.executors.dask_local` uses this module (its
 public names: the dispatcher, :class:`Packed`, :func:`process_context` and the log plumbing);
 worker processes import it (the forkserver preloads it, with the modules of the first

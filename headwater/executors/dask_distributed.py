@@ -27,7 +27,10 @@ WorkerPlugin registered once per client and level, so no run pays a round trip f
 workers that join later get it too), through a
 thread of the run's own so that Jupyter shows them under the cell that runs the flow
 (:class:`_LogRelay`). ``watch`` tells the driver of keys finishing with the type the worker
-reported, so the progress bar needs no value. ``distributed`` is imported only here.
+reported, so the progress bar needs no value. What a run needs on every worker (its signing
+key: ``start(setup=...)``) is a WorkerPlugin registered for the run under the run's own name
+(workers that join later get it too) and removed when the run ends; it never enters the
+task graph. ``distributed`` is imported only here.
 """
 
 from __future__ import annotations

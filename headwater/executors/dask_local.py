@@ -26,7 +26,10 @@ not go through ``get_async``: a dispatcher sends several nodes per pool call and
 literal to each worker process once (:mod:`headwater.executors._processes`, whose note says
 how and why). The dispatcher sees the executor's store, never the executor.
 
-Task logs travel back through a queue to the driver's loggers. Cancelling terminates the
+Each worker process starts with the driver's environment as it is when the run starts (a
+process forked from the forkserver would otherwise have the server's, from the first run)
+and runs the run's setup (``start(setup=...)``: its signing key); with threads, the setup
+runs in this process. Task logs travel back through a queue to the driver's loggers. Cancelling terminates the
 worker processes; in threads, running nodes get a KeyboardInterrupt at their next bytecode.
 
 Waiting (``gather``, ``wait_any``) costs O(n) for *n* keys however many of them finish one

@@ -9,8 +9,11 @@ root, the storage options and an installation hint; everything else lives here, 
 
 * Locations are rendered and checked by :mod:`headwater.results._locations`; the full
   path is ``<root>/<location>``. A location never leaves the root.
-* Stored bytes are framed by :mod:`headwater.results._payload` (header, length, CRC-32 or
-  HMAC-SHA256), checked before the serializer sees them.
+* Stored bytes are framed by :mod:`headwater.results._payload` (header, length, binding to
+  the location and, for :meth:`FSSpecResult.write_at`, to the task run that wrote them,
+  HMAC-SHA256 with the key of :mod:`headwater.results.signing`), checked before the
+  serializer sees them; a pickle not signed with the key in force is refused unless the
+  Result trusts unverified results.
 * Writes are atomic. On a local file system the bytes go to a temporary file in the same
   folder (``.<name>.<random>.tmp``), then ``os.replace`` puts it in place: a reader sees
   the old file or the new one, also when the writer is killed. A killed writer leaves its
