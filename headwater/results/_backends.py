@@ -105,6 +105,7 @@ class _BucketResult(FSSpecResult):
                 f"'bucket/prefix'), not {bucket!r}"
             )
         self.bucket = name.strip("/")
+        storage_options = self._with_defaults(storage_options)
         super().__init__(
             f"{self._scheme}://{self.bucket}",
             location,
@@ -115,6 +116,11 @@ class _BucketResult(FSSpecResult):
             trust_unverified=trust_unverified,
             **storage_options,
         )
+
+    @staticmethod
+    def _with_defaults(storage_options: dict[str, Any]) -> dict[str, Any]:
+        """The storage options with the backend's defaults added."""
+        return storage_options
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} bucket={self.bucket!r} location={self.location!r}>"
@@ -151,31 +157,11 @@ class S3Result(_BucketResult):
     _scheme = "s3"
     _install_hint = "the 's3fs' package: pip install 'headwater[s3]'"
 
-    def __init__(
-        self,
-        bucket: str,
-        location: str | None = None,
-        serializer: Serializer | None = None,
-        *,
-        value: Any = None,
-        validators: Iterable[Validator] | None = None,
-        signing_key: str | bytes | None = None,
-        trust_unverified: bool = False,
-        **storage_options: Any,
-    ) -> None:
-        given = storage_options.pop("config_kwargs", None) or {}
+    @staticmethod
+    def _with_defaults(storage_options: dict[str, Any]) -> dict[str, Any]:
+        given = storage_options.get("config_kwargs") or {}
         config = copy.deepcopy({**S3_CONFIG_DEFAULTS, **dict(given)})
-        super().__init__(
-            bucket,
-            location,
-            serializer,
-            value=value,
-            validators=validators,
-            signing_key=signing_key,
-            trust_unverified=trust_unverified,
-            config_kwargs=config,
-            **storage_options,
-        )
+        return {**storage_options, "config_kwargs": config}
 
     def _configure(self, fs: Any) -> None:
         fs.retries = 1  # botocore retries (config_kwargs["retries"]); not again around it

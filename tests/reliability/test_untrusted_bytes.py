@@ -1,6 +1,6 @@
 """No code runs from bytes nobody vouched for (issue 12.4), and a signed result is refused
 anywhere but where it was written (issue 12.5): pickles planted at a task's target or cache
-location, in a folder or an S3 bucket (moto's real server), as a hostile user would."""
+location, in a folder or a bucket (moto's S3 server, the GCS emulator), as a hostile user would."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from tests.flows import trust as T
 from tests.results.conftest import Backend, make_backend
 
 
-@pytest.fixture(params=["local", "s3"])
+@pytest.fixture(params=["local", "s3", "gcs"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    """A folder, or a prefix of a bucket on moto's S3 server."""
+    """A folder, or a prefix of a bucket on moto's S3 server or the GCS emulator."""
     return make_backend(request.param, request, tmp_path)
 
 

@@ -318,6 +318,21 @@ def test_a_result_works_after_unpickling(backend: Backend, dumps: Any) -> None:
     assert pickle.loads(dumps(clone.read("after.pkl"))).value == 2
 
 
+def test_locations_lists_what_a_folder_holds_and_remove_deletes(backend: Backend) -> None:
+    result = backend.make("{folder}/{name}")
+    assert result.locations("cache") == []
+    for folder, name in [("cache/a", "1.x"), ("cache/a", "2.x"), ("cache/b", "3.x"), ("o", "4")]:
+        result.write(name, folder=folder, name=name)
+    assert result.locations("cache/a") == ["cache/a/1.x", "cache/a/2.x"]
+    assert result.locations("cache") == ["cache/a/1.x", "cache/a/2.x", "cache/b/3.x"]
+    result.remove("cache/a/1.x")
+    result.remove("cache/a/1.x")  # already gone: fine
+    assert result.locations("cache/a") == ["cache/a/2.x"]
+    assert not result.exists("cache/a/1.x") and result.read("cache/a/2.x").value == "2.x"
+    with pytest.raises(ResultLocationError, match="leaves the Result's root"):
+        result.locations("../elsewhere")
+
+
 def test_a_copy_is_independent(backend: Backend) -> None:
     result = backend.make("a.pkl")
     other = result.copy()
