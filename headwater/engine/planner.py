@@ -421,11 +421,13 @@ class Planner:
     def needs_storage(self) -> bool:
         """Whether any task of the flow reads or writes a Result (so the run needs a key)."""
         flow = self.flow
-        return any(
-            caching.resolve_result(t, flow.result, flow.checkpoint, self.checkpoint_switch)[0]
-            is not None
-            for t in flow.tasks
-        )
+        for t in flow.tasks:
+            result, checkpoint = caching.resolve_result(
+                t, flow.result, flow.checkpoint, self.checkpoint_switch
+            )
+            if result is not None and (checkpoint or caching.is_cached(t)):
+                return True
+        return False
 
     def _node(
         self,

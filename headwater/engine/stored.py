@@ -137,7 +137,7 @@ class StoredResults:
         if not (task.target is not None or readback or cached):
             return None
         try:
-            fields = self.fields(inputs, ctx)
+            fields = self.fields(inputs, ctx) if task.target is not None or readback else {}
             if task.target is not None:
                 location = self.result.format(**fields)
                 if self.result.exists(location):
