@@ -94,12 +94,13 @@ def total_bytes(blobs: list[bytes]) -> int:
 
 def blob_to_file(i: int, folder: str) -> bytes:
     """The raw side of the checkpoint workload: make the value and write the bytes a
-    ``LocalResult`` with a ``PickleSerializer`` writes (header included), atomically."""
+    ``LocalResult`` with a ``PickleSerializer`` writes (header, binding and HMAC included),
+    atomically."""
     from headwater.results._payload import seal
     from headwater.serializers import PickleSerializer
 
     value = blob(i)
-    data = seal(PickleSerializer().serialize(value), None)
+    data = seal(PickleSerializer().serialize(value), b"benchmark key", f"{i}.bin")
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, f"{i}.bin")
     temp = os.path.join(folder, f".{i}.bin.{uuid.uuid4().hex[:12]}.tmp")

@@ -17,6 +17,10 @@ builtin exception where one fits, so ``except ValueError`` keeps working::
     └── ResultError                          reading or writing a Result failed
         ├── ResultLocationError (ValueError) a rendered location is unsafe or incomplete
         ├── ResultIntegrityError             a stored payload is tampered with or truncated
+        │   ├── ResultUnverifiedError        unsigned, or not signed with our key: not read
+        │   └── ResultIdentityError          whole and signed, but written for another
+        │                                    location or another task run
+        ├── SigningKeyError                  no usable signing key (key file unsafe, unwritable)
         └── ResultStorageError (OSError)     the storage backend failed
 
 This module imports nothing of headwater's, so every layer may use it. Errors carry their
@@ -101,6 +105,21 @@ class ResultLocationError(ResultError, ValueError):
 
 class ResultIntegrityError(ResultError):
     """A stored result failed its integrity check (tampered with or truncated)."""
+
+
+class ResultUnverifiedError(ResultIntegrityError):
+    """A stored result is unsigned or not signed with the key in force, and reading it would
+    run code (unpickling), so it is refused unread; ``trust_unverified`` opts in."""
+
+
+class ResultIdentityError(ResultIntegrityError):
+    """A stored result is whole and verified, but was written for another location, or by
+    another task run than the one asking (a checkpoint of another run, a copied file)."""
+
+
+class SigningKeyError(ResultError):
+    """No signing key can be used: the key file is unsafe or cannot be made, or the run's key
+    did not reach this process."""
 
 
 class ResultStorageError(ResultError, OSError):

@@ -25,6 +25,12 @@ os.environ["HEADWATER_JOURNAL_DIR"] = _JOURNAL_DIR
 """Every flow run in the tests journals here, never into the user's home."""
 
 
+os.environ["HEADWATER_SIGNING_KEY_FILE"] = os.path.join(_JOURNAL_DIR, "signing-key")
+"""Results are signed with a key made for the test session, never the user's own."""
+os.environ.pop("HEADWATER_RESULT_SIGNING_KEY", None)
+os.environ.pop("HEADWATER_TRUST_UNVERIFIED_RESULTS", None)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _remove_test_journal() -> Iterator[None]:
     yield

@@ -22,8 +22,9 @@ its text when a later notice supersedes it, so its code would describe an older 
 
 How the blocks run
 ------------------
-- in an empty temporary working directory, with the run journal (``HEADWATER_JOURNAL_DIR``)
-  and the default results folder (``HEADWATER_RESULTS_DIR``) in temporary folders too, and
+- in an empty temporary working directory, with the run journal (``HEADWATER_JOURNAL_DIR``),
+  the default results folder (``HEADWATER_RESULTS_DIR``) and the signing key
+  (``HEADWATER_SIGNING_KEY_FILE``) in temporary folders too, and
   ``HEADWATER_PROGRESS=false`` (other ``HEADWATER_*`` variables of the caller are dropped):
   headwater writes nothing into the repository or the home folder;
 - with a real S3 server (moto, tests/support/servers.py) holding an empty bucket
@@ -208,6 +209,7 @@ def snippet_environment(folder: Path, s3_url: str | None) -> dict[str, str]:
         PYTHONPATH=os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])]),
         HEADWATER_JOURNAL_DIR=str(folder / "journal"),
         HEADWATER_RESULTS_DIR=str(folder / "results"),
+        HEADWATER_SIGNING_KEY_FILE=str(folder / "signing-key"),
         HEADWATER_PROGRESS="false",
     )
     if s3_url is not None:

@@ -130,14 +130,7 @@ def run_batch(
     start, stop = spec.start, spec.stop
     prepared = _prepare(spec, values)
     task = task_def.task
-    runner = TaskRunner(
-        task,
-        task_def.constants,
-        None,
-        task_def.result,
-        task_def.checkpoint,
-        readback=task_def.readback,
-    )
+    runner = task_def.runner(flow_context)
     runner.defer_retries = True
     ctx = flow_context.values
     states: list[State] = []

@@ -11,11 +11,15 @@ Design note
 2. build the run context (:mod:`headwater.engine.context`) and tell the run hooks the run
    started (:mod:`headwater.engine.hooks`);
 3. move the flow to Running through its state handlers (:mod:`headwater.engine.handlers`);
-4. start the executor and call its ``on_start`` (:mod:`headwater.engine.environment`), then
-   plan and submit the graph (:mod:`headwater.engine.planner`) and collect every task's
-   state, repairing what lost workers took down (:mod:`headwater.engine.collect`); Ctrl-C
-   cancels what is left instead (Ctrl-C while the executor starts: it closes what it
-   started, and every task is Cancelled); then call the executor's ``on_exit``;
+4. resolve the run's signing key once, here, when a task stores results
+   (:func:`headwater.results.signing.for_run`), and start the executor with it: the executor
+   installs it in every process that runs tasks (:class:`~headwater.results.signing.RunKey`);
+   the graph carries only its token. Call the executor's ``on_start``
+   (:mod:`headwater.engine.environment`), then plan and submit the graph
+   (:mod:`headwater.engine.planner`) and collect every task's state, repairing what lost
+   workers took down (:mod:`headwater.engine.collect`); Ctrl-C cancels what is left instead
+   (Ctrl-C while the executor starts: it closes what it started, and every task is
+   Cancelled); then call the executor's ``on_exit``;
 5. decide the flow's state from its reference tasks (:func:`flow_state`; Failed instead when
    ``on_start`` or ``on_exit`` raised), let the flow's ``terminal_state_handler`` replace it
    (Prefect 1), move the flow to it through its state handlers and ``on_failure`` callback,
@@ -27,9 +31,11 @@ Choosing the executor, showing progress, masking secrets and journaling are the 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
+import inspect
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -47,7 +53,7 @@ from headwater.engine.nodes import FlowContext
 from headwater.engine.plan import Plan, count_runs, kinds
 from headwater.engine.planner import Planner
 from headwater.errors import HeadwaterError
-from headwater.executors.base import Executor
+from headwater.executors.base import Executor, set_up_here
 from headwater.model import signals
 from headwater.model.flow import Flow
 from headwater.model.parameter import resolve_parameters
@@ -63,6 +69,8 @@ from headwater.model.states import (
     Success,
 )
 from headwater.model.task import Task
+from headwater.results import signing
+from headwater.results.signing import RunKey
 
 _EXECUTOR_METHODS = ("start", "submit", "wait_any", "gather")
 
@@ -109,6 +117,8 @@ class FlowRunner:
             HeadwaterError: ``task_states`` or ``return_tasks`` name tasks not in the flow,
                 ``context["date"]`` is not a date, or the context cannot reach the workers
                 (nothing runs).
+            SigningKeyError: the flow stores results and no signing key can be had
+                (nothing runs).
         """
         flow = self.flow
         flow.validate()
@@ -119,17 +129,18 @@ class FlowRunner:
         token = uuid.uuid4().hex[:8]  # keys of this run, even when a flow_run_id is reused
         start = _dt.datetime.now(_dt.UTC)
         ctx = flow_run_context(flow.name, str(uuid.uuid4()), values, context, now=start)
-        flow_context = self._flow_context(ctx)
+        plan = Plan(token=token, ctx_key=f"flow-context-{token}", wanted=frozenset(wanted))
+        planner = Planner(flow, self.executor, plan, initial, hooks)
+        run_key = self._run_key(planner)
+        flow_context = self._flow_context(ctx, run_key)
         run_id = str(ctx["flow_run_id"])
         for hook in hooks:
             hook.on_run_started(flow=flow, run_id=run_id, parameters=values, start=start)
-        plan = Plan(token=token, ctx_key=f"flow-context-{token}", wanted=frozenset(wanted))
-        planner = Planner(flow, self.executor, plan, initial, hooks)
         running = self._transition(Pending(), Running("Running flow."))
         states: dict[Task, State] = {}
         final = running
         if isinstance(running, Running):
-            states, interrupted, failure = self._run_tasks(planner, flow_context)
+            states, interrupted, failure = self._run_tasks(planner, flow_context, run_key)
             final = flow_state(flow, states)
             if interrupted:
                 final = Cancelled(
@@ -148,17 +159,32 @@ class FlowRunner:
             final = hook.on_run_finished(flow=flow, state=final, counts=counts)
         return final
 
+    def _run_key(self, planner: Planner) -> RunKey | None:
+        """The run's signing key, resolved once here on the driver, when a task of the flow
+        stores results; None otherwise (:mod:`headwater.results.signing`).
+
+        Raises:
+            SigningKeyError: when the key file is unsafe or cannot be made.
+        """
+        if not planner.needs_storage():
+            return None
+        return RunKey(uuid.uuid4().hex, signing.for_run())
+
     def _run_tasks(
-        self, planner: Planner, flow_context: FlowContext
+        self, planner: Planner, flow_context: FlowContext, run_key: RunKey | None
     ) -> tuple[dict[Task, State], bool, CallbackFailure | None]:
-        """Start the executor, call its ``on_start``, run every task, call its ``on_exit``
-        (:mod:`headwater.engine.environment`); return the tasks' states, whether Ctrl-C
-        interrupted the run (also while the executor started: then no task ran), and the
-        callback that raised, if one did."""
+        """Start the executor (it installs the run's key where tasks run), call its
+        ``on_start``, run every task, call its ``on_exit`` (:mod:`headwater.engine.environment`);
+        return the tasks' states, whether Ctrl-C interrupted the run (also while the executor
+        started: then no task ran), and the callback that raised, if one did."""
         executor = self.executor
+        if isinstance(executor, Executor) or _takes_setup(executor):
+            started = executor.start(setup=run_key)
+        else:  # an executor of another kind: its tasks in this process get the key
+            started = _started_here(executor, run_key)
         outcome: tuple[dict[Task, State], bool, CallbackFailure | None] | None = None
         try:
-            with executor.start():
+            with started:
                 outcome = self._run_started(planner, flow_context)
         except KeyboardInterrupt:  # while the executor started (or stopped): it closed itself
             if outcome is None:
@@ -251,8 +277,9 @@ class FlowRunner:
             )
         return wanted
 
-    def _flow_context(self, ctx: Mapping[str, Any]) -> FlowContext:
-        """The run context as a graph literal; refused when it must pickle and cannot."""
+    def _flow_context(self, ctx: Mapping[str, Any], run_key: RunKey | None) -> FlowContext:
+        """The run context as a graph literal (with the token, never the key, of the run's
+        signing key); refused when it must pickle and cannot."""
         ships = bool(getattr(self.executor, "ships_values", False))
         if ships:
             problem = pickling.pickle_problem(dict(ctx), "context")
@@ -261,7 +288,23 @@ class FlowRunner:
                     f"Flow {self.flow.name!r} cannot run on {self.executor!r}: its parameters "
                     f"or context must pickle to reach the workers, but {problem}"
                 )
-        return FlowContext(MappingProxyType(ctx), ships)
+        token = run_key.token if run_key is not None else None
+        return FlowContext(MappingProxyType(ctx), ships, token)
+
+
+def _takes_setup(executor: Any) -> bool:
+    try:
+        return "setup" in inspect.signature(executor.start).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+@contextlib.contextmanager
+def _started_here(executor: Any, run_key: RunKey | None) -> Iterator[Any]:
+    """Start an executor that is not an :class:`Executor` (it takes no setup): the run's key
+    is installed in this process only."""
+    with set_up_here(run_key), executor.start() as started:
+        yield started
 
 
 def flow_state(flow: Flow, states: Mapping[Task, State]) -> State:

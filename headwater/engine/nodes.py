@@ -42,6 +42,20 @@ class TaskDef:
     result: Result | None = None
     checkpoint: bool = False
     readback: bool = False
+    cache_folder: str | None = None
+
+    def runner(self, flow_context: FlowContext, map_index: int | None = None) -> TaskRunner:
+        """A task runner for this task (or its child ``map_index``) in this flow run."""
+        return TaskRunner(
+            self.task,
+            self.constants,
+            map_index,
+            self.result,
+            self.checkpoint,
+            readback=self.readback,
+            cache_folder=self.cache_folder,
+            run=flow_context.run_token,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,10 +64,14 @@ class FlowContext:
 
     ``ships_values`` is set when the executor moves states between processes: each node
     then checks that its state pickles, and fails the task naming the culprit when not.
+    ``run_token`` names this run's signing key, which the executor installed in every
+    process that runs tasks (:class:`headwater.results.signing.RunKey`); the key itself is
+    never in the graph.
     """
 
     values: Mapping[str, Any]
     ships_values: bool = False
+    run_token: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,14 +112,7 @@ def run_node(task_def: TaskDef, flow_context: FlowContext, spec: NodeSpec, *stat
         *states: the upstream states, in the order of ``spec.inputs``.
     """
     upstream = _upstream_of(spec, states)
-    runner = TaskRunner(
-        task_def.task,
-        task_def.constants,
-        spec.map_index,
-        task_def.result,
-        task_def.checkpoint,
-        readback=task_def.readback,
-    )
+    runner = task_def.runner(flow_context, spec.map_index)
     state = runner.run(upstream, flow_context.values, spec.initial_state, spec.map_error)
     if flow_context.ships_values:
         state = picklable_state(state, task_def.task)

@@ -130,6 +130,7 @@ class Planner:
         self.task_states = task_states
         self.hooks = tuple(hooks)
         self.checkpoint_switch = caching.checkpoint_switch()
+        self._slugs: dict[Task, str] | None = None
 
     # -- rounds --------------------------------------------------------------------------
     def compile_and_submit(self, flow_context: FlowContext) -> None:
@@ -432,8 +433,27 @@ class Planner:
             )
             constants = MappingProxyType(dict(self.flow.constants.get(task, {})))
             readback = checkpoint and bool(getattr(self.executor, "loses_results", False))
-            batch[key] = TaskDef(task, constants, result, checkpoint, readback)
+            folder = self._cache_folder(task) if caching.is_cached(task) else None
+            batch[key] = TaskDef(task, constants, result, checkpoint, readback, folder)
         return key
+
+    def _cache_folder(self, task: Task) -> str:
+        """Where the task's cache candidates live: by the flow's name and the task's slug in
+        the flow (the same for the same flow in any process), or by its ``cache_key``."""
+        if self._slugs is None:
+            self._slugs = caching.flow_slugs(self.flow.tasks)
+        return caching.cache_folder(self.flow.name, self._slugs[task], task.cache_key)
+
+    def needs_storage(self) -> bool:
+        """Whether any task of the flow reads or writes a Result (so the run needs a key)."""
+        flow = self.flow
+        for t in flow.tasks:
+            result, checkpoint = caching.resolve_result(
+                t, flow.result, flow.checkpoint, self.checkpoint_switch
+            )
+            if result is not None and (checkpoint or caching.is_cached(t)):
+                return True
+        return False
 
     def _node(
         self,

@@ -12,7 +12,7 @@ needs) and returns the next one, or ends the run early by raising ``ENDRUN(state
     check_map_error          a map that could not be expanded fails here, after the trigger
     run_with_retries         the steps below, again for each retry or LOOP iteration:
       check_cached           (:mod:`headwater.engine.stored`) an existing target, this
-                             run's checkpoint or a valid cache -> Cached
+                             task run's checkpoint or a valid cache candidate -> Cached
       call_task              the function (:mod:`headwater.engine.calls`: timeout, stdout,
                              awaiting an ``async def``); signals become states
       write                  (:mod:`headwater.engine.stored`) checkpoint a successful result
@@ -24,6 +24,10 @@ crashes the flow run.
 
 Retries happen inside the run, so a downstream task only ever sees final states; the wait
 between tries does not hold a worker slot (:func:`headwater.engine.calls.wait_for_retry`).
+
+A run given the flow run's token (``run=``) runs with that run's signing key, which the
+executor installed in this process (:func:`headwater.results.signing.using`): Results read
+and written by the pipeline, and by the task's own code, sign and verify with it.
 """
 
 from __future__ import annotations
@@ -69,6 +73,7 @@ from headwater.model.states import (
 from headwater.model.task import Task
 from headwater.model.triggers import all_successful as _all_successful
 from headwater.results.base import Result
+from headwater.results.signing import using as using_run_key
 
 logger = logging.getLogger("headwater.runner")
 
@@ -144,8 +149,11 @@ class TaskRunner:
         map_index: the child's index when the task is mapped.
         result: the Result the task's output persists to (resolved by the flow runner).
         checkpoint: whether a successful result is written to ``result``.
-        readback: look for a checkpoint this flow run already wrote before running (set on
+        readback: look for a checkpoint this task run already wrote before running (set on
             executors that can lose a finished result with a worker and compute it again).
+        cache_folder: where the task's cache candidates live (chosen by the flow runner).
+        run: the flow run's token: its signing key is looked up by it in this process
+            (:func:`headwater.results.signing.using`), and checkpoints are bound to it.
     """
 
     def __init__(
@@ -157,12 +165,17 @@ class TaskRunner:
         checkpoint: bool = False,
         *,
         readback: bool = False,
+        cache_folder: str | None = None,
+        run: str | None = None,
     ) -> None:
         self.task = task
         self.constants = constants or {}
         self.map_index = map_index
+        self.run_token = run
         self.stored = (
-            StoredResults(task, result, checkpoint, readback) if result is not None else None
+            StoredResults(task, result, checkpoint, readback, cache_folder, run)
+            if result is not None
+            else None
         )
         self.started: _dt.datetime | None = None
         self.task_run_id: str | None = None
@@ -229,15 +242,11 @@ class TaskRunner:
         resumed = self._deferred.pop(self.map_index, None)
         self.started, self.task_run_id = resumed or (None, None)
         try:
-            if resumed is None:  # a deferred retry passed these checks already
-                state = self.check_initial_state(state)
-                state = self.check_upstream_finished(state, _states_of(upstream))
-                state = self.check_gates(state, [_whole(up.state) for up in upstream if up.gate])
-                trigger_states = _states_of([up for up in upstream if not up.gate])
-                state = self.check_trigger(state, trigger_states)
-                state = self.check_map_error(state, map_error)
-            inputs = self.get_inputs(upstream)
-            state = self.run_with_retries(state, inputs, context)
+            if self.run_token is None:
+                state = self._pipeline(state, upstream, context, map_error, resumed is None)
+            else:  # the run's signing key, for Results read and written in this task run
+                with using_run_key(self.run_token):
+                    state = self._pipeline(state, upstream, context, map_error, resumed is None)
         except signals.ENDRUN as end:
             state = end.end_state
         if state.is_finished() and state is not initial_state:
@@ -246,6 +255,24 @@ class TaskRunner:
             else:
                 state = state.with_(run_info=run_info(self.started))
         return state
+
+    def _pipeline(
+        self,
+        state: State,
+        upstream: Sequence[Upstream],
+        context: Mapping[str, Any],
+        map_error: str | None,
+        first: bool,
+    ) -> State:
+        """The steps of :meth:`run` (see the module's note); may raise ENDRUN."""
+        if first:  # a deferred retry passed these checks already
+            state = self.check_initial_state(state)
+            state = self.check_upstream_finished(state, _states_of(upstream))
+            state = self.check_gates(state, [_whole(up.state) for up in upstream if up.gate])
+            trigger_states = _states_of([up for up in upstream if not up.gate])
+            state = self.check_trigger(state, trigger_states)
+            state = self.check_map_error(state, map_error)
+        return self.run_with_retries(state, self.get_inputs(upstream), context)
 
     def check_initial_state(self, state: State) -> State:
         """End at once with a Finished initial state (a task given a previous run's state)

@@ -4,7 +4,8 @@ Design note
 -----------
 Imported only by :mod:`headwater.executors.dask_distributed` when a run starts (this module
 imports distributed at once): a WorkerPlugin that sets the ``headwater`` loggers' level on
-every worker, present and future, and the function that summarizes values where they are
+every worker, present and future, one that runs a flow run's setup on every worker (the
+run's signing key), and the function that summarizes values where they are
 held (:func:`summarize_held`), so that the driver receives what it needs of a result without
 the result itself, and without a graph node per key.
 """
@@ -43,6 +44,39 @@ class LogLevelPlugin(WorkerPlugin):
             logging.getLogger("headwater").setLevel(self.level)
 
 
+class RunSetupPlugin(WorkerPlugin):
+    """Runs a flow run's setup (:class:`~headwater.executors.base.RunSetup`) on each worker,
+    present and future, and its teardown when the plugin is removed at the end of the run.
+    Its name is the setup's, so concurrent runs on one cluster each keep their own.
+
+    Args:
+        setup: what the run needs on every worker.
+    """
+
+    def __init__(self, setup: Any) -> None:
+        self.setup_ = setup
+        self.name = setup.name
+
+    def setup(self, worker: Any) -> None:
+        """Run the run's setup in this worker's process.
+
+        Args:
+            worker: the worker.
+        """
+        self.setup_.setup()
+
+    def teardown(self, worker: Any) -> None:
+        """Undo it.
+
+        Args:
+            worker: the worker.
+        """
+        self.setup_.teardown()
+
+    def __repr__(self) -> str:
+        return f"RunSetupPlugin({self.name!r})"
+
+
 def summarize_held(
     fn: Callable[[Any], Any], keys: Collection[str], dask_worker: Any = None
 ) -> dict[str, Any]:
@@ -66,4 +100,4 @@ def summarize_held(
     return out
 
 
-__all__ = ["LogLevelPlugin", "summarize_held"]
+__all__ = ["LogLevelPlugin", "RunSetupPlugin", "summarize_held"]

@@ -33,7 +33,8 @@ keeps each node's value there with ``finish`` and reads the values it sends alon
   mappings of task definitions and contexts, which would otherwise send every node through
   cloudpickle.
 
-Task logs travel back through a queue (:func:`init_process`) to the driver's loggers
+Each worker process is made ready by :func:`init_process`: the driver's environment of this
+run, the run's setup, and its logs sent back through a queue to the driver's loggers
 (:class:`Redispatch`). Only :mod:`headwater.executors.dask_local` uses this module (its
 public names: the dispatcher, :class:`Packed`, :func:`process_context` and the log plumbing);
 worker processes import it (the forkserver preloads it, with the modules of the first
@@ -172,17 +173,30 @@ def _call_in_process(fn: Callable[..., Any], *args: Any) -> Any:
         return Errored(exc)
 
 
-def init_process(queue: Any, level: int) -> None:
-    """Send the worker process's ``headwater`` logs to the driver (a pool's initializer).
+def init_process(
+    queue: Any, level: int, environ: dict[str, str] | None = None, setup: Any = None
+) -> None:
+    """Make a worker process ready for the run (a pool's initializer): the driver's
+    environment as it is now (a process forked from the forkserver inherits the one the
+    server started with, maybe runs ago), the run's setup, and ``headwater`` logs sent to the
+    driver.
 
     Args:
         queue: the queue the driver's listener reads.
         level: the driver's effective level.
+        environ: the driver's environment.
+        setup: what the run needs in each process (``setup()`` is called), or None.
     """
+    if environ is not None:
+        for name in set(os.environ) - set(environ):
+            del os.environ[name]
+        os.environ.update(environ)
     logger = logging.getLogger("headwater")
     logger.handlers[:] = [logging.handlers.QueueHandler(queue)]
     logger.setLevel(level)
     logger.propagate = False
+    if setup is not None:
+        setup.setup()
 
 
 class Redispatch(logging.Handler):

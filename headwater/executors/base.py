@@ -28,6 +28,12 @@ progress bar): ``on_done(key, value_type)`` gets the type of the key's value (or
 exception), never the value, so nothing is fetched for it. It may be called from another
 thread. A backend that cannot tell keeps the default, which says nothing.
 
+``start(setup=...)`` takes what a run needs in every process that runs its tasks (a
+:class:`RunSetup`: the run's signing key, for one): the executor calls its ``setup()`` in
+each such process before any task of the run runs there (in workers that join later too),
+and ``teardown()`` when the run ends. It travels to workers pickled, outside the task graph,
+so it never shows in a dashboard or a graph; executors never log it.
+
 ``ships_values`` says whether nodes and values cross a process boundary (so they must
 pickle); ``loses_results`` whether a finished value can be lost with a worker and computed
 again. A backend that can lend a worker slot out while a task sleeps before a retry
@@ -45,7 +51,7 @@ import contextlib
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterator, Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from headwater.taskgraph import Graph
 
@@ -95,6 +101,40 @@ def _checked_callback(value: Any, which: str) -> Callable[[], Any] | None:
     return value
 
 
+class RunSetup(Protocol):
+    """What a run needs in every process that runs its tasks; picklable."""
+
+    @property
+    def name(self) -> str:
+        """A name unique to the run."""
+        ...
+
+    def setup(self) -> None:
+        """Make the process ready (called once per process, before the run's tasks)."""
+        ...
+
+    def teardown(self) -> None:
+        """Undo :meth:`setup` when the run ends."""
+        ...
+
+
+@contextlib.contextmanager
+def set_up_here(setup: RunSetup | None) -> Iterator[None]:
+    """Run ``setup`` in this process for the block (for backends that run tasks here).
+
+    Args:
+        setup: what the run needs, or None.
+    """
+    if setup is None:
+        yield
+        return
+    setup.setup()
+    try:
+        yield
+    finally:
+        setup.teardown()
+
+
 class Executor(ABC):
     """Runs batches of a task graph; subclass it to add a backend.
 
@@ -141,9 +181,15 @@ class Executor(ABC):
     flow run and read it back instead of running twice."""
 
     @contextlib.contextmanager
-    def start(self) -> Iterator[Executor]:
-        """Acquire what a run needs (threads, a cluster) and release it afterwards."""
-        yield self
+    def start(self, setup: RunSetup | None = None) -> Iterator[Executor]:
+        """Acquire what a run needs (threads, a cluster) and release it afterwards.
+
+        Args:
+            setup: what the run needs in every process that runs its tasks (see the
+                module's note); a backend that runs tasks in this process sets it up here.
+        """
+        with set_up_here(setup):
+            yield self
 
     @abstractmethod
     def submit(

@@ -31,7 +31,10 @@ WorkerPlugin registered once per client and level, so no run pays a round trip f
 workers that join later get it too), through a
 thread of the run's own so that Jupyter shows them under the cell that runs the flow
 (:class:`_LogRelay`). ``watch`` tells the driver of keys finishing with the type the worker
-reported, so the progress bar needs no value. ``distributed`` is imported only here.
+reported, so the progress bar needs no value. What a run needs on every worker (its signing
+key: ``start(setup=...)``) is a WorkerPlugin registered for the run under the run's own name
+(workers that join later get it too) and removed when the run ends; it never enters the
+task graph. ``distributed`` is imported only here.
 
 ``performance_report_path`` (as in Prefect 1): the run is wrapped in Dask's
 ``distributed.performance_report``, so that when the executor stops, Dask's own static HTML
@@ -58,7 +61,7 @@ from typing import Any
 from headwater.errors import HeadwaterError
 from headwater.executors._dask_connect import close_opened, connect, started_apart
 from headwater.executors._dask_spec import to_dask
-from headwater.executors.base import Executor
+from headwater.executors.base import Executor, RunSetup
 from headwater.taskgraph import Graph
 
 logger = logging.getLogger("headwater.executors")
@@ -205,9 +208,13 @@ class DaskExecutor(Executor):
 
     # -- lifecycle -----------------------------------------------------------------------
     @contextlib.contextmanager
-    def start(self) -> Iterator[DaskExecutor]:
+    def start(self, setup: RunSetup | None = None) -> Iterator[DaskExecutor]:
         """Connect (or start a cluster), run, then cancel what is left and close what was
         started here.
+
+        Args:
+            setup: what the run needs on every worker: registered as a WorkerPlugin for the
+                run (so workers that join later get it too), removed when the run ends.
 
         Raises:
             SchedulerConnectionError: when the scheduler at ``address`` cannot be reached.
@@ -228,6 +235,9 @@ class DaskExecutor(Executor):
                 stack.callback(client.close)
             self._client = client
             try:
+                if setup is not None:
+                    _register_setup(client, setup)
+                    stack.callback(_unregister_setup, client, setup.name)
                 relay = self._forward_logs(client)
                 with (
                     relay.relaying() if relay is not None else contextlib.nullcontext(),
@@ -538,6 +548,19 @@ def performance_report(client: Any, path: str, code: str) -> Iterator[list[str]]
                     type(exc).__name__,
                     exc,
                 )
+
+
+def _register_setup(client: Any, setup: RunSetup) -> None:
+    """Run ``setup`` on every worker of the client's cluster, present and future."""
+    from headwater.executors._dask_worker import RunSetupPlugin
+
+    client.register_plugin(RunSetupPlugin(setup))
+
+
+def _unregister_setup(client: Any, name: str) -> None:
+    """Remove the run's setup from the workers (they run its teardown)."""
+    with contextlib.suppress(Exception):  # a cluster going away takes it with it
+        client.unregister_worker_plugin(name)
 
 
 def _tell(on_done: Callable[[str, Any], None], future: Any) -> None:

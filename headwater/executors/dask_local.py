@@ -26,7 +26,10 @@ not go through ``get_async``: a dispatcher sends several nodes per pool call and
 literal to each worker process once (:mod:`headwater.executors._processes`, whose note says
 how and why). The dispatcher sees the executor's store, never the executor.
 
-Task logs travel back through a queue to the driver's loggers. Cancelling terminates the
+Each worker process starts with the driver's environment as it is when the run starts (a
+process forked from the forkserver would otherwise have the server's, from the first run)
+and runs the run's setup (``start(setup=...)``: its signing key); with threads, the setup
+runs in this process. Task logs travel back through a queue to the driver's loggers. Cancelling terminates the
 worker processes; in threads, running nodes get a KeyboardInterrupt at their next bytecode.
 
 Waiting (``gather``, ``wait_any``) costs O(n) for *n* keys however many of them finish one
@@ -50,7 +53,7 @@ from typing import TYPE_CHECKING, Any
 
 from headwater.executors._dask_spec import to_dask
 from headwater.executors._store import Errored, ValueStore, first_error, tell, type_of
-from headwater.executors.base import Executor, lending_slot
+from headwater.executors.base import Executor, RunSetup, lending_slot, set_up_here
 from headwater.taskgraph import Graph, is_node
 
 if TYPE_CHECKING:
@@ -145,18 +148,27 @@ class LocalDaskExecutor(Executor):
 
     # -- lifecycle -----------------------------------------------------------------------
     @contextlib.contextmanager
-    def start(self) -> Iterator[LocalDaskExecutor]:
-        """Start the pool (and, for processes, the log listener); stop them afterwards."""
+    def start(self, setup: RunSetup | None = None) -> Iterator[LocalDaskExecutor]:
+        """Start the pool (and, for processes, the log listener); stop them afterwards.
+
+        Args:
+            setup: what the run needs where its tasks run: this process (threads), or each
+                worker process (processes), which also starts with the environment this
+                process has now, not the one the forkserver started with.
+        """
         listener = None
+        here = contextlib.ExitStack()
         if self.scheduler == "threads":
+            here.enter_context(set_up_here(setup))
             self._gate = _Gate(self.num_workers)
             self._pool = ThreadPoolExecutor(
                 self.num_workers + _SPARE_THREADS, thread_name_prefix="headwater-dask"
             )
         else:
-            self._pool, listener = self._start_processes()
+            self._pool, listener = self._start_processes(setup)
         try:
-            yield self
+            with here:
+                yield self
         finally:
             left = self._store.unfinished()
             if left:  # an error left work running
@@ -178,9 +190,12 @@ class LocalDaskExecutor(Executor):
             self._threads.clear()
             self._store.clear()
 
-    def _start_processes(self) -> tuple[ProcessPoolExecutor, logging.handlers.QueueListener]:
+    def _start_processes(
+        self, setup: RunSetup | None
+    ) -> tuple[ProcessPoolExecutor, logging.handlers.QueueListener]:
         """Start the process pool (returned), its dispatcher, the literals' folder and the
-        listener that hands the worker processes' logs to the driver's loggers (returned)."""
+        listener that hands the worker processes' logs to the driver's loggers (returned);
+        each worker process starts with this process's environment and runs ``setup``."""
         from headwater.executors import _processes as P
 
         ctx = P.process_context()
@@ -193,7 +208,7 @@ class LocalDaskExecutor(Executor):
             self.num_workers,
             mp_context=ctx,
             initializer=P.init_process,
-            initargs=(queue, level),
+            initargs=(queue, level, dict(os.environ), setup),
         )
         self._dispatcher = P.Dispatcher(self._store, processes, self.num_workers)
         return processes, listener

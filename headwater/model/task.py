@@ -465,8 +465,9 @@ class FunctionTask(Task):
         self.__wrapped__ = fn
         super().__init__(name=name or getattr(fn, "__name__", type(fn).__name__), **options)
 
-    def run(self, *args: Any, **kwargs: Any) -> Any:
-        """Call the function."""
+    def run(self, /, *args: Any, **kwargs: Any) -> Any:
+        """Call the function (``self`` is positional-only, so a function whose first
+        argument is ``self``, a method used as a task, gets it by name)."""
         return self.fn(*args, **kwargs)
 
     def signature(self) -> inspect.Signature:

@@ -12,8 +12,8 @@ FSSpecResult       any fsspec URL (``memory://``, ``file://``, ``abfs://`` ...)
 
 Locations are templates rendered from the run context and can never leave the Result's
 root; writes are atomic; stored bytes carry a header checked before they are deserialized,
-signed with HMAC-SHA256 when a signing key is set. See docs/results.md and
-docs/notices/0006-results.md. Importing this package imports no storage library: fsspec,
+signed with HMAC-SHA256 (by default with a per-user key: :mod:`headwater.results.signing`)
+and bound to their location. See docs/results.md and docs/notices/0006-results.md. Importing this package imports no storage library: fsspec,
 s3fs and gcsfs load on the first read or write.
 """
 

@@ -14,6 +14,7 @@ writes to the same absolute path: ``dir``, else ``HEADWATER_RESULTS_DIR``, else
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Iterable
 from typing import Any
@@ -40,7 +41,8 @@ class LocalResult(FSSpecResult):
         serializer: how the value becomes bytes; a PickleSerializer by default.
         value: the value held.
         validators: see :meth:`Result.validate`.
-        signing_key: sign stored results (see :class:`FSSpecResult`).
+        signing_key: the signing key (see :class:`FSSpecResult`).
+        trust_unverified: read unverified results (see :class:`FSSpecResult`).
 
     >>> import tempfile
     >>> result = LocalResult(dir=tempfile.mkdtemp(), location="{task_name}.pkl")
@@ -58,6 +60,7 @@ class LocalResult(FSSpecResult):
         value: Any = None,
         validators: Iterable[Validator] | None = None,
         signing_key: str | bytes | None = None,
+        trust_unverified: bool = False,
     ) -> None:
         chosen = dir if dir is not None else os.environ.get(RESULTS_DIR_ENV) or DEFAULT_RESULTS_DIR
         self.dir = os.path.abspath(os.path.expanduser(os.fspath(chosen)))
@@ -68,6 +71,7 @@ class LocalResult(FSSpecResult):
             value=value,
             validators=validators,
             signing_key=signing_key,
+            trust_unverified=trust_unverified,
         )
 
     def _fix_hint(self) -> str:
@@ -91,6 +95,7 @@ class _BucketResult(FSSpecResult):
         value: Any = None,
         validators: Iterable[Validator] | None = None,
         signing_key: str | bytes | None = None,
+        trust_unverified: bool = False,
         **storage_options: Any,
     ) -> None:
         name = bucket.split("://", 1)[1] if isinstance(bucket, str) and "://" in bucket else bucket
@@ -100,6 +105,7 @@ class _BucketResult(FSSpecResult):
                 f"'bucket/prefix'), not {bucket!r}"
             )
         self.bucket = name.strip("/")
+        storage_options = self._with_defaults(storage_options)
         super().__init__(
             f"{self._scheme}://{self.bucket}",
             location,
@@ -107,11 +113,26 @@ class _BucketResult(FSSpecResult):
             value=value,
             validators=validators,
             signing_key=signing_key,
+            trust_unverified=trust_unverified,
             **storage_options,
         )
 
+    @staticmethod
+    def _with_defaults(storage_options: dict[str, Any]) -> dict[str, Any]:
+        """The storage options with the backend's defaults added."""
+        return storage_options
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} bucket={self.bucket!r} location={self.location!r}>"
+
+
+S3_CONFIG_DEFAULTS: dict[str, Any] = {
+    "connect_timeout": 2,
+    "retries": {"max_attempts": 2, "mode": "standard"},
+}
+"""botocore settings S3Result uses unless ``config_kwargs`` gives its own: when the store is
+down, an operation fails after about two seconds instead of about ten (two attempts, a short
+connect timeout; s3fs's own retry loop around botocore's is turned off)."""
 
 
 class S3Result(_BucketResult):
@@ -123,14 +144,37 @@ class S3Result(_BucketResult):
         serializer: how the value becomes bytes; a PickleSerializer by default.
         value: the value held.
         validators: see :meth:`Result.validate`.
-        signing_key: sign stored results (see :class:`FSSpecResult`).
+        signing_key: the signing key (see :class:`FSSpecResult`).
+        trust_unverified: read unverified results (see :class:`FSSpecResult`).
         **storage_options: passed to ``s3fs.S3FileSystem``: ``endpoint_url`` for an
-            S3-compatible server, ``key``/``secret``, ``client_kwargs``, ``config_kwargs``.
-            Credentials otherwise come from the usual AWS environment and files.
+            S3-compatible server, ``key``/``secret``, ``client_kwargs``, ``config_kwargs``
+            (botocore settings; headwater's defaults, :data:`S3_CONFIG_DEFAULTS`, bound the
+            retries so that an unreachable store fails in about two seconds per operation;
+            keys given here win). Credentials otherwise come from the usual AWS environment
+            and files.
     """
 
     _scheme = "s3"
     _install_hint = "the 's3fs' package: pip install 'headwater[s3]'"
+
+    @staticmethod
+    def _with_defaults(storage_options: dict[str, Any]) -> dict[str, Any]:
+        given = storage_options.get("config_kwargs") or {}
+        config = copy.deepcopy({**S3_CONFIG_DEFAULTS, **dict(given)})
+        return {**storage_options, "config_kwargs": config}
+
+    def _configure(self, fs: Any) -> None:
+        fs.retries = 1  # botocore retries (config_kwargs["retries"]); not again around it
+
+    def _unreachable_hint(self) -> str:
+        endpoint = self.storage_options.get("endpoint_url") or "S3"
+        retries = self.storage_options["config_kwargs"].get("retries") or {}
+        attempts = retries.get("max_attempts", "botocore's default number of")
+        return (
+            f"Check that {endpoint} is up and that this machine can reach it. Each operation "
+            f"gave up after {attempts} attempts; change that with config_kwargs="
+            "{'retries': {'max_attempts': n}, 'connect_timeout': seconds}."
+        )
 
     def _fix_hint(self) -> str:
         endpoint = self.storage_options.get("endpoint_url")
@@ -150,7 +194,8 @@ class GCSResult(_BucketResult):
         serializer: how the value becomes bytes; a PickleSerializer by default.
         value: the value held.
         validators: see :meth:`Result.validate`.
-        signing_key: sign stored results (see :class:`FSSpecResult`).
+        signing_key: the signing key (see :class:`FSSpecResult`).
+        trust_unverified: read unverified results (see :class:`FSSpecResult`).
         **storage_options: passed to ``gcsfs.GCSFileSystem``: ``project``, ``token``,
             ``endpoint_url`` for an emulator.
     """
@@ -165,4 +210,11 @@ class GCSResult(_BucketResult):
         )
 
 
-__all__ = ["DEFAULT_RESULTS_DIR", "RESULTS_DIR_ENV", "GCSResult", "LocalResult", "S3Result"]
+__all__ = [
+    "DEFAULT_RESULTS_DIR",
+    "RESULTS_DIR_ENV",
+    "S3_CONFIG_DEFAULTS",
+    "GCSResult",
+    "LocalResult",
+    "S3Result",
+]

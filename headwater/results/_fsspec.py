@@ -9,8 +9,11 @@ root, the storage options and an installation hint; everything else lives here, 
 
 * Locations are rendered and checked by :mod:`headwater.results._locations`; the full
   path is ``<root>/<location>``. A location never leaves the root.
-* Stored bytes are framed by :mod:`headwater.results._payload` (header, length, CRC-32 or
-  HMAC-SHA256), checked before the serializer sees them.
+* Stored bytes are framed by :mod:`headwater.results._payload` (header, length, binding to
+  the location and, for :meth:`FSSpecResult.write_at`, to the task run that wrote them,
+  HMAC-SHA256 with the key of :mod:`headwater.results.signing`), checked before the
+  serializer sees them; a pickle not signed with the key in force is refused unless the
+  Result trusts unverified results.
 * Writes are atomic. On a local file system the bytes go to a temporary file in the same
   folder (``.<name>.<random>.tmp``), then ``os.replace`` puts it in place: a reader sees
   the old file or the new one, also when the writer is killed. A killed writer leaves its
@@ -34,6 +37,7 @@ root, the storage options and an installation hint; everything else lives here, 
 
 from __future__ import annotations
 
+import copy
 import os
 import posixpath
 import uuid
@@ -41,12 +45,13 @@ from typing import TYPE_CHECKING, Any
 
 from headwater.errors import ResultLocationError, ResultStorageError
 from headwater.results import _payload
+from headwater.results import signing as _signing
 from headwater.results._locations import check_inside, default_location, render
 from headwater.results.base import Result, Validator
-from headwater.serializers.base import Serializer
+from headwater.serializers.base import Serializer, runs_code
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Mapping
 
     from fsspec import AbstractFileSystem
 
@@ -71,11 +76,13 @@ class FSSpecResult(Result):
         serializer: how the value becomes bytes; a PickleSerializer by default.
         value: the value held.
         validators: see :meth:`Result.validate`.
-        signing_key: sign stored results with HMAC-SHA256 and refuse unsigned or tampered
-            ones (a str or bytes). When None, ``HEADWATER_RESULT_SIGNING_KEY`` is used if
-            set where the result is written or read. A key given here travels with the
-            Result when it is pickled (to Dask workers): prefer the environment variable
-            on clusters.
+        signing_key: the key results are signed with (a str or bytes). When None, the
+            flow run's key, else ``HEADWATER_RESULT_SIGNING_KEY``, else the per-user key
+            file (:mod:`headwater.results.signing`). A key given here travels with the
+            Result when it is pickled (to Dask workers): prefer the others on clusters.
+        trust_unverified: read results that are unsigned or not signed with the key in
+            force even when reading runs code (pickles): only for storage that nobody but
+            you can write to (``HEADWATER_TRUST_UNVERIFIED_RESULTS=true`` does the same).
         **storage_options: passed to the fsspec file system (``endpoint_url``, ``key``...).
     """
 
@@ -91,6 +98,7 @@ class FSSpecResult(Result):
         value: Any = None,
         validators: Iterable[Validator] | None = None,
         signing_key: str | bytes | None = None,
+        trust_unverified: bool = False,
         **storage_options: Any,
     ) -> None:
         super().__init__(value, location, serializer, validators)
@@ -102,6 +110,7 @@ class FSSpecResult(Result):
         self.root_url = root_url
         self.storage_options = dict(storage_options)
         self.signing_key = signing_key.encode() if isinstance(signing_key, str) else signing_key
+        self.trust_unverified = bool(trust_unverified)
         self._fs: tuple[int, AbstractFileSystem, str] | None = None
         self._bucket_checked = False
 
@@ -120,13 +129,37 @@ class FSSpecResult(Result):
         Raises:
             ResultLocationError: when the location cannot be rendered or leaves the root.
             SerializationError: when the serializer cannot handle the value.
+            SigningKeyError: when no signing key can be had (see :mod:`headwater.results.signing`).
             ResultStorageError: when the storage fails; nothing stored before is lost.
         """
         if self.location is None:
             location = default_location(context)
         else:
             location = render(self.location, context)
-        data = _payload.seal(self.serializer.serialize(value), self._key())
+        return self.write_at(value, location)
+
+    def write_at(
+        self, value: Any, location: str, /, *, identity: Mapping[str, Any] | None = None
+    ) -> Result:
+        """Store ``value`` at the rendered ``location``, signed and bound to it (and to
+        ``identity``, when given), atomically; return a new Result holding it.
+
+        Args:
+            value: the value to store.
+            location: a rendered location, relative to the root.
+            identity: what identifies the task run writing it (JSON-able values); a read
+                that asks for an identity accepts only this one (:meth:`read`).
+
+        Raises:
+            ResultLocationError: when the location leaves the root.
+            SerializationError: when the serializer cannot handle the value.
+            SigningKeyError: when no signing key can be had.
+            ResultStorageError: when the storage fails; nothing stored before is lost.
+        """
+        check_inside(location)
+        signing = _signing.resolve(self.signing_key, create=True)
+        key = signing.key if signing is not None else None
+        data = _payload.seal(self.serializer.serialize(value), key, location, identity)
         fs, path = self._path(location)
         try:
             if _is_local(fs):
@@ -139,17 +172,22 @@ class FSSpecResult(Result):
             raise self._storage_error("write", location, exc) from exc
         return self._with(value, location)
 
-    def read(self, location: str) -> Result:
+    def read(self, location: str, /, *, identity: Mapping[str, Any] | None = None) -> Result:
         """Read the value stored at ``location`` and return a new Result holding it.
 
         Args:
             location: a rendered location, relative to the root.
+            identity: when given, the result must have been written with this identity
+                (:meth:`write_at`); None checks only the location.
 
         Raises:
             ResultLocationError: when the location leaves the root.
             ResultStorageError: when nothing is stored there or the storage fails.
-            ResultIntegrityError: when the stored bytes are truncated, tampered with, or
-                not signed as required (they are never deserialized).
+            ResultIntegrityError: when the stored bytes are truncated or corrupted (they are
+                never deserialized).
+            ResultUnverifiedError: when they are unsigned or not signed with the key in force
+                and the serializer would run code to read them (unless ``trust_unverified``).
+            ResultIdentityError: when they were written for another location or identity.
             SerializationError: when the serializer cannot read the bytes.
         """
         check_inside(location)
@@ -162,8 +200,62 @@ class FSSpecResult(Result):
             raise self._storage_error("read", location, exc) from exc
         except Exception as exc:
             raise self._storage_error("read", location, exc) from exc
-        data = _payload.unseal(payload, self._key(), self.uri(location))
+        data = _payload.unseal(
+            payload,
+            lambda: _signing.resolve(self.signing_key, create=False),
+            self.uri(location),
+            location,
+            identity=identity,
+            runs_code=runs_code(self.serializer),
+            trust=_signing.trusts_unverified(self.trust_unverified),
+        )
         return self._with(self.serializer.deserialize(data), location)
+
+    def locations(self, prefix: str) -> list[str]:
+        """The locations of the results stored under the folder ``prefix``, sorted.
+
+        Args:
+            prefix: a folder, relative to the root.
+
+        Raises:
+            ResultLocationError: when the prefix leaves the root.
+            ResultStorageError: when the storage fails.
+        """
+        check_inside(prefix)
+        fs, path = self._path(prefix)
+        try:
+            fs.invalidate_cache(path)
+            found = fs.find(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        except Exception as exc:
+            raise self._storage_error("list", prefix, exc) from exc
+        base = path.strip("/") + "/"
+        names = [p.strip("/") for p in found]
+        return sorted(
+            f"{prefix.rstrip('/')}/{n[len(base):]}"
+            for n in names
+            if n.startswith(base) and not posixpath.basename(n).startswith(".")
+        )
+
+    def remove(self, location: str) -> None:
+        """Delete the result at ``location``; nothing stored there is fine.
+
+        Args:
+            location: a rendered location, relative to the root.
+
+        Raises:
+            ResultLocationError: when the location leaves the root.
+            ResultStorageError: when the storage fails.
+        """
+        check_inside(location)
+        fs, path = self._path(location)
+        try:
+            fs.rm_file(path)
+        except (FileNotFoundError, NotADirectoryError):
+            pass
+        except Exception as exc:
+            raise self._storage_error("remove", location, exc) from exc
 
     def exists(self, location: str, /, **context: Any) -> bool:
         """Return whether a result is stored at ``location``, asking the storage itself.
@@ -200,9 +292,6 @@ class FSSpecResult(Result):
         return f"{self.root_url.rstrip('/')}/{location}"
 
     # -- helpers ---------------------------------------------------------------------------
-    def _key(self) -> bytes | None:
-        return _payload.resolve_key(self.signing_key)
-
     def _filesystem(self) -> tuple[AbstractFileSystem, str]:
         """The file system and the root path in it, made on first use in each process."""
         cached = self._fs
@@ -211,7 +300,8 @@ class FSSpecResult(Result):
         try:
             from fsspec.core import url_to_fs
 
-            fs, root = url_to_fs(self.root_url, **self.storage_options)
+            # a copy: clients may change nested options in place (botocore's retries)
+            fs, root = url_to_fs(self.root_url, **copy.deepcopy(self.storage_options))
         except ImportError as exc:
             hint = self._install_hint or f"install the fsspec implementation it names ({exc})"
             raise ImportError(f"{type(self).__name__}({self.root_url!r}) needs {hint}") from exc
@@ -221,6 +311,7 @@ class FSSpecResult(Result):
                 "fsspec URL such as 'memory://results', 'file:///data' or 's3://bucket'."
             ) from exc
         root = root.rstrip("/")
+        self._configure(fs)
         self._fs = (os.getpid(), fs, root)
         return fs, root
 
@@ -253,6 +344,12 @@ class FSSpecResult(Result):
         if problem is None and isinstance(exc, FileNotFoundError) and action == "read":
             problem = f"nothing is stored there ({type(exc).__name__}: {exc})"
             fix = "Check the location (exists() tells whether a result is stored), or write it."
+        elif problem is None and _unreachable(exc):
+            problem = (
+                "the storage is down or unreachable "
+                f"({type(exc).__name__}: {exc})".rstrip(": .")
+            )
+            fix = self._unreachable_hint()
         elif problem is None:
             problem = f"{type(exc).__name__}: {exc}".rstrip(": .")
         err = ResultStorageError(
@@ -263,8 +360,14 @@ class FSSpecResult(Result):
         setattr(err, "uri", where)  # noqa: B010
         return err
 
+    def _configure(self, fs: AbstractFileSystem) -> None:
+        """Adjust a file system just made (a backend's hook)."""
+
     def _fix_hint(self) -> str:
         return "Check that the root exists, is reachable and may be written to."
+
+    def _unreachable_hint(self) -> str:
+        return "Check that the storage is up and that this machine can reach it."
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -279,6 +382,36 @@ class FSSpecResult(Result):
 def _protocol(fs: AbstractFileSystem) -> str:
     protocol = fs.protocol
     return protocol if isinstance(protocol, str) else protocol[0]
+
+
+_UNREACHABLE = frozenset(
+    {
+        "EndpointConnectionError",
+        "ConnectTimeoutError",
+        "ConnectionClosedError",
+        "ClientConnectorError",
+        "ClientConnectionError",
+        "ServerDisconnectedError",
+        "ServerTimeoutError",
+        "NewConnectionError",
+        "MaxRetryError",
+    }
+)
+"""Names of the connection errors of botocore, aiohttp and urllib3 (not imported here)."""
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) says the storage could not be reached at all."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ConnectionError | TimeoutError) or any(
+            c.__name__ in _UNREACHABLE for c in type(current).__mro__
+        ):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _is_local(fs: AbstractFileSystem) -> bool:

@@ -1,140 +1,258 @@
-"""The stored form of a result: a small header, a check, then the serializer's bytes.
+"""The stored form of a result: a small header, what it is bound to, a check, then the
+serializer's bytes.
 
 Design note
 -----------
 Every persisted result is framed so that a reader can tell a whole, untouched payload
-from anything else *before* the serializer sees a byte (unpickling runs code)::
+written for this very place from anything else *before* the serializer sees a byte
+(unpickling runs code)::
 
-    offset  size  field
-    0       3     magic b"HWR"
-    3       1     format version (1)
-    4       1     flags: bit 0 set = signed
-    5       8     length of the data, unsigned big-endian
-    13      4|32  check over bytes 0-12 and the data:
-                  unsigned: CRC-32 (detects truncation and accidental corruption)
-                  signed:   HMAC-SHA256 with the signing key (detects tampering too)
-    17|45   ...   data (what the serializer made)
+    offset  size   field
+    0       3      magic b"HWR"
+    3       1      format version (2)
+    4       1      flags: bit 0 set = signed
+    5       8      length of the data, unsigned big-endian
+    13      4      length n of the binding, unsigned big-endian
+    17      n      the binding: compact JSON {"location": ..., "identity": {...}}
+    17+n    32|4   the check over bytes 0 .. 17+n and the data:
+                   signed:   HMAC-SHA256 with the signing key (detects tampering too)
+                   unsigned: CRC-32 (detects truncation and accidental corruption)
+    ...     ...    data (what the serializer made)
 
-Reading refuses, with :class:`~headwater.errors.ResultIntegrityError` naming the location:
-bytes without the header (not written by a headwater Result, or from another format
-version), a length that does not match (truncated, or bytes appended), a check that does
-not match, a signed payload when no key is set, and an unsigned one when a key is set
-(otherwise stripping the signature would defeat it). The header costs 17 bytes (45
-signed) and one pass of CRC-32 or SHA-256 over the data.
+The **binding** says where the payload was written (its location, relative to the Result's
+root) and, for a task's output, which task run wrote it (``identity``: flow, task, map
+index, flow run, run token, a keyed hash of the inputs). Signed, it cannot be changed: a
+file copied over another location's, or another run's checkpoint, is refused
+(:class:`~headwater.errors.ResultIdentityError`).
 
-The key is ``signing_key=`` on the Result or, when that is not given, the environment
-variable ``HEADWATER_RESULT_SIGNING_KEY``, read when the result is written or read (so on
-Dask workers it comes from the workers' environment and never travels in the task graph).
+Reading refuses, naming the location, before anything is deserialized:
+
+* bytes without the header, of an unknown version, of the wrong length, or whose check
+  does not match (:class:`~headwater.errors.ResultIntegrityError`);
+* a payload that is unsigned, or signed but not verified by the key in force (another key,
+  or tampered), when its serializer would run code to read it (a pickle), unless the reader
+  opts in with ``trust``: :class:`~headwater.errors.ResultUnverifiedError`, whose message says
+  how. JSON and msgpack run no code when read, so unsigned ones are read; a signature that
+  does not verify is refused for them too (it is evidence of tampering);
+* a binding that names another location, or another identity than the one asked for.
+
+Format 1 (headwater before signing by default: no binding, 13-byte header) is still read:
+signed with the key in force, it is accepted where no identity is asked for (it is not bound
+to its location); unsigned, it is an unsigned payload. Where an identity is asked for
+(checkpoints read back, cache records), format 1 is never a match.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import os
+import json
 import struct
 import zlib
+from collections.abc import Callable, Mapping
+from typing import Any
 
-from headwater.errors import ResultIntegrityError
-
-SIGNING_KEY_ENV = "HEADWATER_RESULT_SIGNING_KEY"
-"""The environment variable holding the signing key when a Result is given none."""
+from headwater.errors import ResultIdentityError, ResultIntegrityError, ResultUnverifiedError
+from headwater.results.signing import KEY_FILE_ENV, SIGNING_KEY_ENV, TRUST_ENV, Signing
 
 MAGIC = b"HWR"
-VERSION = 1
+VERSION = 2
 FLAG_SIGNED = 0x01
-_HEAD = struct.Struct(">3sBBQ")
+_HEAD = struct.Struct(">3sBBQI")
+_HEAD_V1 = struct.Struct(">3sBBQ")
 _CRC = struct.Struct(">I")
 _MAC_SIZE = hashlib.sha256().digest_size
 
+KeySource = Callable[[], Signing | None]
+"""Gives the key in force, asked only when a payload is signed (reads make no key file)."""
 
-def resolve_key(explicit: bytes | None) -> bytes | None:
-    """The signing key in force: ``explicit``, else the environment's, else None.
+
+def binding(location: str, identity: Mapping[str, Any] | None = None) -> bytes:
+    """The binding of a payload: its location and, optionally, the identity of its writer.
 
     Args:
-        explicit: the key given to the Result.
+        location: the location, relative to the Result's root.
+        identity: what identifies the task run that wrote it (JSON-able values).
+
+    >>> binding("etl/x.pkl", {"task": "load-1"})
+    b'{"identity":{"task":"load-1"},"location":"etl/x.pkl"}'
     """
-    if explicit:
-        return explicit
-    value = os.environ.get(SIGNING_KEY_ENV, "")
-    return value.encode() if value else None
+    bound: dict[str, Any] = {"location": location}
+    if identity:
+        bound["identity"] = dict(identity)
+    return json.dumps(bound, sort_keys=True, separators=(",", ":")).encode()
 
 
-def seal(data: bytes, key: bytes | None) -> bytes:
-    """Frame ``data`` with the header and its check (an HMAC when ``key`` is given).
+def seal(
+    data: bytes, key: bytes | None, location: str, identity: Mapping[str, Any] | None = None
+) -> bytes:
+    """Frame ``data`` with the header, its binding and its check (an HMAC when ``key``).
 
     Args:
         data: the serializer's bytes.
         key: the signing key, or None for an unsigned CRC-32 check.
+        location: where it is written (relative to the root).
+        identity: the task run writing it, if any.
 
-    >>> seal(b"abc", None).hex(" ")
-    '48 57 52 01 00 00 00 00 00 00 00 00 03 67 6d 28 43 61 62 63'
+    >>> payload = seal(b"abc", None, "x")
+    >>> payload[:4], payload[17:33], payload[-3:]
+    (b'HWR\\x02', b'{"location":"x"}', b'abc')
     """
-    head = _HEAD.pack(MAGIC, VERSION, FLAG_SIGNED if key else 0, len(data))
-    return b"".join((head, _check(head, data, key), data))
+    bound = binding(location, identity)
+    head = _HEAD.pack(MAGIC, VERSION, FLAG_SIGNED if key else 0, len(data), len(bound))
+    return b"".join((head, bound, _check(head + bound, data, key), data))
 
 
-def unseal(payload: bytes, key: bytes | None, where: str) -> bytes:
-    """Return the data inside ``payload`` after checking it is whole and untouched.
+def unseal(
+    payload: bytes,
+    key: KeySource,
+    where: str,
+    location: str,
+    *,
+    identity: Mapping[str, Any] | None = None,
+    runs_code: bool = True,
+    trust: bool = False,
+) -> bytes:
+    """Return the data inside ``payload`` after checking it is whole, vouched for, and
+    written for ``location`` (and by ``identity``, when given).
 
     Args:
         payload: the stored bytes.
-        key: the signing key in force, or None.
-        where: the location, for messages.
+        key: gives the key in force (asked only for a signed payload).
+        where: the full location, for messages.
+        location: the location it must be bound to (relative to the root).
+        identity: the task run it must have been written by; None checks no identity.
+        runs_code: whether reading the data runs code (a pickle): then an unverified
+            payload is refused unless ``trust``.
+        trust: read payloads that are unsigned or not verified by the key in force.
 
     Raises:
-        ResultIntegrityError: when the payload is not whole, not ours, or tampered with.
+        ResultIntegrityError: when the payload is not whole or not ours.
+        ResultUnverifiedError: when it cannot be verified and reading it would run code.
+        ResultIdentityError: when it was written for another location or task run.
 
-    >>> unseal(seal(b"abc", b"k"), b"k", "x")
+    >>> unseal(seal(b"abc", b"k", "x"), lambda: Signing(b"k", "test"), "r/x", "x")
     b'abc'
-    >>> unseal(seal(b"abc", b"k")[:-1], b"k", "x.pkl")
+    >>> unseal(seal(b"abc", b"k", "x")[:-1], lambda: None, "r/x.pkl", "x.pkl")
     Traceback (most recent call last):
     ...
-    headwater.errors.ResultIntegrityError: Result at 'x.pkl' is truncated: ...
+    headwater.errors.ResultIntegrityError: Result at 'r/x.pkl' is truncated: ...
     """
+    version, signed, start, bound, head_end = _parse(payload, where)
+    view = memoryview(payload)
+    verified = False
+    if signed:
+        signing = key()
+        if signing is not None:
+            expected = _check(view[:head_end], view[start:], signing.key)
+            verified = hmac.compare_digest(expected, view[head_end:start])
+        if not verified and not trust:
+            raise ResultUnverifiedError(_unverified(where, True, signing, runs_code))
+    else:
+        expected = _check(view[:head_end], view[start:], None)
+        if not hmac.compare_digest(expected, view[head_end:start]):
+            raise ResultIntegrityError(
+                f"Result at {where!r} is refused unread: its CRC-32 does not match: it is "
+                "corrupted. Write it again."
+            )
+        if runs_code and not trust:
+            raise ResultUnverifiedError(_unverified(where, False, None, runs_code))
+    _check_binding(version, bound, where, location, identity)
+    return bytes(view[start:])
+
+
+def _parse(payload: bytes, where: str) -> tuple[int, bool, int, dict[str, Any] | None, int]:
+    """Version, signed, where the data starts, the binding (None for format 1), and where
+    the checked header ends."""
     size = len(payload)
-    if size < _HEAD.size or payload[:3] != MAGIC:
+    if size < _HEAD_V1.size or payload[:3] != MAGIC:
         raise ResultIntegrityError(
             f"Result at {where!r} has no headwater header ({size} bytes): it was not written "
             "by a headwater Result, or it is corrupted. Delete it or write it again."
         )
-    _, version, flags, length = _HEAD.unpack_from(payload)
-    if version != VERSION:
+    _, version, flags, length = _HEAD_V1.unpack_from(payload)
+    if version not in (1, VERSION):
         raise ResultIntegrityError(
-            f"Result at {where!r} has format version {version}; this headwater reads version "
-            f"{VERSION}. Read it with the headwater that wrote it, or write it again."
+            f"Result at {where!r} has format version {version}; this headwater reads versions "
+            f"1 and {VERSION}. Read it with the headwater that wrote it, or write it again."
         )
     signed = bool(flags & FLAG_SIGNED)
-    if signed and not key:
-        raise ResultIntegrityError(
-            f"Result at {where!r} is signed, but no signing key is set: give the Result "
-            f"signing_key= or set {SIGNING_KEY_ENV} to the key it was written with."
-        )
-    if key and not signed:
-        raise ResultIntegrityError(
-            f"Result at {where!r} is not signed, but a signing key is set, so it is refused "
-            "unread (anyone could have written it). Write it again with the key, or read it "
-            f"with a Result that has no signing key (and {SIGNING_KEY_ENV} unset)."
-        )
-    start = _HEAD.size + (_MAC_SIZE if signed else _CRC.size)
+    bound: dict[str, Any] | None = None
+    head_end = _HEAD_V1.size
+    if version == VERSION:
+        if size < _HEAD.size:
+            raise _cut(where, size, _HEAD.size)
+        n = _HEAD.unpack_from(payload)[4]
+        head_end = _HEAD.size + n
+        if size < head_end:
+            raise _cut(where, size, head_end)
+        try:
+            bound = json.loads(payload[_HEAD.size : head_end])
+        except ValueError:
+            bound = None
+        if not isinstance(bound, dict) or not isinstance(bound.get("location"), str):
+            raise ResultIntegrityError(
+                f"Result at {where!r} has an unreadable binding: it is corrupted. Write it again."
+            )
+    start = head_end + (_MAC_SIZE if signed else _CRC.size)
     if size != start + length:
-        state = "truncated" if size < start + length else "longer than its header says"
-        raise ResultIntegrityError(
-            f"Result at {where!r} is {state}: {size} bytes stored, {start + length} expected. "
-            "A write was cut short or the object was changed; write it again."
-        )
-    view = memoryview(payload)
-    expected = _check(view[: _HEAD.size], view[start:], key if signed else None)
-    if not hmac.compare_digest(expected, view[_HEAD.size : start]):
+        raise _cut(where, size, start + length)
+    return version, signed, start, bound, head_end
+
+
+def _cut(where: str, size: int, expected: int) -> ResultIntegrityError:
+    state = "truncated" if size < expected else "longer than its header says"
+    return ResultIntegrityError(
+        f"Result at {where!r} is {state}: {size} bytes stored, {expected} expected. "
+        "A write was cut short or the object was changed; write it again."
+    )
+
+
+def _unverified(where: str, signed: bool, signing: Signing | None, runs_code: bool) -> str:
+    if not signed:
+        what = "is not signed (anyone who can write there could have written it)"
+    elif signing is None:
+        what = "is signed, but no signing key is set here"
+    else:
         what = (
-            "its signature does not match: it was tampered with, or signed with another key"
-            if signed
-            else "its CRC-32 does not match: it is corrupted"
+            f"is signed, but not with the key in force (from {signing.source}): it was "
+            "signed with another key, or tampered with"
         )
-        raise ResultIntegrityError(
-            f"Result at {where!r} is refused unread: {what}. Write it again."
+    reading = "reading it would unpickle it (run its code)" if runs_code else "it may be forged"
+    return (
+        f"Result at {where!r} {what}, and {reading}, so it is refused unread. If it was "
+        f"signed with a shared key, set {SIGNING_KEY_ENV} (or {KEY_FILE_ENV}) to that key. "
+        "If you trust everyone who can write to this storage, opt in to reading it: give "
+        f"the Result trust_unverified=True, or set {TRUST_ENV}=true."
+    )
+
+
+def _check_binding(
+    version: int,
+    bound: dict[str, Any] | None,
+    where: str,
+    location: str,
+    identity: Mapping[str, Any] | None,
+) -> None:
+    if bound is not None and bound["location"] != location:
+        raise ResultIdentityError(
+            f"Result at {where!r} was written for the location {bound['location']!r}, not "
+            f"{location!r}: it was copied or moved here, so it is refused. Write it again here."
         )
-    return bytes(view[start:])
+    if identity is None:
+        return
+    if bound is None:
+        raise ResultIdentityError(
+            f"Result at {where!r} was written by an older headwater (format {version}), which "
+            "did not record the task run that wrote it, so it is not reused."
+        )
+    written = bound.get("identity") or {}
+    if written != json.loads(json.dumps(dict(identity))):
+        differ = sorted(k for k in {*written, *identity} if written.get(k) != identity.get(k))
+        raise ResultIdentityError(
+            f"Result at {where!r} was written by another task run ({', '.join(differ)} "
+            "differ), so it is not reused."
+        )
 
 
 def _check(head: bytes | memoryview, data: bytes | memoryview, key: bytes | None) -> bytes:
@@ -145,4 +263,4 @@ def _check(head: bytes | memoryview, data: bytes | memoryview, key: bytes | None
     return _CRC.pack(zlib.crc32(data, zlib.crc32(head)))
 
 
-__all__ = ["SIGNING_KEY_ENV", "resolve_key", "seal", "unseal"]
+__all__ = ["VERSION", "KeySource", "binding", "seal", "unseal"]

@@ -14,8 +14,9 @@ template), ``copy`` is shallow, validators are kept as a tuple, and a backend ke
 connections out of its pickled state.
 
 The run context reaches a Result as keyword arguments (``write(value, **context)``,
-``exists(location, **context)``, ``format(**context)``); ``value`` and ``location`` are
-positional-only, so a context field (a task input) may have any name, ``value`` too.
+``exists(location, **context)``, ``format(**context)``); ``self``, ``value`` and
+``location`` are positional-only, so a context field (a task input) may have any name,
+``self`` and ``value`` too.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from headwater.errors import ResultLocationError, ResultStorageError
-from headwater.results._locations import default_location, render
+from headwater.results._locations import default_location, render, template_fields
 from headwater.serializers.base import PickleSerializer, Serializer
 
 Validator = Callable[[Any], bool]
@@ -60,7 +61,7 @@ class Result:
         """Return a shallow copy of this Result (the value is shared, not copied)."""
         return copy.copy(self)
 
-    def format(self, **context: Any) -> str:
+    def format(self, /, **context: Any) -> str:
         """Render the location template with the run context.
 
         Args:
@@ -182,4 +183,4 @@ class MemoryResult(Result):
         return self._with(value, self.location)
 
 
-__all__ = ["MemoryResult", "Result", "Validator", "default_location"]
+__all__ = ["MemoryResult", "Result", "Validator", "default_location", "template_fields"]

@@ -20,7 +20,7 @@ import importlib.util
 from typing import Any
 
 from headwater.errors import SerializationError
-from headwater.serializers.base import ConfiguredSerializer, PickleSerializer, Serializer
+from headwater.serializers.base import ConfiguredSerializer, PickleSerializer, Serializer, runs_code
 
 FORMATS = ("zlib", "gzip", "bz2", "lzma", "lz4", "zstd")
 """Compression formats, by name."""
@@ -66,6 +66,10 @@ class CompressedSerializer(ConfiguredSerializer):
 
     def _config(self) -> dict[str, Any]:
         return {"inner": self.inner, "format": self.format, "level": self.level}
+
+    def runs_code_when_reading(self) -> bool:
+        """Whether the inner serializer runs code when reading."""
+        return runs_code(self.inner)
 
     def serialize(self, value: Any) -> bytes:
         """Serialize ``value`` with the inner serializer, then compress.

@@ -51,6 +51,10 @@ class JSONSerializer(ConfiguredSerializer):
     def _config(self) -> dict[str, Any]:
         return {"indent": self.indent, "sort_keys": self.sort_keys}
 
+    def runs_code_when_reading(self) -> bool:
+        """False: reading JSON runs no code."""
+        return False
+
     def serialize(self, value: Any) -> bytes:
         """Return ``value`` as UTF-8 JSON text.
 

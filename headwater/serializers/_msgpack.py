@@ -55,6 +55,10 @@ class MsgPackSerializer(ConfiguredSerializer):
     {'k': (1, b'\\x00'), 2: {frozenset({3})}}
     """
 
+    def runs_code_when_reading(self) -> bool:
+        """False: reading runs no code (extension types are decoded by fixed rules)."""
+        return False
+
     def serialize(self, value: Any) -> bytes:
         """Return ``value`` packed with msgpack.
 

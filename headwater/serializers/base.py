@@ -68,6 +68,11 @@ class ConfiguredSerializer:
         """The arguments that define this serializer (keyword -> value)."""
         return {}
 
+    def runs_code_when_reading(self) -> bool:
+        """Whether :meth:`deserialize` may run code the bytes choose (unpickling does);
+        True unless a serializer knows better."""
+        return True
+
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
             return NotImplemented
@@ -80,6 +85,21 @@ class ConfiguredSerializer:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self._config().items())
         return f"{type(self).__name__}({args})"
+
+
+def runs_code(serializer: Any) -> bool:
+    """Whether reading bytes with ``serializer`` may run code they choose: True for
+    PickleSerializer and for any serializer that does not say otherwise (its
+    ``runs_code_when_reading()``); False for JSON and msgpack.
+
+    Args:
+        serializer: any serializer.
+
+    >>> runs_code(PickleSerializer()), runs_code(object())
+    (True, True)
+    """
+    method = getattr(serializer, "runs_code_when_reading", None)
+    return True if method is None else bool(method())
 
 
 def type_name(value: Any) -> str:
@@ -167,4 +187,11 @@ class PickleSerializer(ConfiguredSerializer):
             ) from exc
 
 
-__all__ = ["ConfiguredSerializer", "PickleSerializer", "Serializer", "suggest", "type_name"]
+__all__ = [
+    "ConfiguredSerializer",
+    "PickleSerializer",
+    "Serializer",
+    "runs_code",
+    "suggest",
+    "type_name",
+]

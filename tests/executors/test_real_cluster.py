@@ -107,7 +107,7 @@ def test_a_checkpoint_lost_with_its_worker_is_read_back_not_run_again(tmp_path: 
     assert state.result[t].result == sum(x * x for x in range(4))
     assert sorted(E.calls_in(calls)) == ["0", "1", "2", "3"], "a checkpointed child ran twice"
     children = state.result[xs].map_states
-    assert all("written earlier in this flow run" in c.message for c in children), children
+    assert all("written earlier by this task run" in c.message for c in children), children
 
 
 # -- TLS ------------------------------------------------------------------------------------

@@ -19,13 +19,16 @@ import cloudpickle
 import pytest
 
 from headwater.errors import (
+    ResultIdentityError,
     ResultIntegrityError,
     ResultLocationError,
     ResultStorageError,
+    ResultUnverifiedError,
     SerializationError,
 )
 from headwater.results import FSSpecResult, GCSResult, LocalResult, S3Result
-from headwater.results._payload import SIGNING_KEY_ENV, seal
+from headwater.results._payload import seal
+from headwater.results.signing import SIGNING_KEY_ENV
 from headwater.serializers import CompressedSerializer, JSONSerializer, MsgPackSerializer
 from tests.results.child import RawBytes, is_whole
 from tests.results.conftest import BUCKET, Backend, gcs_options
@@ -158,7 +161,16 @@ def test_signed_results_round_trip(backend: Backend) -> None:
     result = backend.make("s.pkl", signing_key="s3cret")
     result.write({"a": 1})
     assert result.read("s.pkl").value == {"a": 1}
-    assert backend.get_raw(result, "s.pkl")[:5] == b"HWR\x01\x01"  # signed flag
+    assert backend.get_raw(result, "s.pkl")[:5] == b"HWR\x02\x01"  # format 2, signed
+
+
+def test_results_are_signed_by_default(backend: Backend) -> None:
+    result = backend.make("d.pkl")
+    result.write([1, 2])
+    assert backend.get_raw(result, "d.pkl")[:5] == b"HWR\x02\x01"
+    assert result.read("d.pkl").value == [1, 2]
+    with pytest.raises(ResultUnverifiedError, match="not with the key in force"):
+        backend.make(signing_key="another key").read("d.pkl")
 
 
 def test_the_signing_key_comes_from_the_environment(
@@ -169,10 +181,11 @@ def test_the_signing_key_comes_from_the_environment(
     result.write(7)
     assert backend.get_raw(result, "e.pkl")[4] == 1
     assert result.read("e.pkl").value == 7
-    with pytest.raises(ResultIntegrityError, match="signature does not match"):
+    assert backend.make(signing_key="from-env").read("e.pkl").value == 7
+    with pytest.raises(ResultUnverifiedError, match=r"not with the key in force \(from signing_key"):
         backend.make(signing_key="another key").read("e.pkl")
     monkeypatch.delenv(SIGNING_KEY_ENV)
-    with pytest.raises(ResultIntegrityError, match=r"is signed, but no signing key is set"):
+    with pytest.raises(ResultUnverifiedError, match=r"not with the key in force \(from the key file"):
         result.read("e.pkl")
 
 
@@ -186,37 +199,65 @@ class Trap:
         return (os.mkdir, (str(self.marker),))
 
 
-def test_tampered_payloads_are_refused_unread(backend: Backend, tmp_path: Path) -> None:
-    result = backend.make("t.pkl", signing_key="k")
+@pytest.mark.parametrize("key", [None, "k"], ids=["default-key", "explicit-key"])
+def test_planted_pickles_are_refused_unread(
+    backend: Backend, tmp_path: Path, key: str | None
+) -> None:
+    result = backend.make("t.pkl", signing_key=key)
     uri = result.uri("t.pkl")
     marker = tmp_path / "unpickled"
     evil = pickle.dumps(Trap(marker))
     for forged, reason in [
-        (seal(evil, b"guessed key"), "signature does not match"),
-        (seal(evil, None), "is not signed, but a signing key is set"),
+        (seal(evil, b"guessed key", "t.pkl"), "not with the key in force"),
+        (seal(evil, None, "t.pkl"), "is not signed"),
     ]:
         backend.put_raw(result, "t.pkl", forged)
-        with pytest.raises(ResultIntegrityError, match=reason) as info:
+        with pytest.raises(ResultUnverifiedError, match=reason) as info:
             result.read("t.pkl")
-        assert uri in str(info.value)
+        assert uri in str(info.value) and "trust_unverified=True" in str(info.value)
         assert not marker.exists()
-    # the trap works: a Result without a key reads the unsigned forgery, and runs it
-    backend.make().read("t.pkl")
+    # the trap works: a Result that opts in reads the unsigned forgery, and runs it
+    backend.make(signing_key=key, trust_unverified=True).read("t.pkl")
     assert marker.exists()
 
 
-@pytest.mark.parametrize("key", [None, "k"], ids=["unsigned", "signed"])
+def test_unsigned_json_is_read_but_an_unsigned_pickle_is_not(backend: Backend) -> None:
+    result = backend.make("u.json", JSONSerializer())
+    backend.put_raw(result, "u.json", seal(b'{"rows": 3}', None, "u.json"))
+    assert result.read("u.json").value == {"rows": 3}
+    backend.put_raw(result, "u.pkl", seal(pickle.dumps({"rows": 3}), None, "u.pkl"))
+    with pytest.raises(ResultUnverifiedError, match="is not signed"):
+        backend.make().read("u.pkl")
+    compressed = backend.make("c.json.gz", CompressedSerializer(JSONSerializer(), "gzip"))
+    compressed.write([1])
+    raw = CompressedSerializer(JSONSerializer(), "gzip").serialize([2])
+    backend.put_raw(compressed, "c.json.gz", seal(raw, None, "c.json.gz"))
+    assert compressed.read("c.json.gz").value == [2]
+
+
+def test_a_signed_result_copied_over_another_is_refused(backend: Backend) -> None:
+    result = backend.make("{name}.pkl")
+    result.write("mine", name="a")
+    result.write("theirs", name="b")
+    backend.put_raw(result, "a.pkl", backend.get_raw(result, "b.pkl"))
+    with pytest.raises(ResultIdentityError, match="written for the location 'b.pkl', not 'a.pkl'"):
+        result.read("a.pkl")
+
+
+@pytest.mark.parametrize("key", [None, "k"], ids=["default-key", "explicit-key"])
 def test_truncated_and_corrupted_payloads_are_refused(backend: Backend, key: str | None) -> None:
     result = backend.make("c.pkl", signing_key=key)
     result.write(list(range(100)))
     raw = backend.get_raw(result, "c.pkl")
+    unsigned = seal(pickle.dumps(list(range(100))), None, "c.pkl")
     cases = [
         (raw[:-1], "is truncated: .* bytes stored"),
         (raw[: len(raw) // 2], "is truncated"),
         (raw[:5], "has no headwater header"),
         (b"", "has no headwater header"),
         (raw + b"\x00", "longer than its header says"),
-        (raw[:-3] + bytes([raw[-3] ^ 1]) + raw[-2:], "does not match"),
+        (raw[:-3] + bytes([raw[-3] ^ 1]) + raw[-2:], "tampered with"),
+        (unsigned[:-3] + bytes([unsigned[-3] ^ 1]) + unsigned[-2:], "CRC-32 does not match"),
         (b"plain text, not ours", "has no headwater header"),
     ]
     for data, match in cases:
@@ -275,6 +316,21 @@ def test_a_result_works_after_unpickling(backend: Backend, dumps: Any) -> None:
     assert clone.write(2, task_name="after").location == "after.pkl"
     assert result.read("after.pkl").value == 2
     assert pickle.loads(dumps(clone.read("after.pkl"))).value == 2
+
+
+def test_locations_lists_what_a_folder_holds_and_remove_deletes(backend: Backend) -> None:
+    result = backend.make("{folder}/{name}")
+    assert result.locations("cache") == []
+    for folder, name in [("cache/a", "1.x"), ("cache/a", "2.x"), ("cache/b", "3.x"), ("o", "4")]:
+        result.write(name, folder=folder, name=name)
+    assert result.locations("cache/a") == ["cache/a/1.x", "cache/a/2.x"]
+    assert result.locations("cache") == ["cache/a/1.x", "cache/a/2.x", "cache/b/3.x"]
+    result.remove("cache/a/1.x")
+    result.remove("cache/a/1.x")  # already gone: fine
+    assert result.locations("cache/a") == ["cache/a/2.x"]
+    assert not result.exists("cache/a/1.x") and result.read("cache/a/2.x").value == "2.x"
+    with pytest.raises(ResultLocationError, match="leaves the Result's root"):
+        result.locations("../elsewhere")
 
 
 def test_a_copy_is_independent(backend: Backend) -> None:

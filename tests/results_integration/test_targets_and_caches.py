@@ -144,7 +144,7 @@ def test_cache_validators() -> None:
     now = dt.datetime.now(dt.UTC)
     fresh = Cached(
         cached_inputs=caching.input_hashes({"x": 1, "y": 2}),
-        cached_parameters={"p": 1},
+        cached_parameters=caching.input_hashes({"p": 1}),
         cached_result_expiration=now + dt.timedelta(hours=1),
     )
     stale = fresh.with_(cached_result_expiration=now - dt.timedelta(seconds=1))
@@ -158,6 +158,13 @@ def test_cache_validators() -> None:
     assert caching.partial_inputs_only(["x"])(fresh, {"x": 1, "y": 9}, {})
     assert not caching.partial_inputs_only(["y"])(fresh, {"x": 1, "y": 9}, {})
     assert caching.partial_parameters_only(["p"])(fresh, {}, {"p": 1, "q": 5})
+    assert not caching.partial_parameters_only(["p"])(fresh, {}, {"p": 2})
+    # as in Prefect 1: no names to compare, only the expiry counts; a name missing now counts
+    assert caching.partial_inputs_only()(fresh, {"x": 9}, {})
+    assert not caching.partial_inputs_only()(stale, {"x": 1, "y": 2}, {})
+    assert caching.partial_parameters_only(None)(fresh, {}, {"p": 7})
+    assert not caching.partial_inputs_only(["x"])(fresh, {"y": 2}, {})
+    assert not caching.all_inputs(stale, {"x": 1, "y": 2}, {})
     assert not caching.never_use(fresh, {}, {})
 
 

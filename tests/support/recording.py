@@ -18,8 +18,8 @@ class RecordingExecutor:
         self.batches: list[dict[str, Any]] = []
         self.ships_values = getattr(inner, "ships_values", False)
 
-    def start(self) -> AbstractContextManager[Any]:
-        return self.inner.start()
+    def start(self, setup: Any = None) -> AbstractContextManager[Any]:
+        return self.inner.start(setup=setup)
 
     def submit(self, graph: Mapping[str, Any], annotations: Any = None) -> None:
         self.batches.append(dict(graph))
