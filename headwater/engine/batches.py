@@ -30,16 +30,20 @@ import datetime as _dt
 import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from headwater import pickling
 from headwater.engine.calls import wait_for_retry
 from headwater.engine.children import ChildStates, StateBatch
+from headwater.engine.nodes import (
+    PLAIN_TYPES,
+    FlowContext,
+    TaskDef,
+    picklable_state,
+    to_check,
+)
 from headwater.engine.runner import TaskRunner, Upstream
 from headwater.model.states import Retrying, State
-
-if TYPE_CHECKING:
-    from headwater.engine.nodes import FlowContext, TaskDef
 
 MAX_UNBATCHED = 1000
 """A map of up to this many children runs one child per graph node (never batched)."""
@@ -154,14 +158,21 @@ def run_batch(
         states.append(state)
     _run_when_due(runner, ctx, due, states, start)
     batch = StateBatch.of(start, states)
-    if flow_context.ships_values and not _plain_values(batch):
+    if flow_context.ships_values:
         try:
-            pickling.check(batch)
+            _check_picklable(batch)
         except Exception:
-            from headwater.engine.nodes import picklable_state  # the error path only
-
             batch = StateBatch.of(start, [picklable_state(s, task) for s in states])
     return batch
+
+
+def _check_picklable(batch: StateBatch) -> None:
+    """Check that a batch can leave the worker: its values that are not plain, and its
+    children kept whole (without their plain values); nothing when every value is plain."""
+    values = [v for v in batch.results or () if type(v) not in PLAIN_TYPES]
+    others = [to_check(s) for s in batch.others.values()]
+    if values or others:
+        pickling.check((values, others))
 
 
 _Prepared = list[tuple[BatchInput, Sequence[Any], Any]]
@@ -265,14 +276,6 @@ def join_batches(*parts: StateBatch) -> StateBatch:
         *parts: batches of consecutive children, in order.
     """
     return StateBatch.of(parts[0].start, [s for part in parts for s in part])
-
-
-_PLAIN_TYPES = frozenset({int, float, str, bytes, bool, type(None)})
-
-
-def _plain_values(batch: StateBatch) -> bool:
-    """Whether a batch surely pickles (plain successes holding plain values only)."""
-    return not batch.others and all(type(v) in _PLAIN_TYPES for v in batch.results or ())
 
 
 __all__ = [

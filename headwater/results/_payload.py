@@ -22,6 +22,10 @@ not match, a signed payload when no key is set, and an unsigned one when a key i
 (otherwise stripping the signature would defeat it). The header costs 17 bytes (45
 signed) and one pass of CRC-32 or SHA-256 over the data.
 
+:func:`seal_into` writes the same frame into a file as a serializer streams the data into
+it (a placeholder header first, the real one once the length is known; the check reads the
+data back in chunks), so a large result is never held twice in memory to be framed.
+
 The key is ``signing_key=`` on the Result or, when that is not given, the environment
 variable ``HEADWATER_RESULT_SIGNING_KEY``, read when the result is written or read (so on
 Dask workers it comes from the workers' environment and never travels in the task graph).
@@ -31,9 +35,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import io
 import os
 import struct
 import zlib
+from collections.abc import Callable
+from typing import IO, Any
 
 from headwater.errors import ResultIntegrityError
 
@@ -46,6 +53,8 @@ FLAG_SIGNED = 0x01
 _HEAD = struct.Struct(">3sBBQ")
 _CRC = struct.Struct(">I")
 _MAC_SIZE = hashlib.sha256().digest_size
+_CHUNK = 8 << 20
+"""Bytes read back at a time to check data streamed into a file."""
 
 
 def resolve_key(explicit: bytes | None) -> bytes | None:
@@ -72,6 +81,45 @@ def seal(data: bytes, key: bytes | None) -> bytes:
     """
     head = _HEAD.pack(MAGIC, VERSION, FLAG_SIGNED if key else 0, len(data))
     return b"".join((head, _check(head, data, key), data))
+
+
+def seal_into(file: IO[bytes], write: Callable[[IO[bytes]], Any], key: bytes | None) -> None:
+    """Write the framed payload of the data ``write`` streams into ``file``.
+
+    The header goes first with a zero length and check, then ``write(file)`` writes the data
+    (a serializer's ``dump``), then the data is read back in chunks for its check and the
+    header is written in place: the data is never held whole in memory by the framing.
+
+    Args:
+        file: a binary file open for writing and reading, positioned where the payload
+            starts.
+        write: writes the serializer's bytes into the file it is given.
+        key: the signing key, or None for an unsigned CRC-32 check.
+
+    >>> import io
+    >>> buf = io.BytesIO()
+    >>> seal_into(buf, lambda f: f.write(b"abc"), b"k")
+    >>> buf.getvalue() == seal(b"abc", b"k")
+    True
+    """
+    start = file.tell()
+    prefix = _HEAD.size + (_MAC_SIZE if key else _CRC.size)
+    file.write(bytes(prefix))
+    write(file)
+    end = file.tell()
+    head = _HEAD.pack(MAGIC, VERSION, FLAG_SIGNED if key else 0, end - start - prefix)
+    checker = _checker(head, key)
+    if isinstance(file, io.BytesIO):  # in memory: check the buffer itself
+        with file.getbuffer() as view:
+            checker.update(view[start + prefix : end])
+    else:
+        file.seek(start + prefix)
+        chunk = memoryview(bytearray(min(_CHUNK, max(1, end - start - prefix))))
+        while n := file.readinto(chunk):  # type: ignore[attr-defined]
+            checker.update(chunk[:n])
+    file.seek(start)
+    file.write(head + checker.digest())
+    file.seek(end)
 
 
 def unseal(payload: bytes, key: bytes | None, where: str) -> bytes:
@@ -138,11 +186,31 @@ def unseal(payload: bytes, key: bytes | None, where: str) -> bytes:
 
 
 def _check(head: bytes | memoryview, data: bytes | memoryview, key: bytes | None) -> bytes:
+    checker = _checker(head, key)
+    checker.update(data)
+    return checker.digest()
+
+
+class _Crc32:
+    """CRC-32 with hashlib's ``update`` and ``digest``."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, head: bytes | memoryview) -> None:
+        self.value = zlib.crc32(head)
+
+    def update(self, data: bytes | memoryview) -> None:
+        self.value = zlib.crc32(data, self.value)
+
+    def digest(self) -> bytes:
+        return _CRC.pack(self.value)
+
+
+def _checker(head: bytes | memoryview, key: bytes | None) -> Any:
+    """The check over the header and then the data, fed the data with ``update``."""
     if key:
-        mac = hmac.new(key, head, hashlib.sha256)
-        mac.update(data)
-        return mac.digest()
-    return _CRC.pack(zlib.crc32(data, zlib.crc32(head)))
+        return hmac.new(key, head, hashlib.sha256)
+    return _Crc32(head)
 
 
-__all__ = ["SIGNING_KEY_ENV", "resolve_key", "seal", "unseal"]
+__all__ = ["SIGNING_KEY_ENV", "resolve_key", "seal", "seal_into", "unseal"]
