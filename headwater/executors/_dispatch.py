@@ -34,7 +34,9 @@ queued again as if they had not been sent, and a new process takes the dead one'
 the other processes never notice. A node that dies after its call's last node ran (while
 the values are sent back) loses the whole call. When processes die before starting a call
 ``_EARLY_DEATHS`` times in a row (a process that cannot start), the nodes of such calls
-are lost instead of being queued again, so a run never loops.
+are lost instead of being queued again, so a run never loops; and should the dispatcher
+itself fail (a process that cannot start), every node queued or running gets a
+``WorkerLostError`` saying why, so no run waits forever.
 """
 
 from __future__ import annotations
@@ -94,6 +96,8 @@ class Dispatcher:
         self.workers: list[WorkerProcess] = []
         self.idle: list[WorkerProcess] = []
         self.closed = False
+        self.broken: BaseException | None = None
+        """Why the dispatcher cannot run nodes any more (a process that cannot start)."""
         self.early_deaths = 0
         self.inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.thread = threading.Thread(target=self._loop, daemon=True, name="headwater-processes")
@@ -156,28 +160,56 @@ class Dispatcher:
             item = self.inbox.get()
             if item is _STOP:
                 return
-            if not self.workers and not self.closed:
-                self._start_workers()
-            worker, data = item if item is not None else (None, None)
-            results: list[tuple[str, Any]] = []
-            fresh = None
-            if worker is not None and data is None and not self.closed:
-                fresh = WorkerProcess(self.ctx, self.inbox, *self.log)
-            elif worker is not None and data is not None:
-                results = self._values(worker, data)
-            told: Told = []
-            with self.store.lock:
-                if worker is not None and data is None:
-                    self._died(worker, fresh, told)
-                elif worker is not None:
-                    worker.call = None
-                    self.idle.append(worker)
-                for k, v in results:
-                    self._finish(k, v, told)
-                calls = self._take(told)
-            tell(told)
-            for call in calls:
-                self._send(*call)
+            try:
+                self._step(item)
+            except BaseException as exc:  # e.g. no process can start: no node may wait forever
+                self.broken = exc
+                self._step(None)
+
+    def _step(self, item: Any) -> None:
+        """Take one message (a batch added, a call's values, a death) and send what is ready."""
+        if self.broken is not None:
+            self._fail_all(self.broken)
+            return
+        if not self.workers and not self.closed:
+            self._start_workers()
+        worker, data = item if item is not None else (None, None)
+        results: list[tuple[str, Any]] = []
+        fresh = None
+        if worker is not None and data is None and not self.closed:
+            fresh = WorkerProcess(self.ctx, self.inbox, *self.log)
+        elif worker is not None and data is not None:
+            results = self._values(worker, data)
+        told: Told = []
+        with self.store.lock:
+            if worker is not None and data is None:
+                self._died(worker, fresh, told)
+            elif worker is not None:
+                worker.call = None
+                self.idle.append(worker)
+            for k, v in results:
+                self._finish(k, v, told)
+            calls = self._take(told)
+        tell(told)
+        for call in calls:
+            self._send(*call)
+
+    def _fail_all(self, exc: BaseException) -> None:
+        """Give every node queued or in a call this error (the dispatcher cannot go on)."""
+        told: Told = []
+        error = Errored(
+            WorkerLostError(f"LocalDaskExecutor cannot run its worker processes: {exc!r}")
+        )
+        with self.store.lock:
+            keys = list(self.nodes)
+            for worker in self.workers:
+                keys.extend(worker.call[0] if worker.call is not None else ())
+            self.nodes.clear()
+            self.waiting.clear()
+            self.ready.clear()
+            for k in keys:
+                self._finish(k, error, told)
+        tell(told)
 
     def _start_workers(self) -> None:
         """Start the worker processes (on the first batch: after the forkserver's preload)."""
