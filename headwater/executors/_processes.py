@@ -230,7 +230,10 @@ def serve(conn: Any, progress: Any, log_queue: Any, level: int) -> None:
             return
         if not payload:
             return
-        conn.send_bytes(run_nodes(payload))
+        try:
+            conn.send_bytes(run_nodes(payload))
+        except OSError:  # the driver died while this call ran
+            return
 
 
 class WorkerProcess:
