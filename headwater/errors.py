@@ -14,6 +14,7 @@ builtin exception where one fits, so ``except ValueError`` keeps working::
     ├── JournalError (LookupError)           a run is not in the run journal, or is unreadable
     ├── GraphvizNotFoundError (RuntimeError) drawing needs the Graphviz `dot` program
     ├── SchedulerConnectionError (ConnectionError) a Dask scheduler cannot be reached
+    ├── WorkerLostError (RuntimeError)       the worker process running a task died
     └── ResultError                          reading or writing a Result failed
         ├── ResultLocationError (ValueError) a rendered location is unsafe or incomplete
         ├── ResultIntegrityError             a stored payload is tampered with or truncated
@@ -128,3 +129,11 @@ class ResultStorageError(ResultError, OSError):
 
 class SchedulerConnectionError(HeadwaterError, ConnectionError):
     """A Dask scheduler could not be reached (nothing was started)."""
+
+
+class WorkerLostError(HeadwaterError, RuntimeError):
+    """The worker process running a task died under it (killed, out of memory, ``os._exit``).
+
+    LocalDaskExecutor("processes") hands it back as the value of the task it was running;
+    the flow runner then runs the task again while it has retries, else ends it Crashed.
+    """

@@ -14,24 +14,36 @@ A child to retry after a delay does not hold up its batch: the runner hands it b
 (``TaskRunner.defer_retries``), the others run, and it runs again when due; the wait leaves
 the worker's slot (:func:`~headwater.engine.runner.wait_for_retry`). Children of one batch share
 its thread: a batch of slow children runs serially (docs/notices/0010-batched-maps.md).
+
+A batch lost with its worker does not say which child killed the worker, so the flow runner
+runs it again split, one child per node (:func:`split_batch`), reading the same upstream
+keys; :func:`join_batches` puts their states back together as the lost batch's, so nothing
+downstream changes (:mod:`headwater.engine.collect`). Only the culprit is lost again.
+A batch node's arguments past those of its inputs are not read (the split children take
+the previous child's key there, to run in order).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from headwater import pickling
 from headwater.engine.calls import wait_for_retry
 from headwater.engine.children import ChildStates, StateBatch
+from headwater.engine.nodes import (
+    PLAIN_TYPES,
+    FlowContext,
+    TaskDef,
+    picklable_state,
+    to_check,
+)
 from headwater.engine.runner import TaskRunner, Upstream
 from headwater.model.states import Retrying, State
-
-if TYPE_CHECKING:
-    from headwater.engine.nodes import FlowContext, TaskDef
 
 MAX_UNBATCHED = 1000
 """A map of up to this many children runs one child per graph node (never batched)."""
@@ -145,14 +157,21 @@ def run_batch(
         states.append(state)
     _run_when_due(runner, ctx, due, states, start)
     batch = StateBatch.of(start, states)
-    if flow_context.ships_values and not _plain_values(batch):
+    if flow_context.ships_values:
         try:
-            pickling.check(batch)
+            _check_picklable(batch)
         except Exception:
-            from headwater.engine.nodes import picklable_state  # the error path only
-
             batch = StateBatch.of(start, [picklable_state(s, task) for s in states])
     return batch
+
+
+def _check_picklable(batch: StateBatch) -> None:
+    """Check that a batch can leave the worker: its values that are not plain, and its
+    children kept whole (without their plain values); nothing when every value is plain."""
+    values = [v for v in batch.results or () if type(v) not in PLAIN_TYPES]
+    others = [to_check(s) for s in batch.others.values()]
+    if values or others:
+        pickling.check((values, others))
 
 
 _Prepared = list[tuple[BatchInput, Sequence[Any], Any]]
@@ -219,12 +238,52 @@ def _run_when_due(
         states[i - start] = state
 
 
-_PLAIN_TYPES = frozenset({int, float, str, bytes, bool, type(None)})
+def split_batch(spec: BatchSpec, args: Sequence[Any]) -> list[tuple[BatchSpec, list[Any]]]:
+    """One batch per child of ``spec``, each with the upstream keys it reads.
+
+    Args:
+        spec: a batch's spec.
+        args: the batch node's upstream keys, in the order of ``spec.inputs``.
+
+    Returns:
+        ``(spec, args)`` of each child's batch, in order.
+    """
+    out = []
+    for i in range(spec.start, spec.stop):
+        inputs: list[BatchInput] = []
+        child_args: list[Any] = []
+        pos = 0
+        for inp in spec.inputs:
+            n_args = 1 if inp.count < 0 else inp.count
+            given = list(args[pos : pos + n_args])
+            pos += n_args
+            if inp.kind == "span" and not inp.batched:  # one state per child
+                given = [given[i - spec.start]]
+                inp = dataclasses.replace(inp, count=1)
+            elif inp.kind == "explicit":
+                inp = dataclasses.replace(inp, explicit=(inp.explicit[i - spec.start],))
+            inputs.append(inp)
+            child_args.extend(given)
+        child = dataclasses.replace(spec, start=i, stop=i + 1, inputs=tuple(inputs))
+        out.append((child, child_args))
+    return out
 
 
-def _plain_values(batch: StateBatch) -> bool:
-    """Whether a batch surely pickles (plain successes holding plain values only)."""
-    return not batch.others and all(type(v) in _PLAIN_TYPES for v in batch.results or ())
+def join_batches(*parts: StateBatch) -> StateBatch:
+    """The states of consecutive batches as one batch (the batch they were split from).
+
+    Args:
+        *parts: batches of consecutive children, in order.
+    """
+    return StateBatch.of(parts[0].start, [s for part in parts for s in part])
 
 
-__all__ = ["MAX_UNBATCHED", "BatchInput", "BatchSpec", "auto_batch_size", "run_batch"]
+__all__ = [
+    "MAX_UNBATCHED",
+    "BatchInput",
+    "BatchSpec",
+    "auto_batch_size",
+    "join_batches",
+    "run_batch",
+    "split_batch",
+]

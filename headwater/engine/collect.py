@@ -15,6 +15,19 @@ submitted graph is submitted again, reading the new keys. After ``MAX_REPAIR_ROU
 the lost keys left are given up on: each root becomes Crashed and what depends on it runs
 once more, reading the Crashed state; whatever is lost even then is Crashed too.
 
+A lost *batch* of mapped children (notice 0010) does not say which child took its worker
+down, so it is not run again whole nor Crashed whole: it is split, one child per node
+(``<batch key>-child<i>``), and a join node puts their states back together under the
+batch's new key, so what reads the batch reads the join unchanged. Each child's node reads
+the previous child's key (and ignores its value): the children run one after the other, as
+in the batch, so the culprit runs with no sibling queued behind it on its worker (Dask
+would count a queued sibling as lost with it). Each child's node starts with the batch's
+count of losses; the children before the culprit finish (a checkpointed one reads back the
+checkpoint it wrote, on executors that lose results), the culprit is lost alone and is the
+root of the next round (it runs again while its task has retries, else it alone is
+Crashed), and the children after it run once it is settled. A lost join is seen through:
+its lost children are the roots.
+
 Only the states of the tasks the caller asked for come back whole; the others come back
 without their results, summarized where the results are (``Executor.gather_summaries``).
 """
@@ -27,7 +40,7 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from headwater.engine.batches import BatchSpec, run_batch
+from headwater.engine.batches import BatchSpec, join_batches, run_batch, split_batch
 from headwater.engine.children import ChildStates
 from headwater.engine.nodes import NodeSpec, mapped_state, run_node, strip_result
 from headwater.engine.plan import Output, annotations_of, as_batch, as_state, is_lost
@@ -132,13 +145,17 @@ def gather_states(
     if whole:
         values.update(executor.gather(whole))
     if stripped:
-        summaries = getattr(executor, "gather_summaries", None)
-        if callable(summaries):
-            values.update(summaries(stripped, strip_result))
-        else:  # a duck-typed executor: strip here
-            got = executor.gather(stripped)
-            values.update({k: strip_result(v) for k, v in got.items()})
+        values.update(_stripped(executor, stripped))
     return values
+
+
+def _stripped(executor: Any, keys: list[str]) -> dict[str, Any]:
+    """The values of ``keys`` without their results, made where the results are."""
+    summaries = getattr(executor, "gather_summaries", None)
+    if callable(summaries):
+        return dict(summaries(keys, strip_result))
+    got = executor.gather(keys)  # a duck-typed executor: strip here
+    return {k: strip_result(v) for k, v in got.items()}
 
 
 def repair(planner: Planner, lost: Mapping[str, BaseException], give_up: bool = False) -> bool:
@@ -151,29 +168,100 @@ def repair(planner: Planner, lost: Mapping[str, BaseException], give_up: bool = 
         give_up: make every root Crashed instead of running it again.
     """
     plan = planner.plan
+    owner = {k: t for t, out in plan.outputs.items() for k in out.keys()}
+    lost = _through_joins(planner, lost, owner)
     roots = [k for k in lost if not any(d in lost for d in dependencies(plan.nodes.get(k)))]
     if not roots:
         return False
-    owner = {k: t for t, out in plan.outputs.items() for k in out.keys()}
     rename: dict[str, str] = {}
     batch: dict[str, Any] = {}
     for r in roots:
-        batch[_new_key(planner, r, rename)] = _rerun_or_crash(
-            planner, owner[r], r, lost[r], give_up
-        )
+        node = plan.nodes.get(r)
+        if not give_up and node is not None and _is_split(node):
+            _split(planner, r, node, lost[r], rename, batch, owner)
+        else:
+            batch[_new_key(planner, r, rename)] = _rerun_or_crash(
+                planner, owner[r], r, lost[r], give_up
+            )
     closure = _downstream(plan.nodes, roots)
     for k, node in list(plan.nodes.items()):
         if k in closure and k not in rename:
             batch[_new_key(planner, k, rename)] = (node[0], *(renamed(a, rename) for a in node[1:]))
     annotations: dict[str, dict[str, Any]] = {}
-    for k, key in rename.items():
-        ann = annotations_of(owner[k]) if k in owner and is_node(batch[key]) else None
-        if ann:
+    was = {new: old for old, new in rename.items()}
+    for key, node in batch.items():
+        task = owner.get(was.get(key, key))
+        ann = annotations_of(task) if task is not None and is_node(node) else None
+        if ann and node[0] is not join_batches:
             annotations[key] = ann
     _follow_renames(planner, rename)
     planner.executor.release(list(rename))
     planner.submit(batch, annotations)
     return True
+
+
+def _through_joins(
+    planner: Planner, lost: Mapping[str, BaseException], owner: dict[str, Task]
+) -> dict[str, BaseException]:
+    """``lost`` with the lost children of each lost join (a split batch's), so that they,
+    not the join, are the roots; ``owner`` learns their task."""
+    plan = planner.plan
+    out = dict(lost)
+    for k in lost:
+        node = plan.nodes.get(k)
+        if node is None or node[0] is not join_batches:
+            continue
+        parts = dependencies(node)
+        for part, value in _stripped(planner.executor, parts).items():
+            if is_lost(value):
+                out[part] = value
+                owner[part] = owner[k]
+    return out
+
+
+def _is_split(node: tuple[Any, ...] | None) -> bool:
+    """Whether a lost node is a batch of several children (run again split)."""
+    if node is None or node[0] is not run_batch:
+        return False
+    spec = node[3]
+    return isinstance(spec, BatchSpec) and spec.stop - spec.start > 1
+
+
+def _split(
+    planner: Planner,
+    key: str,
+    node: tuple[Any, ...],
+    exc: BaseException,
+    rename: dict[str, str],
+    batch: dict[str, Any],
+    owner: dict[str, Task],
+) -> None:
+    """Add to ``batch`` a lost batch's children, one per node, and the join that stands for
+    the batch under its new key (see the module's note)."""
+    plan = planner.plan
+    base = key.split("~", 1)[0]
+    crashes = plan.crashes[base] = plan.crashes.get(base, 0) + 1
+    task = owner[key]
+    spec = node[3]
+    logger.warning(
+        "A batch of task %r (children %d to %d) was lost (%s); running its children one "
+        "per node, so that only the one that took the worker down is lost again",
+        task.name,
+        spec.start,
+        spec.stop - 1,
+        exc,
+    )
+    plan.renames += 1
+    parts: list[str] = []
+    for child, args in split_batch(spec, node[4:]):
+        base_of_child = f"{base}-child{child.start}"
+        plan.crashes[base_of_child] = crashes  # the batch's losses count for each child
+        part = f"{base_of_child}~{plan.renames}"
+        after = parts[-1:]  # read, not used: the children run one after the other
+        batch[part] = (node[0], node[1], node[2], child, *args, *after)
+        owner[part] = task
+        parts.append(part)
+    batch[_new_key(planner, key, rename)] = (join_batches, *parts)
 
 
 def _new_key(planner: Planner, old: str, rename: dict[str, str]) -> str:

@@ -119,6 +119,25 @@ def run_node(task_def: TaskDef, flow_context: FlowContext, spec: NodeSpec, *stat
     return state
 
 
+PLAIN_TYPES = frozenset({int, float, str, bytes, bool, type(None)})
+"""Values that surely pickle: the pickling check leaves them out (checking a large ``bytes``
+or ``str`` would copy it whole, as pickle copies them into its output)."""
+
+
+def to_check(state: State) -> State:
+    """What of ``state`` the pickling check needs: itself, or itself without its value when
+    that value is plain (its Result, which may hold unpicklable settings, is kept).
+
+    Args:
+        state: a task run's final state.
+    """
+    if isinstance(state, Mapped) or type(state.result) not in PLAIN_TYPES or state.result is None:
+        return state
+    holder = state.result_object.copy()
+    holder.value = None
+    return state.with_(result=holder)
+
+
 def picklable_state(state: State, task: Task) -> State:
     """The state, or a Failed state naming what keeps it from leaving this process.
 
@@ -127,7 +146,7 @@ def picklable_state(state: State, task: Task) -> State:
         task: its task, for the message.
     """
     try:
-        pickling.check(state)
+        pickling.check(to_check(state))
         return state
     except Exception:
         pass
@@ -327,6 +346,7 @@ def skipped_map(children: Sequence[State], counts: Mapping[str, int]) -> Skipped
 
 
 __all__ = [
+    "PLAIN_TYPES",
     "FlowContext",
     "InputSpec",
     "NodeSpec",
@@ -339,4 +359,5 @@ __all__ = [
     "shape_of",
     "skipped_map",
     "strip_result",
+    "to_check",
 ]

@@ -21,10 +21,14 @@ Threads: the pool is larger than ``num_workers`` and a semaphore of ``num_worker
 bounds the nodes that actually run; a task sleeping before a retry lends its slot out
 (:func:`~headwater.executors.base.lend_slot`), so waiting tasks never starve the rest.
 
-Processes (forked from a forkserver where there is one, else spawned; a pool per run) do
-not go through ``get_async``: a dispatcher sends several nodes per pool call and each
-literal to each worker process once (:mod:`headwater.executors._processes`, whose note says
-how and why). The dispatcher sees the executor's store, never the executor.
+Processes (forked from a forkserver where there is one, else spawned; ``num_workers`` per
+run, each with its own pipe) do not go through ``get_async``: a dispatcher sends several
+nodes per call and each literal to each worker process once, in memory (nothing of a run is
+written to disk). When a worker process dies, only the node it was running is lost (its
+value is a :class:`~headwater.errors.WorkerLostError`, which the flow runner retries or
+reports Crashed); the rest of its call is run again by a new process
+(:mod:`headwater.executors._dispatch` and :mod:`headwater.executors._processes`, whose notes
+say how and why). The dispatcher sees the executor's store, never the executor.
 
 Each worker process starts with the driver's environment as it is when the run starts (a
 process forked from the forkserver would otherwise have the server's, from the first run)
@@ -43,12 +47,9 @@ import ctypes
 import logging
 import logging.handlers
 import os
-import shutil
-import tempfile
 import threading
 from collections.abc import Callable, Collection, Iterator, Mapping
-from concurrent.futures import CancelledError, ProcessPoolExecutor, ThreadPoolExecutor
-from concurrent.futures import Executor as PoolExecutor
+from concurrent.futures import CancelledError, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from headwater.executors._dask_spec import to_dask
@@ -57,7 +58,7 @@ from headwater.executors.base import Executor, RunSetup, lending_slot, set_up_he
 from headwater.taskgraph import Graph, is_node
 
 if TYPE_CHECKING:
-    from headwater.executors._processes import Dispatcher
+    from headwater.executors._dispatch import Dispatcher
 
 _SPARE_THREADS = 16
 """Threads beyond ``num_workers``, so tasks waiting to retry do not hold pool threads."""
@@ -132,10 +133,9 @@ class LocalDaskExecutor(Executor):
             raise ValueError(f"num_workers must be at least 1, got {num_workers}")
         self.scheduler = scheduler
         self.num_workers = num_workers or os.cpu_count() or 1
-        self._pool: PoolExecutor | None = None
+        self._pool: ThreadPoolExecutor | None = None
         self._gate: _Gate | None = None
         self._store = ValueStore()
-        self._folder: str | None = None
         self._preloaded = False
         self._dispatcher: Dispatcher | None = None
         self._threads: list[threading.Thread] = []
@@ -146,10 +146,17 @@ class LocalDaskExecutor(Executor):
         """True for processes: nodes and values are pickled to the worker processes."""
         return self.scheduler == "processes"
 
+    @property
+    def loses_results(self) -> bool:  # type: ignore[override]
+        """True for processes: the values of a call die with its worker process, and its
+        nodes that had finished run again (checkpointed ones read their checkpoint back)."""
+        return self.scheduler == "processes"
+
     # -- lifecycle -----------------------------------------------------------------------
     @contextlib.contextmanager
     def start(self, setup: RunSetup | None = None) -> Iterator[LocalDaskExecutor]:
-        """Start the pool (and, for processes, the log listener); stop them afterwards.
+        """Start the pool (for processes, the dispatcher and the log listener); stop them
+        afterwards.
 
         Args:
             setup: what the run needs where its tasks run: this process (threads), or each
@@ -165,7 +172,7 @@ class LocalDaskExecutor(Executor):
                 self.num_workers + _SPARE_THREADS, thread_name_prefix="headwater-dask"
             )
         else:
-            self._pool, listener = self._start_processes(setup)
+            listener = self._start_processes(setup)
         try:
             with here:
                 yield self
@@ -175,50 +182,42 @@ class LocalDaskExecutor(Executor):
                 self.cancel(left)
             abandoned, self._cancelled = self._cancelled, False
             pool, self._pool = self._pool, None
-            pool.shutdown(wait=not abandoned, cancel_futures=True)
+            if pool is not None:
+                pool.shutdown(wait=not abandoned, cancel_futures=True)
             if not abandoned:
                 for t in self._threads:
                     t.join(timeout=5)
             if self._dispatcher is not None:
-                self._dispatcher.stop()
+                self._dispatcher.stop(wait=not abandoned)
                 self._dispatcher = None
             if listener is not None:
                 listener.stop()
-            if self._folder is not None:
-                shutil.rmtree(self._folder, ignore_errors=True)
-                self._folder = None
             self._threads.clear()
             self._store.clear()
 
-    def _start_processes(
-        self, setup: RunSetup | None
-    ) -> tuple[ProcessPoolExecutor, logging.handlers.QueueListener]:
-        """Start the process pool (returned), its dispatcher, the literals' folder and the
-        listener that hands the worker processes' logs to the driver's loggers (returned);
-        each worker process starts with this process's environment and runs ``setup``."""
-        from headwater.executors import _processes as P
+    def _start_processes(self, setup: RunSetup | None) -> logging.handlers.QueueListener:
+        """Start the dispatcher (its worker processes start with the first batch, with this
+        process's environment, and run ``setup``) and the listener that hands the worker
+        processes' logs to the driver's loggers (returned)."""
+        from headwater.executors._dispatch import Dispatcher
+        from headwater.executors._processes import Redispatch, process_context
 
-        ctx = P.process_context()
-        self._folder = tempfile.mkdtemp(prefix="headwater-literals-")
+        ctx = process_context()
         queue = ctx.Queue()
-        listener = logging.handlers.QueueListener(queue, P.Redispatch())
+        listener = logging.handlers.QueueListener(queue, Redispatch())
         listener.start()
         level = logging.getLogger("headwater").getEffectiveLevel()
-        processes = ProcessPoolExecutor(
-            self.num_workers,
-            mp_context=ctx,
-            initializer=P.init_process,
-            initargs=(queue, level, dict(os.environ), setup),
+        self._dispatcher = Dispatcher(
+            self._store, ctx, self.num_workers, queue, level, dict(os.environ), setup
         )
-        self._dispatcher = P.Dispatcher(self._store, processes, self.num_workers)
-        return processes, listener
+        return listener
 
     # -- the graph -----------------------------------------------------------------------
     def submit(
         self, graph: Graph, annotations: Mapping[str, Mapping[str, Any]] | None = None
     ) -> None:
         """Start computing a batch in the background (annotations are not used locally)."""
-        if self._pool is None:
+        if self._pool is None and self._dispatcher is None:
             raise RuntimeError("LocalDaskExecutor.submit called outside executor.start()")
         if self._dispatcher is not None:
             self._submit_to_processes(graph)
@@ -241,15 +240,14 @@ class LocalDaskExecutor(Executor):
         thread.start()
 
     def _submit_to_processes(self, graph: Graph) -> None:
-        folder = self._folder
-        assert folder is not None and self._dispatcher is not None
+        assert self._dispatcher is not None
         literals = {k: v for k, v in graph.items() if not is_node(v)}
         from headwater.executors._processes import Packed, preload
 
         if not self._preloaded:
             preload(graph)
             self._preloaded = True
-        packed = {k: Packed(v, folder) for k, v in literals.items()}
+        packed = {k: Packed(v) for k, v in literals.items()}
         store = self._store
         with store.lock:
             told = store.put_literals(literals, packed)
@@ -319,9 +317,8 @@ class LocalDaskExecutor(Executor):
         tell(told)
         if self._gate is not None:
             self._gate.cancel()
-        elif isinstance(self._pool, ProcessPoolExecutor):
-            for proc in list(getattr(self._pool, "_processes", {}).values()):
-                proc.terminate()
+        elif self._dispatcher is not None:
+            self._dispatcher.cancel()
 
     def __repr__(self) -> str:
         return f"LocalDaskExecutor(scheduler={self.scheduler!r}, num_workers={self.num_workers})"

@@ -13,7 +13,11 @@ root, the storage options and an installation hint; everything else lives here, 
   the location and, for :meth:`FSSpecResult.write_at`, to the task run that wrote them,
   HMAC-SHA256 with the key of :mod:`headwater.results.signing`), checked before the
   serializer sees them; a pickle not signed with the key in force is refused unless the
-  Result trusts unverified results.
+  Result trusts unverified results. Writing streams: a serializer
+  with ``dump`` (PickleSerializer) writes straight into the local temporary file, or into
+  the one buffer sent to an object store, and the frame is written around it in place, so
+  a large result is held once (locally) or twice (for an object store's single PUT) in
+  memory, never three times.
 * Writes are atomic. On a local file system the bytes go to a temporary file in the same
   folder (``.<name>.<random>.tmp``), then ``os.replace`` puts it in place: a reader sees
   the old file or the new one, also when the writer is killed. A killed writer leaves its
@@ -38,12 +42,14 @@ root, the storage options and an installation hint; everything else lives here, 
 from __future__ import annotations
 
 import copy
+import io
 import os
 import posixpath
 import uuid
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import IO, TYPE_CHECKING, Any
 
-from headwater.errors import ResultLocationError, ResultStorageError
+from headwater.errors import ResultLocationError, ResultStorageError, SerializationError
 from headwater.results import _payload
 from headwater.results import signing as _signing
 from headwater.results._locations import check_inside, default_location, render
@@ -159,15 +165,24 @@ class FSSpecResult(Result):
         check_inside(location)
         signing = _signing.resolve(self.signing_key, create=True)
         key = signing.key if signing is not None else None
-        data = _payload.seal(self.serializer.serialize(value), key, location, identity)
+        fill = _filler(self.serializer, value)  # a serializer without dump() runs here
         fs, path = self._path(location)
         try:
             if _is_local(fs):
-                _write_local_atomically(path, data)
-            elif _protocol(fs) in ("gs", "gcs") and _GCSFS_BOUNDARY in data:
-                fs.pipe_file(path, data, chunksize=len(data))  # see _GCSFS_BOUNDARY
+                _write_local_atomically(
+                    path, lambda f: _payload.seal_into(f, fill, key, location, identity)
+                )
             else:
-                fs.pipe_file(path, data)
+                buf = io.BytesIO()
+                _payload.seal_into(buf, fill, key, location, identity)
+                data = buf.getvalue()  # the buffer itself, not a copy
+                del buf
+                if _protocol(fs) in ("gs", "gcs") and _GCSFS_BOUNDARY in data:
+                    fs.pipe_file(path, data, chunksize=len(data))  # see _GCSFS_BOUNDARY
+                else:
+                    fs.pipe_file(path, data)
+        except SerializationError:
+            raise
         except Exception as exc:
             raise self._storage_error("write", location, exc) from exc
         return self._with(value, location)
@@ -420,16 +435,27 @@ def _is_local(fs: AbstractFileSystem) -> bool:
     return isinstance(fs, LocalFileSystem)
 
 
-def _write_local_atomically(path: str, data: bytes) -> None:
-    """Write ``data`` to a temporary file next to ``path``, then rename it into place."""
+def _filler(serializer: Serializer, value: Any) -> Callable[[IO[bytes]], Any]:
+    """What writes ``value``'s bytes into a file: the serializer's ``dump`` when it has one
+    (streaming), else its bytes, made now (so its errors are its own, not the storage's)."""
+    dump = getattr(serializer, "dump", None)
+    if callable(dump):
+        return lambda f: dump(value, f)
+    data = serializer.serialize(value)
+    return lambda f: f.write(data)
+
+
+def _write_local_atomically(path: str, fill: Callable[[IO[bytes]], Any]) -> None:
+    """Write a temporary file next to ``path`` with ``fill`` (it may read back what it
+    wrote), then rename it into place."""
     folder, name = posixpath.split(path)
     os.makedirs(folder, exist_ok=True)
     temp = posixpath.join(folder, f".{name[:100]}.{uuid.uuid4().hex[:12]}.tmp")
     # 0o666 & ~umask, like any new file (mkstemp would give 0o600)
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+    fd = os.open(temp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
     try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
+        with os.fdopen(fd, "w+b") as out:
+            fill(out)
         os.replace(temp, path)
     except BaseException:
         try:

@@ -36,6 +36,10 @@ Reading refuses, naming the location, before anything is deserialized:
   does not verify is refused for them too (it is evidence of tampering);
 * a binding that names another location, or another identity than the one asked for.
 
+:func:`seal_into` writes the same frame into a file as a serializer streams the data into
+it (a placeholder header first, the real one once the length is known; the check reads the
+data back in chunks), so a large result is never held twice in memory to be framed.
+
 Format 1 (headwater before signing by default: no binding, 13-byte header) is still read:
 signed with the key in force, it is accepted where no identity is asked for (it is not bound
 to its location); unsigned, it is an unsigned payload. Where an identity is asked for
@@ -46,11 +50,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import io
 import json
 import struct
 import zlib
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import IO, Any
 
 from headwater.errors import ResultIdentityError, ResultIntegrityError, ResultUnverifiedError
 from headwater.results.signing import KEY_FILE_ENV, SIGNING_KEY_ENV, TRUST_ENV, Signing
@@ -62,6 +67,8 @@ _HEAD = struct.Struct(">3sBBQI")
 _HEAD_V1 = struct.Struct(">3sBBQ")
 _CRC = struct.Struct(">I")
 _MAC_SIZE = hashlib.sha256().digest_size
+_CHUNK = 8 << 20
+"""How much of the data :func:`seal_into` reads back at a time for its check."""
 
 KeySource = Callable[[], Signing | None]
 """Gives the key in force, asked only when a payload is signed (reads make no key file)."""
@@ -101,6 +108,55 @@ def seal(
     bound = binding(location, identity)
     head = _HEAD.pack(MAGIC, VERSION, FLAG_SIGNED if key else 0, len(data), len(bound))
     return b"".join((head, bound, _check(head + bound, data, key), data))
+
+
+def seal_into(
+    file: IO[bytes],
+    write: Callable[[IO[bytes]], Any],
+    key: bytes | None,
+    location: str,
+    identity: Mapping[str, Any] | None = None,
+) -> None:
+    """Write the framed payload of the data ``write`` streams into ``file`` (what
+    :func:`seal` returns, without holding the data twice).
+
+    The header and binding go first with a zero length and check, then ``write(file)``
+    writes the data (a serializer's ``dump``), then the data is read back in chunks for its
+    check and the header is written again in place.
+
+    Args:
+        file: a binary file open for writing and reading, positioned where the payload
+            starts.
+        write: writes the serializer's bytes into the file it is given.
+        key: the signing key, or None for an unsigned CRC-32 check.
+        location: where it is written (relative to the root).
+        identity: the task run writing it, if any.
+
+    >>> buf = io.BytesIO()
+    >>> seal_into(buf, lambda f: f.write(b"abc"), b"k", "x")
+    >>> buf.getvalue() == seal(b"abc", b"k", "x")
+    True
+    """
+    start = file.tell()
+    bound = binding(location, identity)
+    prefix = _HEAD.size + len(bound) + (_MAC_SIZE if key else _CRC.size)
+    file.write(bytes(prefix))
+    write(file)
+    end = file.tell()
+    length = end - start - prefix
+    head = _HEAD.pack(MAGIC, VERSION, FLAG_SIGNED if key else 0, length, len(bound))
+    checker = _checker(head + bound, key)
+    if isinstance(file, io.BytesIO):  # in memory: check the buffer itself
+        with file.getbuffer() as view:
+            checker.update(view[start + prefix : end])
+    else:
+        file.seek(start + prefix)
+        chunk = memoryview(bytearray(min(_CHUNK, max(1, length))))
+        while n := file.readinto(chunk):  # type: ignore[attr-defined]
+            checker.update(chunk[:n])
+    file.seek(start)
+    file.write(head + bound + checker.digest())
+    file.seek(end)
 
 
 def unseal(
@@ -256,11 +312,31 @@ def _check_binding(
 
 
 def _check(head: bytes | memoryview, data: bytes | memoryview, key: bytes | None) -> bytes:
+    checker = _checker(head, key)
+    checker.update(data)
+    return bytes(checker.digest())
+
+
+class _Crc32:
+    """CRC-32 with hashlib's ``update`` and ``digest``."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, head: bytes | memoryview) -> None:
+        self.value = zlib.crc32(head)
+
+    def update(self, data: bytes | memoryview) -> None:
+        self.value = zlib.crc32(data, self.value)
+
+    def digest(self) -> bytes:
+        return _CRC.pack(self.value)
+
+
+def _checker(head: bytes | memoryview, key: bytes | None) -> Any:
+    """The check over the header and then the data, fed the data with ``update``."""
     if key:
-        mac = hmac.new(key, head, hashlib.sha256)
-        mac.update(data)
-        return mac.digest()
-    return _CRC.pack(zlib.crc32(data, zlib.crc32(head)))
+        return hmac.new(key, head, hashlib.sha256)
+    return _Crc32(head)
 
 
-__all__ = ["VERSION", "KeySource", "binding", "seal", "unseal"]
+__all__ = ["VERSION", "KeySource", "binding", "seal", "seal_into", "unseal"]

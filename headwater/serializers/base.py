@@ -4,7 +4,10 @@ Design note
 -----------
 A serializer is two pure functions, ``serialize(value) -> bytes`` and
 ``deserialize(bytes) -> value`` (the :class:`Serializer` protocol): anything with those two
-methods works, so user serializers need not inherit from anything here.
+methods works, so user serializers need not inherit from anything here. A serializer may
+also have ``dump(value, file)``, writing what ``serialize`` would return into a binary file:
+Results then stream the value to storage instead of holding its bytes in memory
+(PickleSerializer has it, so a large ``bytes`` result is never copied to be stored).
 
 The built-in serializers are small immutable value objects. :class:`ConfiguredSerializer`
 gives them equality, hashing and a ``repr`` from their configuration (``_config``), so two
@@ -25,7 +28,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import pickle
-from typing import Any, Protocol, runtime_checkable
+from typing import IO, Any, Protocol, runtime_checkable
 
 from headwater.errors import SerializationError
 
@@ -161,12 +164,37 @@ class PickleSerializer(ConfiguredSerializer):
         try:
             return bytes(cloudpickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
         except Exception as exc:
-            raise SerializationError(
-                f"PickleSerializer cannot serialize a value of type {type_name(value)!r}: "
-                f"{type(exc).__name__}: {exc}. Return plain data from the task (no open "
-                "files, locks, sockets or generators), or do not persist this result "
-                "(checkpoint=False or a MemoryResult)."
-            ) from exc
+            raise self._refused(value, exc) from exc
+
+    def dump(self, value: Any, file: IO[bytes]) -> None:
+        """Pickle ``value`` into ``file`` as :meth:`serialize` would, streaming: a large
+        ``bytes`` value (or any buffer pickle writes whole) goes to the file without being
+        copied in memory first.
+
+        Args:
+            value: any picklable value.
+            file: a binary file open for writing.
+
+        Raises:
+            SerializationError: when the value cannot be pickled.
+            OSError: when the file cannot be written.
+        """
+        import cloudpickle
+
+        try:
+            cloudpickle.dump(value, file, protocol=pickle.HIGHEST_PROTOCOL)
+        except OSError:
+            raise
+        except Exception as exc:
+            raise self._refused(value, exc) from exc
+
+    def _refused(self, value: Any, exc: Exception) -> SerializationError:
+        return SerializationError(
+            f"PickleSerializer cannot serialize a value of type {type_name(value)!r}: "
+            f"{type(exc).__name__}: {exc}. Return plain data from the task (no open "
+            "files, locks, sockets or generators), or do not persist this result "
+            "(checkpoint=False or a MemoryResult)."
+        )
 
     def deserialize(self, data: bytes) -> Any:
         """Unpickle ``data``.
