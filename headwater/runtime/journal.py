@@ -143,9 +143,28 @@ def run_path(folder: Path, run_id: str, start: _dt.datetime | None) -> Path:
 
 
 def _dumps(line: Mapping[str, Any]) -> str:
+    from headwater.model.secrets import has_secrets
+
+    if not has_secrets():
+        return json.dumps(line, default=json_default, separators=(",", ":")) + "\n"
+    # mask the texts, not the JSON: a mask across JSON's quotes or in a number would break it
+    masked = _masked(line)
+    return (
+        json.dumps(masked, default=lambda v: _masked(json_default(v)), separators=(",", ":")) + "\n"
+    )
+
+
+def _masked(value: Any) -> Any:
+    """``value`` with known secrets masked in every text it holds (dict keys included)."""
     from headwater.model.secrets import redact
 
-    return redact(json.dumps(line, default=json_default, separators=(",", ":"))) + "\n"
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {_masked(k): _masked(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_masked(v) for v in value]
+    return value
 
 
 def write_run(run: RunRecord, directory: Path | None = None) -> Path:

@@ -299,3 +299,25 @@ def test_a_map_over_the_children_limit_has_no_line_per_child_while_it_runs(
     children = [x for x in lines if x.get("task") == "transform"]
     assert len(children) == 2  # of 5 children
     assert len([x for x in lines if x.get("task") == "extract"]) == 1
+
+
+def test_a_secret_that_also_appears_in_numbers_and_quotes_leaves_the_journal_readable(
+    journal_dir: Path,
+) -> None:
+    from headwater import Secret
+
+    with Flow("numbers") as f:
+        token = Secret("token")
+        n = Parameter("n", default=0)
+        echo_number(n, token)
+    state = f.run(parameters={"token": "12345", "n": 9123456})  # the secret is in the number
+    assert state.is_successful()
+    [path] = journal_dir.glob("*.jsonl")
+    record = journal.load_run(path.name.split("Z-", 1)[1].removesuffix(".jsonl"))
+    assert record.parameters["n"] == 9123456 and record.parameters["token"] == "********"
+    assert "12345" not in path.read_text().replace("9123456", "")
+
+
+@task
+def echo_number(n: int, token: object) -> int:
+    return n
