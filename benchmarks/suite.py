@@ -19,6 +19,10 @@ dask           ``DaskExecutor(client=client)``             ``client.map`` / ``cl
                                                            on the same Client
 =============  ==========================================  =================================
 
+Maps have dask.bag as their raw side on the three Dask schedulers (what a Dask expert writes:
+``dask.bag.from_sequence(xs, npartitions=min(1000, ceil(n / 1000)))``, ``map``, ``sum``,
+computed on the same threads, a new forkserver pool of W processes, or the same Client).
+
 W is the number of CPUs, except in the concurrency workload (16 threads locally; the
 distributed one runs on a second LocalCluster of 2 workers x 8 threads). The main
 LocalCluster has 2 worker processes x 1 thread on 127.0.0.1, dashboard on 127.0.0.1:0.
@@ -26,16 +30,18 @@ LocalCluster has 2 worker processes x 1 thread on 127.0.0.1, dashboard on 127.0.
 Also measured: the engine's import time (``python -X importtime``, in fresh subprocesses),
 the driver's peak memory (``VmHWM``, the peak resident set, of a fresh subprocess that runs
 one workload once, next to the same figure after its imports and set-up; not ``ru_maxrss``,
-which a process started from this one inherits from it on Linux), and, when
-``benchmarks/bench_scale.py`` exists, its scale section (``run_scale``).
+which a process started from this one inherits from it on Linux), and, with ``--scale``,
+``benchmarks/bench_scale.py``'s large map (``run_scale``).
 
 The run journal is off (``HEADWATER_JOURNAL=false``), so are checkpointing by default
 (``HEADWATER_CHECKPOINTING=false``; the checkpoint workload asks for it per task) and the
 progress bar (``progress=False`` when ``flow.run`` takes it, and ``HEADWATER_PROGRESS=false``).
 A cell stops repeating once it has spent ``--budget`` seconds (its repeats are reported).
+The report ends with the targets of issue 14, each marked met or not met
+(:func:`benchmarks.report.targets`).
 
 Usage: python benchmarks/suite.py [--sizes tiny|small|full] [--repeats N] [--out PATH]
-       [--executors local,threads,processes,dask] [--workloads map-1000,chain,...]
+       [--executors local,threads,processes,dask] [--workloads map-1000,chain-200,...]
 """
 
 from __future__ import annotations
@@ -76,6 +82,21 @@ RAW_NAMES = {
     "processes": "dask.multiprocessing.get",
     "dask": "client futures",
 }
+BAG_NAMES = {
+    "threads": "dask.bag (threads)",
+    "processes": "dask.bag (processes)",
+    "dask": "dask.bag (Client)",
+}
+"""The raw side's name for maps, which run as a dask.bag on the Dask schedulers."""
+
+
+def raw_name(kind: str, workload: Any) -> str:
+    """What the raw side of ``workload`` on ``kind`` is."""
+    if workload.bag is not None and kind in BAG_NAMES:
+        return BAG_NAMES[kind]
+    return RAW_NAMES[kind]
+
+
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "latest"
 
 
@@ -178,6 +199,12 @@ def raw_runner(kind: str, workload: Any, clusters: Clusters | None) -> Callable[
     threads = local_threads(kind, workload)
     if kind == "local":
         return workload.python
+    if workload.bag is not None:
+        bag = workload.bag
+        if kind == "dask":
+            assert clusters is not None
+            return lambda: bag(kind, clusters.client(workload.cluster_threads), threads)
+        return lambda: bag(kind, None, threads)
     if kind == "threads":
         import dask.threaded
 
@@ -241,7 +268,7 @@ def bench_cell(
         "workload": workload.id,
         "label": workload.label,
         "executor": kind,
-        "raw_name": RAW_NAMES[kind],
+        "raw_name": raw_name(kind, workload),
         "tasks": workload.n_tasks,
         "threads": total_threads(kind, workload),
         "headwater_s": hw_s,
@@ -395,45 +422,22 @@ def driver_memory(
     return out
 
 
-# -- scale (benchmarks/bench_scale.py, when present) ----------------------------------------
+# -- scale (benchmarks/bench_scale.py, with --scale) ----------------------------------------
 
 
-SCALE_SIZES = {"tiny": (100, 100), "small": (100_000, 10_000), "full": (1_000_000, 100_000)}
-"""By ``--sizes``: the large map run by ``run_scale``, and the size compared with raw
-``client.map``."""
+SCALE_SIZES = {"tiny": 100, "small": 100_000, "full": 1_000_000}
+"""By ``--sizes``: the large map run by ``run_scale``."""
 
 
-def scale_section(sizes: str, clusters: Clusters, rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Call ``benchmarks/bench_scale.py`` (``run_scale``, ``run_raw``) when it exists: the
-    large map on DaskExecutor, and batched headwater against raw ``client.map``; the latter
-    reuses this run's own map row of that size on ``dask`` when there is one."""
-    if not (ROOT / "benchmarks" / "bench_scale.py").exists():
-        return {"status": "not run: benchmarks/bench_scale.py is not there yet"}
+def scale_section(sizes: str, clusters: Clusters) -> dict[str, Any]:
+    """Call ``benchmarks/bench_scale.py``'s ``run_scale``: the large map on DaskExecutor, its
+    graph nodes and the driver's memory sampled during the run (``--scale``; the suite's own
+    map rows measure the same map against dask.bag)."""
     import benchmarks.bench_scale as bench_scale
 
-    big, compared = SCALE_SIZES[sizes]
-    client = clusters.client(1)
     out: dict[str, Any] = {"status": "run", "results": []}
     try:
-        out["results"].append(bench_scale.run_scale(big, "dask", client))
-        row = next(
-            (r for r in rows if r["workload"] == f"map-{compared}" and r["executor"] == "dask"),
-            None,
-        )
-        if row is not None:
-            hw, raw = row["headwater_s"], row["raw_s"]
-            source = "this suite's map row on dask"
-        else:
-            hw = bench_scale.run_scale(compared, "dask", client)["seconds"]
-            raw = bench_scale.run_raw(compared, client)["seconds"]
-            source = "bench_scale.run_scale / run_raw"
-        out["comparison"] = {
-            "n": compared,
-            "headwater_s": hw,
-            "raw_client_map_s": raw,
-            "raw_over_headwater": raw / hw,
-            "source": source,
-        }
+        out["results"].append(bench_scale.run_scale(SCALE_SIZES[sizes], "dask", clusters.client(1)))
     except Exception as exc:  # its failure is reported, not fatal to the suite
         out["error"] = f"{type(exc).__name__}: {exc}"
     return out
@@ -485,7 +489,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--memory-workloads", default=None, help="ids (default: all; tiny: the first one)"
     )
-    p.add_argument("--no-scale", action="store_true", help="skip the scale section")
+    p.add_argument(
+        "--scale", action="store_true", help="also run benchmarks/bench_scale.py's large map"
+    )
     p.add_argument(
         "--journal",
         action="store_true",
@@ -558,19 +564,17 @@ def main(argv: list[str] | None = None) -> int:
             clusters,
             args.memory_max_seconds,
         )
-        say("scale")
-        scale = (
-            {"status": "not run: --no-scale"}
-            if args.no_scale
-            else scale_section(args.sizes, clusters, rows)
-        )
+        scale = {"status": "not run (--scale runs it)"}
+        if args.scale:
+            say("scale")
+            scale = scale_section(args.sizes, clusters)
     meta["load_after"] = load_average()
     report = {
         "meta": meta,
         "import_time": imports,
         "rows": rows,
         "memory": memory,
-        "targets": targets(rows, scale, args.sizes),
+        "targets": targets(rows, memory, args.sizes),
         "scale": scale,
     }
     out = Path(args.out)

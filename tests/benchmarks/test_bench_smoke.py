@@ -10,7 +10,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
-WORKLOADS = ("map-10", "map-100", "chain", "layers", "sleep", "arrays", "checkpoint")
+WORKLOADS = ("map-10", "map-100", "chain-10", "layers-3x5", "sleep", "arrays", "checkpoint")
 EXECUTORS = ("local", "threads", "processes", "dask")
 
 
@@ -50,8 +50,11 @@ def test_suite_tiny_run_writes_every_row(tmp_path: Path) -> None:
     assert report["memory"] and all(
         m[side]["peak_mib"] > 0 for m in report["memory"] for side in ("headwater", "raw")
     )
-    assert {t["target"].split(",")[0] for t in report["targets"]} >= {"map 10"}
-    assert "error" not in report["scale"], report["scale"]
+    assert rows["map-100", "dask"]["raw_name"] == "dask.bag (Client)"
+    assert rows["map-100", "processes"]["raw_name"] == "dask.bag (processes)"
+    assert rows["chain-10", "dask"]["raw_name"] == "client futures"
+    assert len(report["targets"]) == 12 and all(t["met"] is None for t in report["targets"])
+    assert "## Targets (issue 14)" in page
 
 
 def test_bench_memory_small_run() -> None:
