@@ -2,13 +2,17 @@
 
 Design note
 -----------
-A map of more than :data:`MAX_UNBATCHED` children is planned by the flow runner as about
-``max(1000, 16 x worker threads)`` batch nodes (:func:`auto_batch_size`), each calling
-:func:`run_batch` for a run of consecutive children. ``run_batch`` runs every child through
-the same :class:`~headwater.engine.runner.TaskRunner` as an unbatched child (its own trigger,
-retries, handlers, targets and context), one after the other, and returns their states as one
-compact :class:`~headwater.engine.children.StateBatch`. How a child takes an input is described
-per input (:class:`BatchInput`), never per child, except for ``flatten``.
+The planner cuts a map into batch nodes, each calling :func:`run_batch` for a run of
+consecutive children (how many: ``batch_size``, or adaptively, :mod:`headwater.engine.sizing`).
+``run_batch`` runs every child as a task run of its own, one after the other, and returns
+their states as one compact :class:`~headwater.engine.children.StateBatch`. A plain child
+(no handler, cache, checkpoint or target, a default trigger, upstream successes) takes the
+fast path (:mod:`headwater.engine.plain`): its function is called directly and its value
+and times go into the batch's columns; any other child goes through the same
+:class:`~headwater.engine.runner.TaskRunner` as an unbatched child (its own trigger, retries,
+handlers, targets and context), and so does a plain child whose call raised, from the state
+that gave. How a child takes an input is described per input (:class:`BatchInput`), never
+per child, except for ``flatten``.
 
 A child to retry after a delay does not hold up its batch: the runner hands it back Retrying
 (``TaskRunner.defer_retries``), the others run, and it runs again when due; the wait leaves
@@ -34,7 +38,7 @@ from typing import Any
 
 from headwater import pickling
 from headwater.engine.calls import wait_for_retry
-from headwater.engine.children import ChildStates, StateBatch
+from headwater.engine.children import ChildStates, Columns, StateBatch
 from headwater.engine.nodes import (
     PLAIN_TYPES,
     FlowContext,
@@ -42,35 +46,10 @@ from headwater.engine.nodes import (
     picklable_state,
     to_check,
 )
-from headwater.engine.runner import TaskRunner, Upstream
+from headwater.engine.plain import plain_children, where_here
+from headwater.engine.runner import TaskRunner, Tried, Upstream
 from headwater.model.states import Retrying, State
-
-MAX_UNBATCHED = 1000
-"""A map of up to this many children runs one child per graph node (never batched)."""
-
-TASKS_PER_SLOT = 16
-"""Above MAX_UNBATCHED, a map aims for this many graph nodes per worker thread (at least
-MAX_UNBATCHED nodes in all)."""
-
-
-def auto_batch_size(n: int, slots: int = 1) -> int:
-    """The number of children per graph node for a map of ``n`` children.
-
-    Maps of up to ``MAX_UNBATCHED`` (1,000) children are not batched; larger ones are cut into
-    about ``max(1000, 16 * slots)`` nodes, so the scheduler handles a thousand tasks (or
-    sixteen per worker thread on a large cluster) however long the map is.
-
-    Args:
-        n: the number of children.
-        slots: how many tasks the executor runs at once.
-
-    >>> auto_batch_size(1000), auto_batch_size(1001), auto_batch_size(1_000_000)
-    (1, 2, 1000)
-    >>> auto_batch_size(1_000_000, slots=250)
-    250
-    """
-    nodes = max(MAX_UNBATCHED, TASKS_PER_SLOT * max(1, slots))
-    return 1 if n <= nodes else -(-n // nodes)
+from headwater.results.signing import using as using_run_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,26 +88,16 @@ class BatchSpec:
     initial_states: tuple[State | None, ...] | None = None
 
 
-def _span(values: Sequence[Any], batched: bool, start: int, stop: int) -> list[State]:
-    """The states of children ``start .. stop - 1`` from their states or their batches."""
-    if not batched:
-        return list(values)
-    out: list[State] = []
-    for b in values:
-        lo, hi = max(start, b.start), min(stop, b.start + b.n)
-        out.extend(b[p] for p in range(lo - b.start, hi - b.start))
-    return out
-
-
 def run_batch(
     task_def: TaskDef, flow_context: FlowContext, spec: BatchSpec, *values: Any
 ) -> StateBatch:
     """Run children ``spec.start .. spec.stop - 1`` of a mapped task, one after the other.
 
-    Each child is a whole task run (its own trigger, retries, context, handlers, targets).
-    A child to retry after a delay does not hold up the others: it ends Retrying, the rest
-    run, and it runs again when due (the wait secedes from a distributed worker or lends
-    the slot of LocalDaskExecutor's threads).
+    Each child is a whole task run (its own trigger, retries, context, handlers, targets);
+    plain children take the fast path (:mod:`headwater.engine.plain`). A child to retry
+    after a delay does not hold up the others: it ends Retrying, the rest run, and it runs
+    again when due (the wait secedes from a distributed worker or lends the slot of
+    LocalDaskExecutor's threads).
 
     Args:
         task_def: the task and its constants.
@@ -145,23 +114,38 @@ def run_batch(
     runner = task_def.runner(flow_context)
     runner.defer_retries = True
     ctx = flow_context.values
-    states: list[State] = []
+    columns = Columns(start, where_here())
     due: list[_Due] = []
     given = spec.initial_states
-    for i in range(start, stop):
+
+    def slow(i: int, tried: Tried | None = None) -> None:
         upstream = _child_inputs(prepared, i, start)
         runner.map_index = i
-        state = runner.run(upstream, ctx, spec.initial_state if given is None else given[i - start])
+        initial = spec.initial_state if given is None else given[i - start]
+        state = runner.run(upstream, ctx, initial, tried=tried)
         if isinstance(state, Retrying):
             heapq.heappush(due, (state.start_time or state.timestamp, i, state, upstream))
-        states.append(state)
-    _run_when_due(runner, ctx, due, states, start)
-    batch = StateBatch.of(start, states)
+        columns.add(state)
+
+    plain = plain_children(
+        runner, ctx, _plain_inputs(prepared, spec), start, stop, spec.initial_state, given
+    )
+    i = start
+    while i < stop:
+        if plain is not None:
+            with using_run_key(flow_context.run_token):
+                i = plain.run(i, stop, columns, slow)
+            if i >= stop:
+                break
+        slow(i)
+        i += 1
+    _run_when_due(runner, ctx, due, columns, start)
+    batch = columns.batch()
     if flow_context.ships_values:
         try:
             _check_picklable(batch)
         except Exception:
-            batch = StateBatch.of(start, [picklable_state(s, task) for s in states])
+            batch = StateBatch.of(start, [picklable_state(s, task) for s in batch])
     return batch
 
 
@@ -195,10 +179,40 @@ def _prepare(spec: BatchSpec, values: Sequence[Any]) -> _Prepared:
                 args[0] if inp.count < 0 else (ChildStates(args) if inp.batched else tuple(args))
             )
             extra = Upstream(inp.key, whole, None, inp.flattened, inp.gate)
-        elif inp.kind == "span":
-            extra = _span(args, inp.batched, spec.start, spec.stop)
         prepared.append((inp, args, extra))
     return prepared
+
+
+def _plain_inputs(prepared: _Prepared, spec: BatchSpec) -> list[tuple[str, Any]]:
+    """What the fast path needs of each input (:func:`headwater.engine.plain.plain_children`)."""
+    out: list[tuple[str, Any]] = []
+    for inp, given, extra in prepared:
+        if inp.kind == "whole":
+            out.append(("whole", extra))
+        elif inp.kind == "range":
+            out.append(("range", Upstream(inp.key, given[0], gate=inp.gate)))
+        elif inp.kind == "span":
+            out.append(("span", (inp.key, inp.batched, given)))
+        else:
+            pairs = []
+            for offset, at, index in inp.explicit:
+                value = given[offset]
+                pairs.append((value[at] if at is not None else value, index))
+            out.append(("explicit", (inp.key, pairs)))
+    return out
+
+
+def _span_state(given: Sequence[Any], batched: bool, i: int, start: int) -> State:
+    """Child ``i``'s upstream state, from the children's states (``start`` first) or the
+    upstream batches holding them."""
+    if not batched:
+        state: State = given[i - start]
+        return state
+    for b in given:
+        if b.start <= i < b.start + b.n:
+            found: State = b[i - b.start]
+            return found
+    raise IndexError(f"no upstream batch holds child {i}")
 
 
 def _child_inputs(prepared: _Prepared, i: int, start: int) -> list[Upstream]:
@@ -209,7 +223,8 @@ def _child_inputs(prepared: _Prepared, i: int, start: int) -> list[Upstream]:
         if kind == "whole":
             upstream.append(extra)
         elif kind == "span":
-            upstream.append(Upstream(inp.key, extra[i - start], gate=inp.gate))
+            state = _span_state(given, inp.batched, i, start)
+            upstream.append(Upstream(inp.key, state, gate=inp.gate))
         elif kind == "range":
             upstream.append(Upstream(inp.key, given[0], i, gate=inp.gate))
         else:
@@ -224,7 +239,7 @@ def _run_when_due(
     runner: TaskRunner,
     ctx: Any,
     due: list[_Due],
-    states: list[State],
+    columns: Columns,
     start: int,
 ) -> None:
     """Run the children waiting to retry, each when it is due, until none waits."""
@@ -235,7 +250,7 @@ def _run_when_due(
         state = runner.run(upstream, ctx, retry)
         if isinstance(state, Retrying):
             heapq.heappush(due, (state.start_time or state.timestamp, i, state, upstream))
-        states[i - start] = state
+        columns.put(i - start, state)
 
 
 def split_batch(spec: BatchSpec, args: Sequence[Any]) -> list[tuple[BatchSpec, list[Any]]]:
@@ -279,10 +294,8 @@ def join_batches(*parts: StateBatch) -> StateBatch:
 
 
 __all__ = [
-    "MAX_UNBATCHED",
     "BatchInput",
     "BatchSpec",
-    "auto_batch_size",
     "join_batches",
     "run_batch",
     "split_batch",

@@ -46,7 +46,8 @@ from types import CoroutineType
 from typing import Any
 
 from headwater.executors.base import lend_slot
-from headwater.model.states import RunInfo
+from headwater.model import signals
+from headwater.model.states import Failed, Looped, RunInfo, Skipped, State, TimedOut
 
 
 class TaskTimeoutError(TimeoutError):
@@ -90,6 +91,44 @@ def current_worker() -> Any:
         return worker_mod.get_worker()
     except ValueError:
         return None
+
+
+def state_of_error(task: Any, exc: BaseException, run_count: int) -> State:
+    """The state a try ends in when the task's function raised ``exc``: what a signal asks
+    for, TimedOut for a timeout, Failed (with the traceback) for any other exception.
+
+    Args:
+        task: the task (its name and ``max_retries``).
+        exc: what the call raised (a HeadwaterSignal or an Exception).
+        run_count: the try's number.
+    """
+    if isinstance(exc, signals.RETRY):
+        if run_count > task.max_retries:
+            return Failed(
+                f"Task {task.name!r} raised RETRY ({exc.message}) but has no retries left "
+                f"(max_retries={task.max_retries}).",
+                run_count=run_count,
+            )
+        return Failed(exc.message or "RETRY signal raised", run_count=run_count, exception=exc)
+    if isinstance(exc, signals.SKIP):
+        reason = exc.state_kwargs.get("reason", "task")
+        return Skipped(exc.message, exc.result, reason=reason, run_count=run_count)
+    if isinstance(exc, signals.LOOP):
+        return Looped(exc.message, exc.result, run_count=run_count)
+    if isinstance(exc, signals.HeadwaterSignal):
+        return exc.to_state(run_count=run_count)
+    if isinstance(exc, TaskTimeoutError):
+        return TimedOut(str(exc), exception=exc, run_count=run_count)
+    _runner_logger.debug("Task %r raised %r", task.name, exc)
+    return Failed(
+        f"Task {task.name!r} raised {type(exc).__name__}: {exc}",
+        exception=exc,
+        traceback=format_exception(exc),
+        run_count=run_count,
+    )
+
+
+_runner_logger = logging.getLogger("headwater.runner")
 
 
 def format_exception(exc: BaseException) -> str:
@@ -289,8 +328,11 @@ _forks = 0
 
 
 def _forked() -> None:
-    global _forks
+    global _forks, _RUN_ID_PREFIX
     _forks += 1  # a forked child's threads look their worker up again
+    # and its task run ids are its own (processes forked from one forkserver would share
+    # the prefix and the count)
+    _RUN_ID_PREFIX = uuid.uuid4().hex[:20]
 
 
 _where = threading.local()
@@ -326,5 +368,6 @@ __all__ = [
     "route_stdout",
     "run_in_new_loop",
     "run_info",
+    "state_of_error",
     "wait_for_retry",
 ]

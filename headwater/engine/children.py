@@ -87,38 +87,10 @@ class StateBatch:
         >>> len(b), b[0].map_index, b.counts()
         (1, 10, {'Success': 1})
         """
-        results: list[Any] = []
-        others: dict[int, State] = {}
-        times = array("d", bytes(8 * 3 * len(states)))
-        kinds: dict[type, int] = {}
-        where: tuple[str, str, str] | None = None
-        for pos, s in enumerate(states):
-            kinds[type(s)] = kinds.get(type(s), 0) + 1
-            info = s.run_info
-            if (
-                type(s) is Success
-                and s.message == PLAIN_MESSAGE
-                and s.run_count == 1
-                and s.map_index == start + pos
-                and s.exception is None
-                and s.traceback is None
-                and type(s.result_object) is MemoryResult
-                and info is not None
-                and info.start is not None
-            ):
-                here = (info.host, info.worker, info.thread)
-                if where is None:
-                    where = here
-                if here == where:
-                    results.append(s.result)
-                    j = 3 * pos
-                    times[j] = s.timestamp.timestamp()
-                    times[j + 1] = info.start.timestamp()
-                    times[j + 2] = info.end.timestamp()
-                    continue
-            results.append(None)
-            others[pos] = s
-        return cls(start, len(states), results, others, times, where or ("", "", ""), kinds)
+        columns = Columns(start)
+        for s in states:
+            columns.add(s)
+        return columns.batch()
 
     # -- the sequence --------------------------------------------------------------------
     def __len__(self) -> int:
@@ -182,6 +154,89 @@ class StateBatch:
     def classes(self) -> dict[type, int]:
         """Children by their state's class."""
         return dict(self.kinds)
+
+
+class Columns:
+    """A StateBatch being made, child by child: a plain success goes into the columns, any
+    other state is kept whole (see the module's note).
+
+    The engine's fast path appends a plain child's value to :attr:`results` and its three
+    times to :attr:`times` itself (no State is made for it); :meth:`add` and :meth:`put`
+    take a child's State.
+
+    Args:
+        start: the map index of the first child.
+        where: host, worker and thread of the children run here (None: taken from the
+            first plain State added).
+    """
+
+    __slots__ = ("start", "results", "others", "times", "where")
+
+    def __init__(self, start: int, where: tuple[str, str, str] | None = None) -> None:
+        self.start = start
+        self.results: list[Any] = []
+        self.others: dict[int, State] = {}
+        self.times = array("d")
+        self.where = where
+
+    def add(self, state: State) -> None:
+        """Append the next child's state."""
+        self.results.append(None)
+        self.times.extend(_NO_TIMES)
+        self.put(len(self.results) - 1, state)
+
+    def put(self, pos: int, state: State) -> None:
+        """Set the state of the child at position ``pos`` (added already)."""
+        info = state.run_info
+        if (
+            type(state) is Success
+            and state.message == PLAIN_MESSAGE
+            and state.run_count == 1
+            and state.map_index == self.start + pos
+            and state.exception is None
+            and state.traceback is None
+            and type(state.result_object) is MemoryResult
+            and info is not None
+            and info.start is not None
+            and info.end is not None
+        ):
+            here = (info.host, info.worker, info.thread)
+            if self.where is None:
+                self.where = here
+            if here == self.where:
+                self.others.pop(pos, None)
+                self.results[pos] = state.result
+                j = 3 * pos
+                self.times[j : j + 3] = array(
+                    "d", (state.timestamp.timestamp(), info.start.timestamp(), info.end.timestamp())
+                )
+                return
+        self.results[pos] = None
+        self.others[pos] = state
+
+    def batch(self) -> StateBatch:
+        """The batch of the children added so far."""
+        n = len(self.results)
+        order = sorted(self.others)
+        plain = n - len(order)
+        first_plain = 0  # the classes are counted in the order they first appear
+        for pos in order:
+            if pos != first_plain:
+                break
+            first_plain += 1
+        kinds: dict[type, int] = {}
+        for pos in order:
+            if plain and first_plain < pos and Success not in kinds:
+                kinds[Success] = 0
+            kind = type(self.others[pos])
+            kinds[kind] = kinds.get(kind, 0) + 1
+        if plain:
+            kinds[Success] = kinds.get(Success, 0) + plain
+        where = self.where or ("", "", "")
+        return StateBatch(self.start, n, self.results, self.others, self.times, where, kinds)
+
+
+_NO_TIMES = (0.0, 0.0, 0.0)
 
 
 class ChildStates(Sequence[State]):
@@ -284,4 +339,4 @@ class ChildStates(Sequence[State]):
         return f"<ChildStates: {self._n} children {self.counts()}>"
 
 
-__all__ = ["PLAIN_MESSAGE", "ChildStates", "StateBatch"]
+__all__ = ["PLAIN_MESSAGE", "ChildStates", "Columns", "StateBatch"]

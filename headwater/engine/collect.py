@@ -316,7 +316,7 @@ def _downstream(nodes: Mapping[str, tuple[Any, ...]], roots: list[str]) -> set[s
 def _follow_renames(planner: Planner, rename: Mapping[str, str]) -> None:
     """Make the plan point at the new keys."""
     plan = planner.plan
-    for out in plan.outputs.values():
+    for out in [*plan.outputs.values(), *plan.pilots.values()]:
         if out.single is not None:
             out.single = rename.get(out.single, out.single)
         if out.children is not None:

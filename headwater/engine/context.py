@@ -175,4 +175,30 @@ def task_run_context(
     return ctx
 
 
-__all__ = ["date_keys", "flow_run_context", "given_parameters", "task_run_context"]
+def render_run_name(task: Task, inputs: Mapping[str, Any], ctx: Mapping[str, Any]) -> str | None:
+    """Render ``task.task_run_name`` from the inputs and the run context.
+
+    Raises:
+        ValueError: naming the template and the missing field.
+    """
+    template = task.task_run_name
+    if template is None:
+        return None
+    if callable(template):
+        return str(template(**inputs))
+    try:
+        return template.format(**{**ctx, **inputs})
+    except (KeyError, IndexError, AttributeError) as exc:
+        raise ValueError(
+            f"task_run_name {template!r} of task {task.name!r} uses {exc}, which is neither an "
+            f"input ({', '.join(inputs) or 'none'}) nor in the run context"
+        ) from None
+
+
+__all__ = [
+    "date_keys",
+    "flow_run_context",
+    "given_parameters",
+    "render_run_name",
+    "task_run_context",
+]

@@ -14,14 +14,16 @@ is, a lost key's exception as Crashed, a cancelled one as Cancelled
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from headwater.engine.batches import BatchInput
 from headwater.engine.children import StateBatch
 from headwater.engine.hooks import UNKNOWN
 from headwater.engine.nodes import Shape
 from headwater.errors import HeadwaterError
+from headwater.model.flow import Edge
 from headwater.model.states import Cancelled, Crashed, Mapped, State
 from headwater.model.task import Task
 
@@ -77,6 +79,20 @@ class Elements:
         return self.explicit[i]
 
 
+@dataclass(frozen=True, slots=True)
+class MapJob:
+    """A map to plan: its task and key, its number of children, its edges, where each
+    mapped edge takes its elements from, and its initial state(s)."""
+
+    task: Task
+    key: str
+    n: int
+    edges: Sequence[Edge]
+    by_edge: Mapping[Edge, Elements]
+    initial: State | None
+    given: Sequence[State | None] | None
+
+
 @dataclass(slots=True)
 class Plan:
     """The runner's bookkeeping for one flow run."""
@@ -96,6 +112,13 @@ class Plan:
     """How many times the node of each (original) key was lost."""
     renames: int = 0
     """How many keys repairs renamed so far (numbers the new keys)."""
+    # adaptive batching (headwater.engine.sizing)
+    pilots: dict[Task, Output] = field(default_factory=dict)
+    """Maps whose pilots run and whose rest waits for their pace: the pilots' keys."""
+    measured: set[str] = field(default_factory=set)
+    """Pilots whose pace was asked for (told or not)."""
+    paces: dict[Task, float] = field(default_factory=dict)
+    """Seconds per child the fastest pilot of a map told."""
     # per-run facts, looked up once
     slots: int | None = None
     """How many tasks the executor runs at once (asked once per run)."""
@@ -250,19 +273,75 @@ def kinds(state: State) -> Iterable[type]:
     return {type(c) for c in state.map_states}
 
 
+def is_gate_edge(edge: Edge) -> bool:
+    """Whether the edge is a condition's: a state-only edge from a gate (``case``...), whose
+    state is checked before the task's trigger (mapped too: a gate inside ``apply_map``)."""
+    return edge.key is None and edge.upstream_task.is_gate
+
+
+def span_input(e: Edge, src: Elements, start: int, stop: int) -> tuple[BatchInput, list[str]]:
+    """How a batch of children ``start..stop`` reads a mapped input: a range of one value,
+    a span of unbatched children, the upstream batches it overlaps, or element by element."""
+    gate = is_gate_edge(e)
+    if src.single is not None:
+        return BatchInput(e.key, "range", gate=gate), [src.single]
+    out = src.out
+    if out is not None and out.children is not None:
+        ks = out.children[start:stop]
+        return BatchInput(e.key, "span", len(ks), gate=gate), ks
+    if out is not None:
+        up_starts = out.starts or [0]
+        j0 = bisect.bisect_right(up_starts, start) - 1
+        j1 = bisect.bisect_left(up_starts, stop, j0)
+        ks = (out.batches or [])[j0:j1]
+        return BatchInput(e.key, "span", len(ks), gate=gate, batched=True), ks
+    offsets: dict[str, int] = {}
+    explicit = []
+    for i in range(start, stop):
+        src_key, at, index = src.at(i)
+        offset = offsets.setdefault(src_key, len(offsets))
+        explicit.append((offset, at, index))
+    spec = BatchInput(e.key, "explicit", len(offsets), gate=gate, explicit=tuple(explicit))
+    return spec, list(offsets)
+
+
+def child_state(state: State | None, i: int) -> State | None:
+    """A given child's state as child ``i`` starts from (None: from scratch)."""
+    if state is None or state.map_index == i:
+        return state
+    return state.with_(map_index=i)
+
+
+def parallelism(executor: Any) -> int:
+    """How many tasks the executor runs at once, as far as it says (1 if it does not)."""
+    fn = getattr(executor, "parallelism", None)
+    if callable(fn):
+        try:
+            return max(1, int(fn()))
+        except Exception:
+            return 1
+    n = getattr(executor, "num_workers", None)
+    return n if isinstance(n, int) and n > 0 else 1
+
+
 __all__ = [
     "Elements",
     "LiteralArg",
+    "MapJob",
     "Output",
     "Plan",
     "annotations_of",
     "as_batch",
     "as_state",
+    "child_state",
     "count_runs",
     "element_sources",
     "is_cancel",
+    "is_gate_edge",
     "is_lost",
     "kinds",
+    "parallelism",
     "runs_of",
+    "span_input",
     "state_name",
 ]

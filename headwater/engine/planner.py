@@ -11,32 +11,31 @@ run, holding the Task and its constants), the key of the flow context (also a li
 values), and the keys of its upstream states.
 
 Compilation walks the tasks in topological order. A task whose shape is known is planned at
-once: a plain task is one node; a mapped task is one node per child. A mapped task's number
-of children is known when it maps over a constant or element-wise over another mapped task
-whose children are planned. Otherwise (mapping over another task's output, or flattening)
-the planner adds a small *shape* node that computes the length(s) of the upstream result on
-the worker, and defers the task and everything downstream of it. Each round submits the
-ready part of the graph as one batch, then waits for any needed shape, and plans again. The
-results themselves stay with the executor; only shapes and, at the end, states come back.
+once: a plain task is one node, a mapped task one node per child or per batch of children. A
+mapped task's number of children is known when it maps over a constant or element-wise over
+another mapped task already planned. Otherwise (mapping over another task's output, or
+flattening) a small *shape* node computes the length(s) of the upstream result on the
+worker, and the task and everything downstream of it wait. Each round submits the ready part
+of the graph as one batch, waits for a shape (or a pilot, below), and plans again. The results
+stay with the executor; only shapes, paces and, at the end, states come back.
 
-Element-wise maps keep child ``i`` of B depending only on child ``i`` of A, so a long
-per-element pipeline runs depth-first. A reduce (a plain edge from a mapped task) depends on
-every child, and its trigger sees every child's state. A condition's gate may itself be mapped
-(a ``case`` inside ``apply_map``): child ``i`` then checks gate child ``i`` before its trigger,
-batched or not.
+A batch node (:func:`~headwater.engine.batches.run_batch`) runs consecutive children, each
+a task run of its own, and returns their states as one compact
+:class:`~headwater.engine.children.StateBatch`. ``batch_size`` fixes its size; else a map of
+no more children than the executor's slots is one node per child, and a larger one starts
+with a few *pilot* nodes whose first to finish tells the pace that sizes the rest
+(:mod:`headwater.engine.sizing`; docs/notices/0010-batched-maps.md). Element-wise maps keep
+child ``i`` of B depending only on child ``i`` of A (a batch only on the upstream batches it
+overlaps), so a long per-element pipeline runs depth-first. A reduce (a plain edge from a
+mapped task) depends on every child, and its trigger sees every child's state (through a
+compact :class:`~headwater.engine.children.ChildStates` when batched). A condition's gate may
+itself be mapped (a ``case`` inside ``apply_map``): child ``i`` then checks gate child ``i``
+before its trigger.
 
 When a map cannot be expanded (the upstream did not succeed, its result is not a sized
 sequence, mapped arguments differ in length) the mapped task becomes a single node whose run
 checks the trigger first (so an upstream failure gives TriggerFailed and an upstream skip
 gives Skipped, as for any task) and then fails with a message saying why.
-
-A map of more than ``MAX_UNBATCHED`` children (or with ``batch_size`` > 1) is planned as
-*batches*: one :func:`~headwater.engine.batches.run_batch` node per run of consecutive
-children, which runs each child through the same TaskRunner and returns their states as one
-compact :class:`~headwater.engine.children.StateBatch`. A batch of an element-wise map reads
-only the upstream batches it overlaps; a reduce reads every batch and sees the children's
-states through a compact :class:`~headwater.engine.children.ChildStates`
-(docs/notices/0010-batched-maps.md).
 
 A map with no children is Mapped with no children, and a reduce of it receives ``[]``. When
 it has inputs that are not mapped (a ``case`` condition, an ``unmapped`` argument, a wait),
@@ -57,20 +56,13 @@ many task runs are planned and which finished.
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
 from headwater import pickling
 from headwater.engine import caching
-from headwater.engine.batches import (
-    MAX_UNBATCHED,
-    BatchInput,
-    BatchSpec,
-    auto_batch_size,
-    run_batch,
-)
+from headwater.engine.batches import BatchInput, BatchSpec, run_batch
 from headwater.engine.children import ChildStates, StateBatch
 from headwater.engine.hooks import FinishedRuns, RunHook
 from headwater.engine.nodes import (
@@ -86,14 +78,20 @@ from headwater.engine.nodes import (
 from headwater.engine.plan import (
     Elements,
     LiteralArg,
+    MapJob,
     Output,
     Plan,
     annotations_of,
+    child_state,
     element_sources,
+    is_gate_edge,
     kinds,
+    parallelism,
     runs_of,
+    span_input,
     state_name,
 )
+from headwater.engine.sizing import NODE_SECONDS, pace_of, pilot_size, rest_size
 from headwater.executors.base import Executor
 from headwater.model.builtin_tasks import Constant
 from headwater.model.flow import Edge, Flow
@@ -152,6 +150,9 @@ class Planner:
                 if needs:
                     blocked.add(task)
                     waiting |= needs
+                    pilots = plan.pilots.get(task)
+                    if pilots is not None and pilots.batches and pilots.batches[0] in batch:
+                        self._annotate(task, pilots, batch, annotations)
                 else:
                     self._finish_planning(task, batch, annotations)
             self.submit(batch, annotations)
@@ -161,11 +162,17 @@ class Planner:
             pending = [t for t in pending if t in blocked]
 
     def _learn_shapes(self, waiting: set[str]) -> None:
-        """Wait for some of the shape nodes a deferred task needs and keep what they say."""
+        """Wait for some of the shape nodes and pilots deferred tasks need, and keep what
+        they say."""
         from headwater.engine.collect import settle  # repairs submit through this planner
 
         plan, executor = self.plan, self.executor
         ready = executor.wait_any(sorted(waiting))
+        pilots = {k: t for t, out in plan.pilots.items() for k in out.keys()}
+        self._learn_paces({k: pilots[k] for k in ready if k in pilots})
+        ready = {k for k in ready if k not in pilots}
+        if not ready:
+            return
         got = executor.gather(ready)
         executor.release(ready)
         lost = {k: v for k, v in got.items() if isinstance(v, BaseException)}
@@ -178,6 +185,23 @@ class Planner:
                     plan.shapes[k] = Shape(
                         problem=f"its length could not be computed ({type(exc).__name__}: {exc})"
                     )
+
+    def _learn_paces(self, ready: Mapping[str, Task]) -> None:
+        """Keep the pace (seconds per child) that finished pilots tell, made where their
+        values are; the fastest pilot of a task tells its pace (notice 0010)."""
+        if not ready:
+            return
+        plan, executor = self.plan, self.executor
+        summaries = getattr(executor, "gather_summaries", None)
+        if callable(summaries):
+            got = summaries(list(ready), pace_of)
+        else:  # a duck-typed executor: summarize here
+            got = {k: pace_of(v) for k, v in executor.gather(list(ready)).items()}
+        for k, task in ready.items():
+            plan.measured.add(k)
+            pace = got.get(k)
+            if isinstance(pace, float) and pace < plan.paces.get(task, float("inf")):
+                plan.paces[task] = pace
 
     def submit(self, batch: dict[str, Any], annotations: dict[str, dict[str, Any]]) -> None:
         """Record a batch's nodes and hand the batch to the executor."""
@@ -231,8 +255,8 @@ class Planner:
         n = lengths.pop() if lengths else 0
         if given is not None and len(given) != n:
             given = None  # the inputs changed length: no given child is known to match
-        self._plan_map(task, key, n, edges, dict(sources), batch, initial, given)
-        return set()
+        job = MapJob(task, key, n, edges, dict(sources), initial, given)
+        return self._plan_map(job, batch)
 
     def _plan_given_map(self, task: Task, key: str, initial: Mapped, batch: dict[str, Any]) -> None:
         """A mapped task given a Mapped initial state: its children's states as literals."""
@@ -286,48 +310,93 @@ class Planner:
             sources.append((e, element_sources(out, shape)))
         return sources, needs, problems
 
-    def _plan_map(
-        self,
-        task: Task,
-        key: str,
-        n: int,
-        edges: Sequence[Edge],
-        by_edge: Mapping[Edge, Elements],
-        batch: dict[str, Any],
-        initial: State | None,
-        given: Sequence[State | None] | None = None,
-    ) -> None:
-        """Plan a map of ``n`` children: one node per child, batches, or (no children but
-        inputs to check) one node deciding its state. ``given`` holds the children's initial
-        states when the task was given a Mapped state (a finished child is kept)."""
+    def _plan_map(self, job: MapJob, batch: dict[str, Any]) -> set[str]:
+        """Plan a map: one node per child, batches of ``batch_size`` or adaptive batches
+        (:mod:`headwater.engine.sizing`), or (no children but inputs to check) one node
+        deciding its state; return the pilots it still waits for."""
+        task, edges = job.task, job.edges
         whole = {e: self._whole_input(e) for e in edges if not e.mapped}
-        if n == 0 and whole:
+        if job.n == 0 and whole:
             # No child will check the condition, unmapped inputs or waits: one node does, so
             # an empty map in a branch not taken is Skipped, not an empty Mapped.
-            spec = NodeSpec(tuple(i for i, _ in whole.values()), None, initial)
+            spec = NodeSpec(tuple(i for i, _ in whole.values()), None, job.initial)
             args = [k for _, keys in whole.values() for k in keys]
             def_key = self._def_key(task, batch)
-            batch[key] = (run_empty_map, def_key, self.plan.ctx_key, spec, *args)
-            self.plan.outputs[task] = Output(single=key)
-            return
-        size = task.batch_size or (
-            1 if n <= MAX_UNBATCHED else auto_batch_size(n, self._parallelism())
+            batch[job.key] = (run_empty_map, def_key, self.plan.ctx_key, spec, *args)
+            self.plan.outputs[task] = Output(single=job.key)
+            return set()
+        size = task.batch_size
+        if size is None:
+            return self._plan_adaptive(job, whole, batch)
+        if size > 1 and job.n > 1:
+            bounds = [*range(0, job.n, size), job.n]
+            keys = self._batch_nodes(job, bounds, whole, batch)
+            self.plan.outputs[task] = Output(batches=keys, starts=bounds)
+            return set()
+        self._plan_children(job, whole, batch)
+        return set()
+
+    def _plan_adaptive(
+        self, job: MapJob, whole: Mapping[Edge, tuple[InputSpec, list[str]]], batch: dict[str, Any]
+    ) -> set[str]:
+        """Plan a map's pilots, or, once one finished, the rest sized by its pace (see
+        :mod:`headwater.engine.sizing`); return the pilots it still waits for."""
+        plan, task, n = self.plan, job.task, job.n
+        slots = self._parallelism()
+        pilots = plan.pilots.get(task)
+        if pilots is None:
+            per_node = pilot_size(n, slots)
+            if per_node == 0 or not self._travels(task, batch):
+                self._plan_children(job, whole, batch)  # (refused as a whole when it cannot travel)
+                return set()
+            cover = min(n, per_node * slots)
+            bounds = [*range(0, cover, per_node), cover]
+            pilots = Output(batches=self._batch_nodes(job, bounds, whole, batch), starts=bounds)
+            if cover == n:
+                plan.outputs[task] = pilots
+                return set()
+            plan.pilots[task] = pilots
+        assert pilots.batches is not None and pilots.starts is not None
+        pace = plan.paces.get(task)
+        if pace is None:
+            left = {k for k in pilots.batches if k not in plan.measured}
+            if left:
+                return left
+            pace = NODE_SECONDS  # no pilot told its pace (lost with a worker): as if slow
+        cover = pilots.starts[-1]
+        size = rest_size(n - cover, pace, slots)
+        bounds = [*range(cover, n, size), n]
+        keys = self._batch_nodes(job, bounds, whole, batch)
+        plan.outputs[task] = Output(
+            batches=pilots.batches + keys, starts=pilots.starts[:-1] + bounds
         )
-        if size > 1 and n > 1:
-            self._plan_batches(task, key, n, size, edges, by_edge, whole, batch, initial, given)
-            return
+        return set()
+
+    def _travels(self, task: Task, batch: dict[str, Any]) -> bool:
+        """Whether the task's definition can reach the workers (if not, it is planned without
+        pilots, and every node of it fails: :meth:`_finish_planning`)."""
+        if not getattr(self.executor, "ships_values", False):
+            return True
+        definition = batch.get(self._def_key(task, batch), None)
+        return definition is None or pickling.pickle_problem(definition, "task") is None
+
+    def _plan_children(
+        self, job: MapJob, whole: Mapping[Edge, tuple[InputSpec, list[str]]], batch: dict[str, Any]
+    ) -> None:
+        """Plan a map as one node per child."""
+        task, given, initial = job.task, job.given, job.initial
         children = []
-        for i in range(n):
-            child_key = f"{key}-{i}"
+        for i in range(job.n):
+            child_key = f"{job.key}-{i}"
             children.append(child_key)
-            child_initial = initial if given is None else _child_state(given[i], i)
+            child_initial = initial if given is None else child_state(given[i], i)
             if child_initial is not None and child_initial.is_finished():
                 batch[child_key] = child_initial
                 continue
             inputs = []
-            for e in edges:
+            for e in job.edges:
                 if e.mapped:
-                    src_key, at, index = by_edge[e].at(i)
+                    src_key, at, index = job.by_edge[e].at(i)
                     element = InputSpec(e.key, -1, index, False, is_gate_edge(e), at)
                     inputs.append((element, [src_key]))
                 else:
@@ -337,30 +406,24 @@ class Planner:
             )
         self.plan.outputs[task] = Output(children=children)
 
-    def _plan_batches(
+    def _batch_nodes(
         self,
-        task: Task,
-        key: str,
-        n: int,
-        size: int,
-        edges: Sequence[Edge],
-        by_edge: Mapping[Edge, Elements],
+        job: MapJob,
+        bounds: Sequence[int],
         whole: Mapping[Edge, tuple[InputSpec, list[str]]],
         batch: dict[str, Any],
-        initial: State | None,
-        given: Sequence[State | None] | None = None,
-    ) -> None:
-        """Plan a map as nodes of ``size`` children each (notice 0010)."""
+    ) -> list[str]:
+        """Add a batch node for each run of children ``bounds[j] .. bounds[j + 1] - 1``
+        (notice 0010); return their keys."""
+        task, given = job.task, job.given
         def_key = self._def_key(task, batch)
         keys: list[str] = []
-        starts = list(range(0, n, size))
-        for s in starts:
-            stop = min(n, s + size)
+        for s, stop in zip(bounds, bounds[1:], strict=False):
             inputs: list[BatchInput] = []
             args: list[str] = []
-            for e in edges:
+            for e in job.edges:
                 if e.mapped:
-                    spec, ks = _span_input(e, by_edge[e], s, stop)
+                    spec, ks = span_input(e, job.by_edge[e], s, stop)
                 else:
                     whole_spec, ks = whole[e]
                     spec = BatchInput(
@@ -373,14 +436,14 @@ class Planner:
                     )
                 inputs.append(spec)
                 args.extend(ks)
-            node_key = f"{key}-batch{s}"
+            node_key = f"{job.key}-batch{s}"
             children = (
-                None if given is None else tuple(_child_state(given[i], i) for i in range(s, stop))
+                None if given is None else tuple(child_state(given[i], i) for i in range(s, stop))
             )
-            batch_spec = BatchSpec(s, stop, tuple(inputs), initial, children)
+            batch_spec = BatchSpec(s, stop, tuple(inputs), job.initial, children)
             batch[node_key] = (run_batch, def_key, self.plan.ctx_key, batch_spec, *args)
             keys.append(node_key)
-        self.plan.outputs[task] = Output(batches=keys, starts=[*starts, n])
+        return keys
 
     def _finish_planning(
         self, task: Task, batch: dict[str, Any], annotations: dict[str, dict[str, Any]]
@@ -398,6 +461,13 @@ class Planner:
             # A task with one node: its definition rides inside that node (no extra key,
             # no transfer between workers); only a map's children share it as a literal.
             batch[out.single or ""] = (node[0], batch.pop(def_key), *node[2:])
+        self._annotate(task, out, batch, annotations)
+
+    @staticmethod
+    def _annotate(
+        task: Task, out: Output, batch: dict[str, Any], annotations: dict[str, dict[str, Any]]
+    ) -> None:
+        """Give the task's nodes in ``batch`` its Dask annotations."""
         ann = annotations_of(task)
         if ann:
             for k in out.keys():
@@ -492,7 +562,9 @@ class Planner:
         """Tell the hooks how many task runs are planned, and watch this batch's."""
         runs: list[tuple[str, int]] = []
         owners: dict[str, tuple[Task, int | None]] = {}
-        for task, out in self.plan.outputs.items():
+        plan = self.plan
+        sizing = [(t, out) for t, out in plan.pilots.items() if t not in plan.outputs]
+        for task, out in [*plan.outputs.items(), *sizing]:
             for j, (k, n) in enumerate(runs_of(out)):
                 runs.append((k, n))
                 first = out.starts[j] if out.starts is not None else j
@@ -525,55 +597,4 @@ class Planner:
                 hook.on_task_runs_finished(runs=runs)
 
 
-def is_gate_edge(edge: Edge) -> bool:
-    """Whether the edge is a condition's: a state-only edge from a gate (``case``...), whose
-    state is checked before the task's trigger (mapped too: a gate inside ``apply_map``)."""
-    return edge.key is None and edge.upstream_task.is_gate
-
-
-def _span_input(e: Edge, src: Elements, start: int, stop: int) -> tuple[BatchInput, list[str]]:
-    """How a batch of children ``start..stop`` reads a mapped input: a range of one value,
-    a span of unbatched children, the upstream batches it overlaps, or element by element."""
-    gate = is_gate_edge(e)
-    if src.single is not None:
-        return BatchInput(e.key, "range", gate=gate), [src.single]
-    out = src.out
-    if out is not None and out.children is not None:
-        ks = out.children[start:stop]
-        return BatchInput(e.key, "span", len(ks), gate=gate), ks
-    if out is not None:
-        up_starts = out.starts or [0]
-        j0 = bisect.bisect_right(up_starts, start) - 1
-        j1 = bisect.bisect_left(up_starts, stop, j0)
-        ks = (out.batches or [])[j0:j1]
-        return BatchInput(e.key, "span", len(ks), gate=gate, batched=True), ks
-    offsets: dict[str, int] = {}
-    explicit = []
-    for i in range(start, stop):
-        src_key, at, index = src.at(i)
-        offset = offsets.setdefault(src_key, len(offsets))
-        explicit.append((offset, at, index))
-    spec = BatchInput(e.key, "explicit", len(offsets), gate=gate, explicit=tuple(explicit))
-    return spec, list(offsets)
-
-
-def _child_state(state: State | None, i: int) -> State | None:
-    """A given child's state as child ``i`` starts from (None: from scratch)."""
-    if state is None or state.map_index == i:
-        return state
-    return state.with_(map_index=i)
-
-
-def parallelism(executor: Any) -> int:
-    """How many tasks the executor runs at once, as far as it says (1 if it does not)."""
-    fn = getattr(executor, "parallelism", None)
-    if callable(fn):
-        try:
-            return max(1, int(fn()))
-        except Exception:
-            return 1
-    n = getattr(executor, "num_workers", None)
-    return n if isinstance(n, int) and n > 0 else 1
-
-
-__all__ = ["Planner", "is_gate_edge", "parallelism"]
+__all__ = ["Planner"]

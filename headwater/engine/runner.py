@@ -33,23 +33,22 @@ and written by the pipeline, and by the task's own code, sign and verify with it
 from __future__ import annotations
 
 import datetime as _dt
-import logging
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from headwater.engine.calls import (
     StdoutRouter,
-    TaskTimeoutError,
     call_function,
     call_with_timeout,
     format_exception,
     new_run_id,
     route_stdout,
     run_info,
+    state_of_error,
     wait_for_retry,
 )
-from headwater.engine.context import task_run_context
+from headwater.engine.context import render_run_name, task_run_context
 from headwater.engine.handlers import call_state_handlers, callback
 from headwater.engine.stored import StoredResults
 from headwater.model import signals
@@ -67,15 +66,12 @@ from headwater.model.states import (
     Skipped,
     State,
     Success,
-    TimedOut,
     TriggerFailed,
 )
 from headwater.model.task import Task
 from headwater.model.triggers import all_successful as _all_successful
 from headwater.results.base import Result
 from headwater.results.signing import using as using_run_key
-
-logger = logging.getLogger("headwater.runner")
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,24 +116,14 @@ class Upstream:
         return value
 
 
-def render_run_name(task: Task, inputs: Mapping[str, Any], ctx: Mapping[str, Any]) -> str | None:
-    """Render ``task.task_run_name`` from the inputs and the run context.
+@dataclass(frozen=True, slots=True)
+class Tried:
+    """A first try that ran outside the runner (a batch's plain child) and did not succeed:
+    the state it ended in, when it started, and the task run id it ran with."""
 
-    Raises:
-        ValueError: naming the template and the missing field.
-    """
-    template = task.task_run_name
-    if template is None:
-        return None
-    if callable(template):
-        return str(template(**inputs))
-    try:
-        return template.format(**{**ctx, **inputs})
-    except (KeyError, IndexError, AttributeError) as exc:
-        raise ValueError(
-            f"task_run_name {template!r} of task {task.name!r} uses {exc}, which is neither an "
-            f"input ({', '.join(inputs) or 'none'}) nor in the run context"
-        ) from None
+    state: State
+    started: _dt.datetime
+    task_run_id: str
 
 
 class TaskRunner:
@@ -222,6 +208,8 @@ class TaskRunner:
         context: Mapping[str, Any] | None = None,
         initial_state: State | None = None,
         map_error: str | None = None,
+        *,
+        tried: Tried | None = None,
     ) -> State:
         """Run the task and return its final State (or Pending/Paused when it cannot go on).
 
@@ -231,6 +219,8 @@ class TaskRunner:
             initial_state: where to start (e.g. Resume, or a finished state to keep).
             map_error: why the map could not be expanded; the run fails with it after the
                 trigger check.
+            tried: the first try ran already and did not succeed (a batch's plain child,
+                :mod:`headwater.engine.plain`): go on from the state it ended in.
         """
         quiet = self.quiet = not (
             self.task.state_handlers or self.task.on_failure or self.task.on_success
@@ -240,13 +230,16 @@ class TaskRunner:
         state = initial_state or (_PENDING if quiet else Pending(map_index=self.map_index))
         context = context or {}
         resumed = self._deferred.pop(self.map_index, None)
+        if tried is not None:  # its checks passed before its first try, as a retry's did
+            resumed = (tried.started, tried.task_run_id)
         self.started, self.task_run_id = resumed or (None, None)
+        first = tried.state if tried is not None else None
         try:
             if self.run_token is None:
-                state = self._pipeline(state, upstream, context, map_error, resumed is None)
+                state = self._pipeline(state, upstream, context, map_error, resumed, first)
             else:  # the run's signing key, for Results read and written in this task run
                 with using_run_key(self.run_token):
-                    state = self._pipeline(state, upstream, context, map_error, resumed is None)
+                    state = self._pipeline(state, upstream, context, map_error, resumed, first)
         except signals.ENDRUN as end:
             state = end.end_state
         if state.is_finished() and state is not initial_state:
@@ -262,17 +255,18 @@ class TaskRunner:
         upstream: Sequence[Upstream],
         context: Mapping[str, Any],
         map_error: str | None,
-        first: bool,
+        resumed: Any,
+        first: State | None,
     ) -> State:
         """The steps of :meth:`run` (see the module's note); may raise ENDRUN."""
-        if first:  # a deferred retry passed these checks already
+        if resumed is None:  # a deferred retry passed these checks already
             state = self.check_initial_state(state)
             state = self.check_upstream_finished(state, _states_of(upstream))
             state = self.check_gates(state, [_whole(up.state) for up in upstream if up.gate])
             trigger_states = _states_of([up for up in upstream if not up.gate])
             state = self.check_trigger(state, trigger_states)
             state = self.check_map_error(state, map_error)
-        return self.run_with_retries(state, self.get_inputs(upstream), context)
+        return self.run_with_retries(state, self.get_inputs(upstream), context, first)
 
     def check_initial_state(self, state: State) -> State:
         """End at once with a Finished initial state (a task given a previous run's state)
@@ -405,9 +399,14 @@ class TaskRunner:
         return inputs
 
     def run_with_retries(
-        self, state: State, inputs: Mapping[str, Any], context: Mapping[str, Any]
+        self,
+        state: State,
+        inputs: Mapping[str, Any],
+        context: Mapping[str, Any],
+        first: State | None = None,
     ) -> State:
-        """Call the task until it ends: LOOP runs it again, failures are retried."""
+        """Call the task until it ends: LOOP runs it again, failures are retried (``first``:
+        the state the first try ended in, when it ran already)."""
         run_count = state.run_count
         loop_count = 0
         loop_result: Any = None
@@ -428,26 +427,13 @@ class TaskRunner:
                 ctx["task_run_name"] = render_run_name(self.task, inputs, ctx)
             except ValueError as exc:
                 return self.transition(state, Failed(str(exc), exception=exc, run_count=run_count))
-            new = (
-                self.stored.check(inputs, ctx, run_count, self.map_index)
-                if self.stored is not None
-                else None
-            )
+            new, first = first, None
+            if new is None and self.stored is not None:
+                new = self.stored.check(inputs, ctx, run_count, self.map_index)
             if new is not None and new.is_cached():
                 return self.transition(state, new)
             if new is None:
-                if self.quiet:  # no handler would see the Running state: skip making it
-                    if self.started is None:
-                        self.started = _dt.datetime.now(_dt.UTC)
-                else:
-                    state = self.transition(
-                        state, Running(run_count=run_count, map_index=self.map_index)
-                    )
-                    if self.started is None:
-                        self.started = state.timestamp
-                new = self.call_task(inputs, ctx, run_count)
-                if new.is_successful() and self.stored is not None:
-                    new = self.stored.write(new, inputs, ctx, self.map_index)
+                state, new = self._try(state, inputs, ctx, run_count)
             if isinstance(new, Looped):
                 loop_count += 1
                 loop_result = new.result
@@ -472,6 +458,22 @@ class TaskRunner:
                 wait_for_retry(delay)
                 continue
             return self.transition(state, new)
+
+    def _try(
+        self, state: State, inputs: Mapping[str, Any], ctx: Mapping[str, Any], run_count: int
+    ) -> tuple[State, State]:
+        """One call of the function, and its checkpoint: (the state before, the try's)."""
+        if self.quiet:  # no handler would see the Running state: skip making it
+            if self.started is None:
+                self.started = _dt.datetime.now(_dt.UTC)
+        else:
+            state = self.transition(state, Running(run_count=run_count, map_index=self.map_index))
+            if self.started is None:
+                self.started = state.timestamp
+        new = self.call_task(inputs, ctx, run_count)
+        if new.is_successful() and self.stored is not None:
+            new = self.stored.write(new, inputs, ctx, self.map_index)
+        return state, new
 
     def should_retry(self, state: State, run_count: int) -> bool:
         """Whether a failed try is tried again: retries left, and the failure is retriable.
@@ -503,38 +505,22 @@ class TaskRunner:
                 finally:
                     if token is not None:
                         StdoutRouter.target.reset(token)
-        except signals.RETRY as sig:
-            if run_count > task.max_retries:
-                return Failed(
-                    f"Task {task.name!r} raised RETRY ({sig.message}) but has no retries left "
-                    f"(max_retries={task.max_retries}).",
-                    run_count=run_count,
-                )
-            return Failed(sig.message or "RETRY signal raised", run_count=run_count, exception=sig)
-        except signals.SKIP as sig:
-            reason = sig.state_kwargs.get("reason", "task")
-            return Skipped(sig.message, sig.result, reason=reason, run_count=run_count)
-        except signals.LOOP as sig:
-            return Looped(sig.message, sig.result, run_count=run_count)
-        except signals.HeadwaterSignal as sig:
-            return sig.to_state(run_count=run_count)
-        except TaskTimeoutError as exc:
-            return TimedOut(str(exc), exception=exc, run_count=run_count)
-        except Exception as exc:
-            return self._failed(exc, run_count)
+        except (signals.HeadwaterSignal, Exception) as exc:
+            return self.state_of_error(exc, run_count)
         done = Success("Task run succeeded.", value, run_count=run_count, map_index=self.map_index)
         if self.quiet:
             self._fresh = done
         return done
 
-    def _failed(self, exc: Exception, run_count: int) -> State:
-        logger.debug("Task %r raised %r", self.task.name, exc)
-        return Failed(
-            f"Task {self.task.name!r} raised {type(exc).__name__}: {exc}",
-            exception=exc,
-            traceback=format_exception(exc),
-            run_count=run_count,
-        )
+    def state_of_error(self, exc: BaseException, run_count: int) -> State:
+        """The state a try ends in when the task's function raised ``exc``
+        (:func:`headwater.engine.calls.state_of_error`).
+
+        Args:
+            exc: what the call raised (a HeadwaterSignal or an Exception).
+            run_count: the try's number.
+        """
+        return state_of_error(self.task, exc, run_count)
 
 
 def _whole(state: State | Sequence[State]) -> State | tuple[State, ...]:
@@ -586,8 +572,14 @@ def _states_of(upstream: Sequence[Upstream]) -> Collection[State]:
     return _StatesView(parts)
 
 
-
 _PENDING = Pending()
 """The initial state of a run no handler watches."""
 
-__all__ = ["TaskRunner", "Upstream", "call_with_timeout", "render_run_name", "wait_for_retry"]
+__all__ = [
+    "TaskRunner",
+    "Tried",
+    "Upstream",
+    "call_with_timeout",
+    "render_run_name",
+    "wait_for_retry",
+]

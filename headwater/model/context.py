@@ -82,6 +82,17 @@ def current() -> Mapping[str, Any]:
     return _current.get()
 
 
+enter_context = _current.set
+"""``enter_context(values)`` makes ``values`` the whole current context (no layering, no
+copy) and returns the token that :func:`exit_context` takes to restore the previous one: the
+engine's fast path for the plain children of a batch, whose ``values`` hold every layer
+(the ContextVar's own methods, so a child pays no Python call for them)."""
+
+exit_context = _current.reset
+"""``exit_context(token)`` restores the context that was current before
+:func:`enter_context` returned ``token``."""
+
+
 @contextlib.contextmanager
 def run_context(values: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
     """Layer ``values`` over the current context for the duration of the block."""
@@ -126,4 +137,12 @@ def get_logger(name: str | None = None) -> logging.LoggerAdapter:
     return _ContextAdapter(logger, {})
 
 
-__all__ = ["RunContext", "context", "current", "get_logger", "run_context"]
+__all__ = [
+    "RunContext",
+    "context",
+    "current",
+    "enter_context",
+    "exit_context",
+    "get_logger",
+    "run_context",
+]

@@ -13,10 +13,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from headwater import Flow, FlowDefinitionError, task, unmapped
-from headwater.engine.batches import auto_batch_size, run_batch
+from headwater.engine.batches import run_batch
 from headwater.engine.children import ChildStates, StateBatch
+from headwater.engine.sizing import PILOT_CHILDREN, pace_of, pilot_size, rest_size
 from headwater.executors import LocalDaskExecutor, LocalExecutor
 from headwater.model import states as S
+from headwater.taskgraph import is_node
 from tests.conftest import EXECUTOR_KINDS
 from tests.flows import batched_flows as B
 from tests.support.recording import RecordingExecutor
@@ -59,12 +61,14 @@ def some_executor(request: pytest.FixtureRequest) -> Iterator[Any]:
 @given(
     data=st.data(),
     n=st.integers(min_value=0, max_value=30),
-    batch_size=st.integers(min_value=1, max_value=9),
+    batch_size=st.one_of(st.none(), st.integers(min_value=1, max_value=9)),
     second=st.one_of(st.none(), st.integers(min_value=1, max_value=9)),
 )
 def test_batched_maps_give_the_same_states_as_unbatched(
-    some_executor: Any, data: st.DataObject, n: int, batch_size: int, second: int | None
+    some_executor: Any, data: st.DataObject, n: int, batch_size: int | None, second: int | None
 ) -> None:
+    """Batches of a given size, or adaptive ones (None: pilots, then the rest sized by their
+    pace), give every child the state one child per node gives."""
     indices = st.sets(st.integers(min_value=0, max_value=max(n - 1, 0)), max_size=4)
     fail, skip, flaky = data.draw(indices), data.draw(indices), data.draw(indices)
     f1, t1 = B.element_wise(n, 1, fail, skip, flaky, second_batch_size=1)
@@ -112,17 +116,38 @@ def test_failures_skips_and_retries_in_a_batch_on_every_executor(executor: Any) 
 # -- the structure of the graph -------------------------------------------------------------
 
 
-def test_a_large_map_becomes_far_fewer_graph_nodes_than_children() -> None:
+def slug(flow: Flow, name: str) -> str:
+    """The slug of the flow's task called ``name`` (its keys start with it)."""
+    return next(t.slug for t in flow.tasks if t.name == name)
+
+
+def batch_bounds(recording: RecordingExecutor, task_slug: str) -> list[tuple[int, int]]:
+    """The children of each batch node of a task, in the order they were submitted."""
+    return [
+        (n[3].start, n[3].stop)
+        for b in recording.batches
+        for k, n in b.items()
+        if is_node(n) and n[0] is run_batch and k.startswith(f"{task_slug}-")
+    ]
+
+
+def test_a_large_map_of_fast_children_becomes_a_few_graph_nodes_sized_by_its_pace() -> None:
     recording = RecordingExecutor(LocalExecutor())
     with Flow("big") as f:
-        total = B.total(B.plus_index.map(list(range(20_000))))
-    state = f.run(executor=recording, return_tasks=[total])
+        mapped = B.plus_index.map(list(range(20_000)))
+        total = B.total(mapped)
+    state = f.run(executor=recording, return_tasks=[total, mapped])
     assert state.result[total].result == sum(range(1, 20_001))
-    nodes = recording.nodes()
-    # one node per batch, and one that strips the values of each batch not returned
-    assert len(nodes) < 20_000 / 5
-    batch_nodes = [n for n in nodes.values() if n[0] is run_batch]
-    assert len(batch_nodes) == 20_000 // auto_batch_size(20_000)
+    bounds = batch_bounds(recording, slug(f, "plus_index"))
+    # one pilot (one slot here) of PILOT_CHILDREN children, then the rest cut by the pace
+    # its children took, which the pilot's own batch holds
+    assert bounds[0] == (0, PILOT_CHILDREN) == (0, pilot_size(20_000, 1))
+    pace = pace_of(state.result[mapped].map_states.batches[0])
+    assert pace is not None
+    size = rest_size(20_000 - PILOT_CHILDREN, pace, 1)
+    expected = [(s, min(s + size, 20_000)) for s in range(PILOT_CHILDREN, 20_000, size)]
+    assert bounds[1:] == expected
+    assert len(bounds) < 20_000 / 100  # (a few microseconds a child: a handful of nodes)
 
 
 def test_element_wise_batches_depend_only_on_the_matching_upstream_batch() -> None:
@@ -158,14 +183,95 @@ def test_batches_of_different_sizes_read_only_the_upstream_batches_they_overlap(
         assert list(node[4:]) == wanted
 
 
-def test_a_small_map_is_not_batched_unless_asked() -> None:
-    assert auto_batch_size(0) == auto_batch_size(1000) == 1
-    assert auto_batch_size(10_000) == 10
-    assert auto_batch_size(1_000_000, slots=4) == 1000
-    recording = RecordingExecutor(LocalExecutor())
-    f, _ = B.element_wise(50, None)
-    f.run(executor=recording)
+def test_a_map_of_no_more_children_than_slots_runs_one_child_per_node() -> None:
+    executor = LocalDaskExecutor("threads", num_workers=4)
+    recording = RecordingExecutor(executor)
+    f, t = B.element_wise(4, None)
+    state = f.run(executor=recording)
+    assert state.is_successful()
     assert not any(n[0] is run_batch for n in recording.nodes().values())
+    assert isinstance(state.result[t["a"]].map_states, tuple)
+
+
+def test_a_small_map_batches_when_it_has_more_children_than_slots() -> None:
+    recording = RecordingExecutor(LocalExecutor())  # one slot
+    f, t = B.element_wise(3, None)
+    state = f.run(executor=recording)
+    assert state.result[t["total"]].result == sum(x * 10 + 1 for x in range(3))
+    # the pilot covers the whole map: one node each, planned at once with the rest
+    assert batch_bounds(recording, slug(f, "step")) == [(0, 3)]
+    assert batch_bounds(recording, slug(f, "plus_index")) == [(0, 3)]
+    assert len(recording.batches) == 1
+
+
+def test_the_rest_of_a_map_and_what_follows_are_planned_once_a_pilot_finished() -> None:
+    recording = RecordingExecutor(LocalDaskExecutor("threads", num_workers=2))
+    f, t = B.element_wise(40, None)
+    state = f.run(executor=recording)
+    assert state.result[t["count"]].result == 40
+    first = recording.batches[0]
+    pilots = [k for k, n in first.items() if is_node(n) and n[0] is run_batch]
+    assert len(pilots) == 2 and all(k.startswith(slug(f, "step")) for k in pilots)
+    assert [(first[k][3].start, first[k][3].stop) for k in pilots] == [(0, 4), (4, 8)]
+    later = {k for b in recording.batches[1:] for k in b}
+    # the rest of the first map, the second map and the reduces wait for a pilot's pace
+    for name in ("step", "plus_index", "count_finished"):
+        assert any(k.startswith(f"{slug(f, name)}-") for k in later), name
+
+
+def test_slow_children_run_one_per_node(executor: Any) -> None:
+    """A child that sleeps longer than a node aims to run is alone in its node after the
+    pilots (the pace cannot be under the sleep, so this holds on any machine)."""
+    recording = RecordingExecutor(executor)
+    with Flow("slow") as f:
+        naps = B.nap.map(list(range(9)), seconds=unmapped(0.06))
+    state = f.run(executor=recording)
+    assert state.result[naps].result == list(range(9))
+    prefix = f"{slug(f, 'nap')}-"
+    sizes = [
+        [
+            n[3].stop - n[3].start if n[0] is run_batch else 1
+            for k, n in b.items()
+            if is_node(n) and k.startswith(prefix)
+        ]
+        for b in recording.batches
+        if any(k.startswith(prefix) for k in b)
+    ]
+    pilots, *rest = sizes  # the first nodes planned: pilots (or one child per node)
+    assert max(pilots) <= PILOT_CHILDREN
+    assert [size for later in rest for size in later] == [1] * (9 - sum(pilots))
+
+
+@pytest.mark.parametrize("executor_kind", ["local", "threads", "processes"])
+def test_plain_children_see_the_context_the_runner_gives(executor_kind: str) -> None:
+    """Children on the fast path (plain) and the runner's path (a LOOP, a failed first try
+    retried, an async child that skips) see the same context and end in the same states as
+    one child per node."""
+    executor = EXECUTOR_KINDS[executor_kind]()
+    f1, t1 = B.context_flow(6, 1)
+    f2, t2 = B.context_flow(6, 6)
+    one = f1.run(executor=executor)
+    batched = f2.run(executor=EXECUTOR_KINDS[executor_kind]())
+    ids = set()
+    for name in ("looped", "plain"):
+        a, b = one.result[t1[name]].map_states, batched.result[t2[name]].map_states
+        assert isinstance(b, ChildStates)
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert (type(x), x.message, x.run_count, x.map_index) == (
+                type(y), y.message, y.run_count, y.map_index
+            )  # fmt: skip
+            assert x.result[:-2] == y.result[:-2]  # all but the slug and the run id
+            assert y.result[0] == i and y.result[1] == f"where_and_how[{i}]"
+            assert y.result[-2] == t2[name].slug
+            ids.add(y.result[-1])
+        assert [c.result[2] for c in b] == [1, 1, 1, 2, 1, 1]  # element 3 ran twice
+    assert len(ids) == 12  # a task run id per child
+    looped = batched.result[t2["looped"]].map_states
+    assert [c.result[3:5] for c in looped][:2] == [(2, 0), (2, 1)]  # LOOP count and result
+    got = [(type(c).__name__, c.result) for c in batched.result[t2["async"]].map_states]
+    assert got == [("Success", 0), ("Success", 2), ("Skipped", None)] + [
+        ("Success", 6), ("Success", 8), ("Success", 10)
+    ]  # fmt: skip
 
 
 def test_a_retry_waiting_in_a_batch_lets_the_rest_of_the_batch_run() -> None:

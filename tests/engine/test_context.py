@@ -137,3 +137,17 @@ def test_task_full_name_flow_run_name_and_logger(
     assert named["flow_run_name"] == "nightly"
     if executor.__class__.__name__ == "LocalExecutor":  # records from workers: test_logs
         assert "logged through context['logger']" in caplog.text
+
+
+def test_task_run_ids_are_unique_across_worker_processes(executor: object) -> None:
+    """Worker processes forked from one forkserver make their own task run ids (they once
+    shared the per-process prefix and counter, so two children could get one id)."""
+    from headwater import unmapped
+    from tests.flows import batched_flows as B
+
+    with Flow("run ids") as f:
+        unbatched = B.where_and_how.map(list(range(8)), unmapped(0), batch_size=1)
+        batched = B.where_and_how.map(list(range(8)), unmapped(0), batch_size=2)
+    state = f.run(executor=executor)
+    ids = [c.result[-1] for t in (unbatched, batched) for c in state.result[t].map_states]
+    assert len(set(ids)) == 16

@@ -296,7 +296,7 @@ def test_dask_keys_specs_priorities_and_resources(recording_client: Client) -> N
     counted = E.Counted()
     with Flow("f") as f:
         xs = E.numbers(1000)
-        ys = E.with_counted.map(xs, unmapped(counted), task_args={"priority": 7})
+        ys = E.with_counted.map(xs, unmapped(counted), batch_size=1, task_args={"priority": 7})
         t = E.total(ys)
         gpu = E.available_gpus(task_args={"tags": {"dask-resource:GPU=1"}})
     state = f.run(executor=DaskExecutor(client=recording_client))
@@ -322,11 +322,24 @@ def test_dask_keys_specs_priorities_and_resources(recording_client: Client) -> N
     assert any(s["key"].startswith("with_counted-") and s["key"].endswith("-999") for s in children)
 
 
+def test_the_pilots_and_the_rest_of_an_adaptive_map_carry_its_annotations(
+    recording_client: Client,
+) -> None:
+    with Flow("f") as f:
+        ys = E.inc.map(list(range(1000)), task_args={"priority": 3})
+        t = E.total(ys)
+    state = f.run(executor=DaskExecutor(client=recording_client), return_tasks=[t])
+    assert state.result[t].result == sum(range(1, 1001))
+    batches = [s for s in _seen if s["prefix"] == "inc"]
+    assert 1 < len(batches) < 1000  # pilots, then the rest (a thousand fast children)
+    assert all("-batch" in s["key"] and s["priority"][0] == -3 for s in batches)
+
+
 def test_a_task_is_one_dask_task_whether_its_result_is_returned_or_not(
     recording_client: Client,
 ) -> None:
     with Flow("f") as f:
-        ys = E.inc.map(list(range(50)))
+        ys = E.inc.map(list(range(50)), batch_size=1)
         t = E.total(ys)
     state = f.run(executor=DaskExecutor(client=recording_client), return_tasks=[t])
     assert state.is_successful(), state

@@ -70,7 +70,7 @@ def test_each_task_definition_and_the_context_reach_a_worker_process_once(
 
 def test_several_ready_nodes_go_to_a_worker_process_in_one_pool_call() -> None:
     with Flow("chunks") as flow:
-        seen = calls.map(list(range(60)))
+        seen = calls.map(list(range(60)), batch_size=1)  # 60 nodes, not batches
         count(seen)
     state = flow.run(executor=LocalDaskExecutor("processes", num_workers=1))
     assert state.is_successful(), state.result

@@ -109,3 +109,55 @@ def die_at(x: int, fatal: int) -> int:
         time.sleep(1)
         os._exit(1)
     return x
+
+
+@task
+def nap(x: int, seconds: float) -> int:
+    """Sleep ``seconds`` (a slow child), then x."""
+    import time
+
+    time.sleep(seconds)
+    return x
+
+
+@task(max_retries=2, retry_delay=0.0)
+def where_and_how(x: int, loops: int) -> tuple[Any, ...]:
+    """What the run context says of this child, after LOOPing ``loops`` times and failing
+    its first try when x is 3 (a plain child whose call raises goes on in the runner)."""
+    if context["task_loop_count"] <= loops:
+        raise signals.LOOP(result=x)
+    if x == 3 and context["task_run_count"] == 1:
+        raise RuntimeError("the first try of element 3 fails")
+    return (
+        context["map_index"],
+        context["task_full_name"],
+        context["task_run_count"],
+        context["task_loop_count"],
+        context.get("task_loop_result"),
+        context["task_run_name"],
+        context["resume"],
+        context["flow_name"],
+        context["task_slug"],
+        context["task_run_id"],
+    )
+
+
+@task
+async def awaited(x: int) -> int:
+    """An ``async def`` child: awaited in the batch."""
+    import asyncio
+
+    await asyncio.sleep(0)
+    if x == 2:
+        raise signals.SKIP("two skips")
+    return x * 2
+
+
+def context_flow(n: int, batch_size: int | None) -> tuple[Flow, dict[str, Task]]:
+    """Children reporting their run context (and LOOPing, and a failed first try), and
+    async children."""
+    with Flow("context-in-batches") as f:
+        looped = where_and_how.map(list(range(n)), unmapped(1), batch_size=batch_size)
+        plain = where_and_how.map(list(range(n)), unmapped(0), batch_size=batch_size)
+        coroutines = awaited.map(list(range(n)), batch_size=batch_size)
+    return f, {"looped": looped, "plain": plain, "async": coroutines}

@@ -166,17 +166,18 @@ def handled(x: int) -> int:
     return x
 
 
-def pipeline_flow(steps: int = 3) -> tuple[Flow, list[Task]]:
+def pipeline_flow(steps: int = 3, batch_size: int | None = None) -> tuple[Flow, list[Task]]:
     """A per-element pipeline over a runtime-length list: ``n`` -> range -> inc -> inc ...
+    (each map with ``batch_size``; None: adaptive).
 
     Returns the flow and its mapped steps, in order.
     """
     with Flow("pipeline") as f:
         n = Parameter("n", default=4)
         xs = count_range(n)
-        mapped = [inc.map(xs)]
+        mapped = [inc.map(xs, batch_size=batch_size)]
         for _ in range(steps - 1):
-            mapped.append(inc.map(mapped[-1]))
+            mapped.append(inc.map(mapped[-1], batch_size=batch_size))
         total(mapped[-1])
     return f, mapped
 

@@ -51,32 +51,51 @@ Node = tuple[Task, int | None]
 
 
 class Graph:
-    """The compiled graph of one run, read back from the recorded batches."""
+    """The compiled graph of one run, read back from the recorded batches, child by child:
+    a batch node of children ``start .. stop - 1`` (notice 0010) stands for each of them, and
+    depends on what the batch reads."""
 
     def __init__(self, flow: Flow, recording: RecordingExecutor) -> None:
         self.batch_of: dict[Node, int] = {}
         self.deps: dict[Node, set[Node]] = {}
-        owners: dict[str, Node] = {}
+        self.span: dict[Node, tuple[int, int]] = {}
+        owners: dict[str, list[Node]] = {}
         patterns = [
-            (t, re.compile(rf"^{re.escape(t.slug)}-[0-9a-f]{{8}}(?:-(\d+))?$")) for t in flow.tasks
+            (t, re.compile(rf"^{re.escape(t.slug)}-[0-9a-f]{{8}}(?:-(\d+)|-batch(\d+))?$"))
+            for t in flow.tasks
         ]
         for batch in recording.batches:
-            for key in batch:
+            for key, value in batch.items():
                 for t, pattern in patterns:
                     m = pattern.match(key)
-                    if m:
-                        owners[key] = (t, int(m.group(1)) if m.group(1) else None)
+                    if m and m.group(2) is not None:  # a batch of children
+                        spec = value[3] if is_node(value) else None
+                        start = spec.start if spec is not None else value.start
+                        stop = spec.stop if spec is not None else value.start + value.n
+                        owners[key] = [(t, i) for i in range(start, stop)]
+                        for node in owners[key]:
+                            self.span[node] = (start, stop)
+                    elif m:
+                        owners[key] = [(t, int(m.group(1)) if m.group(1) else None)]
+                        index = owners[key][0][1]
+                        if index is not None:
+                            self.span[owners[key][0]] = (index, index + 1)
         for number, batch in enumerate(recording.batches):
             for key, value in batch.items():
                 if key not in owners:
                     continue  # task definitions, the flow context, shape nodes
-                node = owners[key]
-                self.batch_of[node] = number
                 args = value[1:] if is_node(value) else ()
                 keys = [a for a in args if type(a) is str] + [
                     k for a in args if type(a) is list for k in a
                 ]
-                self.deps[node] = {owners[k] for k in keys if k in owners}
+                deps = {node for k in keys if k in owners for node in owners[k]}
+                for node in owners[key]:
+                    self.batch_of[node] = number
+                    self.deps[node] = deps
+
+    def peers(self, task: Task, i: int) -> set[Node]:
+        """Child ``i`` of ``task`` and the children sharing its graph node."""
+        return {(task, j) for j in range(*self.span[(task, i)])}
 
     def closure(self, node: Node) -> set[Node]:
         """Everything ``node`` depends on, directly or not."""
@@ -163,9 +182,14 @@ def test_flatten_over_a_task_result_and_over_a_constant(executor: Any) -> None:
 # -- element-wise maps: the dependency structure ------------------------------------------------
 
 
+@pytest.mark.parametrize("batch_size", [1, None])
 @pytest.mark.parametrize("n", [1, 4])
-def test_mapping_over_a_mapped_task_is_element_wise(executor: Any, n: int) -> None:
-    f, steps = M.pipeline_flow(steps=3)
+def test_mapping_over_a_mapped_task_is_element_wise(
+    executor: Any, n: int, batch_size: int | None
+) -> None:
+    """Child ``i`` of a step depends only on the node of the step before that holds child
+    ``i`` (itself alone when unbatched), never on the rest of the map."""
+    f, steps = M.pipeline_flow(steps=3, batch_size=batch_size)
     recording = RecordingExecutor(executor)
     state = f.run(parameters={"n": n}, executor=recording)
     assert state.is_successful()
@@ -173,11 +197,16 @@ def test_mapping_over_a_mapped_task_is_element_wise(executor: Any, n: int) -> No
     graph = Graph(f, recording)
     first, second, third = steps
     for i in range(n):
-        assert graph.deps[(second, i)] == {(first, i)}
-        assert graph.deps[(third, i)] == {(second, i)}
-        # element i's whole pipeline never waits for another element
+        # the steps are cut alike (their children cost alike), so child i's node in each
+        # step holds the same children
+        assert graph.span[(first, i)] == graph.span[(second, i)] == graph.span[(third, i)]
+        if batch_size == 1:
+            assert graph.peers(first, i) == {(first, i)}
+        assert graph.deps[(second, i)] == graph.peers(first, i)
+        assert graph.deps[(third, i)] == graph.peers(second, i)
+        # element i's whole pipeline never waits for an element outside its node
         mapped_deps = {d for d in graph.closure((third, i)) if d[1] is not None}
-        assert mapped_deps == {(first, i), (second, i)}
+        assert mapped_deps == graph.peers(first, i) | graph.peers(second, i)
     reduce = next(t for t in f.tasks if t.name == "total")
     assert graph.deps[(reduce, None)] == {(third, i) for i in range(n)}
 
@@ -206,8 +235,8 @@ def test_a_constant_length_pipeline_is_one_batch(executor: Any) -> None:
     assert len(recording.batches) == 1
     give = next(t for t in f.tasks if t.name == "give")
     for i in range(3):
-        assert graph.deps[(b, i)] == {(a, i)}
-        assert graph.deps[(c, i)] == {(b, i), (give, None)}
+        assert graph.deps[(b, i)] == graph.peers(a, i)
+        assert graph.deps[(c, i)] == graph.peers(b, i) | {(give, None)}
 
 
 # -- what is mapped over ----------------------------------------------------------------------

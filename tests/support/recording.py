@@ -34,6 +34,11 @@ class RecordingExecutor:
     def release(self, keys: Collection[str]) -> None:
         self.inner.release(keys)
 
+    def __getattr__(self, name: str) -> Any:
+        # everything else (parallelism, gather_summaries, watch...) is the inner executor's,
+        # so that a recorded run is planned as an unrecorded one
+        return getattr(self.inner, name)
+
     def nodes(self) -> dict[str, tuple[Any, ...]]:
         """Every graph node submitted so far, by key (literals left out)."""
         return {k: v for b in self.batches for k, v in b.items() if is_node(v)}

@@ -1,0 +1,150 @@
+"""How many children of a map each graph node runs: adaptive batching (notice 0010).
+
+Design note
+-----------
+A graph node costs the scheduler about the same whatever it runs (2-3 ms on dask.distributed
+on a 2-core machine, a tenth of that on LocalDaskExecutor's threads), so children that take
+microseconds must share nodes and children that take tenths of a second must not. What a
+child costs is not known before it runs, so a map of ``n`` children (no ``batch_size``
+given) is planned in two steps by the planner:
+
+1. **Pilots.** With ``S`` slots (the tasks the executor runs at once), a map of at most
+   ``S`` children runs one child per node: each slot gets one, nothing is gained by
+   batching. A larger map starts with at most ``S`` *pilot* nodes of
+   :func:`pilot_size` children each (at most :data:`PILOT_CHILDREN`, fewer when the map is
+   small), one per slot, so that pilots of slow children keep every slot busy. When the
+   pilots cover the whole map, that is its plan.
+2. **The rest.** As soon as one pilot finished (the others keep running), its pace —
+   seconds per child, from the children's own times in its
+   :class:`~headwater.engine.children.StateBatch` (:func:`pace_of`) — sizes the nodes of the
+   remaining children (:func:`rest_size`), and they and everything downstream of the map
+   are planned.
+
+The rule for the rest, with pace ``c`` and ``m`` children left: nodes of
+:data:`NODE_SECONDS` each (``ceil(NODE_SECONDS / c)`` children), so the scheduler's cost is a
+few percent; but when that leaves fewer than :data:`NODES_PER_SLOT` nodes per slot, smaller
+nodes (``ceil(m / (NODES_PER_SLOT * S))`` children) so that the work balances, yet none
+shorter than :data:`MIN_NODE_SECONDS`; and never more than :data:`MAX_NODES` nodes. Slow
+children (50 ms) thus run one per node, a million children of a few microseconds in about
+forty nodes of 50 ms, a thousand in one.
+
+The pace is measured on the first children only: a map whose children get much slower
+further on is cut as if they were not (``.map(batch_size=n)`` forces a size). A pilot lost
+with its worker tells no pace; when no pilot tells one, the rest is sized as for slow
+children.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from headwater.engine.children import StateBatch
+
+NODE_SECONDS = 0.05
+"""How long a node of a batched map aims to run (the scheduler's cost per node is then a
+few percent)."""
+
+MIN_NODE_SECONDS = 0.01
+"""The shortest node made so that the work balances over the slots."""
+
+NODES_PER_SLOT = 4
+"""The nodes per slot aimed for when the work allows, so that the slots finish together."""
+
+MAX_NODES = 1000
+"""The most nodes the rest of a map is cut into (the scheduler's work stays bounded)."""
+
+PILOT_CHILDREN = 4
+"""The most children a pilot node runs."""
+
+
+def pilot_size(n: int, slots: int) -> int:
+    """Children per pilot node of a map of ``n`` children on ``slots`` slots; 0 when the map
+    runs one child per node without pilots (it has no more children than slots).
+
+    Args:
+        n: the number of children.
+        slots: how many tasks the executor runs at once.
+
+    >>> pilot_size(2, 2), pilot_size(3, 2), pilot_size(1000, 2), pilot_size(40, 16)
+    (0, 2, 4, 3)
+    """
+    slots = max(1, slots)
+    if n <= slots:
+        return 0
+    return min(PILOT_CHILDREN, -(-n // slots))
+
+
+def rest_size(m: int, pace: float, slots: int) -> int:
+    """Children per node for the ``m`` children left once a pilot took ``pace`` seconds
+    per child (see the module's note).
+
+    Args:
+        m: the children left.
+        pace: seconds per child.
+        slots: how many tasks the executor runs at once.
+
+    >>> rest_size(184, 0.05, 16), rest_size(999_992, 2e-6, 2), rest_size(99_992, 2e-6, 2)
+    (1, 25000, 12499)
+    >>> rest_size(992, 2e-6, 2), rest_size(100, 0.001, 16)
+    (992, 10)
+    """
+    if m <= 0:
+        return 1
+    slots = max(1, slots)
+    pace = max(pace, 1e-9)
+    size = _children_in(NODE_SECONDS, pace)
+    if -(-m // size) < NODES_PER_SLOT * slots:
+        size = max(-(-m // (NODES_PER_SLOT * slots)), _children_in(MIN_NODE_SECONDS, pace))
+    size = max(size, -(-m // MAX_NODES))
+    return max(1, min(size, m))
+
+
+def _children_in(seconds: float, pace: float) -> int:
+    """How many children of ``pace`` seconds fill ``seconds`` (rounded up; at least 1)."""
+    return max(1, math.ceil(seconds / pace - 1e-9))
+
+
+def pace_of(value: Any) -> float | None:
+    """Seconds per child of a finished batch, from its children's times: the time from the
+    first child's end to the last one's over the children between (the cost of a child in a
+    batch, the first call's own warm-up left out), or the one child's run time; None when
+    the value is not a batch or holds no times (a pilot lost with its worker).
+
+    A summary the executor makes where the value is (``Executor.gather_summaries``).
+
+    Args:
+        value: what a pilot node returned.
+    """
+    if not isinstance(value, StateBatch):
+        return None
+    starts: list[float] = []
+    ends: list[float] = []
+    times = value.times
+    for pos in range(value.n):
+        other = value.others.get(pos)
+        if other is None:
+            starts.append(times[3 * pos + 1])
+            ends.append(times[3 * pos + 2])
+            continue
+        info = other.run_info
+        if info is not None and info.start is not None and info.end is not None:
+            starts.append(info.start.timestamp())
+            ends.append(info.end.timestamp())
+    if len(ends) >= 2:
+        return max(0.0, ends[-1] - ends[0]) / (len(ends) - 1)
+    if ends:
+        return max(0.0, ends[0] - starts[0])
+    return None
+
+
+__all__ = [
+    "MAX_NODES",
+    "MIN_NODE_SECONDS",
+    "NODES_PER_SLOT",
+    "NODE_SECONDS",
+    "PILOT_CHILDREN",
+    "pace_of",
+    "pilot_size",
+    "rest_size",
+]
