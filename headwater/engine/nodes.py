@@ -20,16 +20,17 @@ worker and fails the task naming the culprit when it cannot
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from headwater import pickling
 from headwater.engine.children import ChildStates, StateBatch
+from headwater.engine.plain import plain_definition, run_plain_node
 from headwater.engine.runner import TaskRunner, Upstream
 from headwater.model import signals
-from headwater.model.states import SKIP_REASONS, Failed, Mapped, Pending, Skipped, State
+from headwater.model.states import SKIP_REASONS, Failed, Mapped, Pending, Skipped, State, Success
 from headwater.model.task import Task
-from headwater.results.base import Result
+from headwater.results.base import MemoryResult, Result
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,12 @@ class TaskDef:
     checkpoint: bool = False
     readback: bool = False
     cache_folder: str | None = None
+    plain: bool = field(init=False)
+    """Whether its runs may take the fast path (:func:`headwater.engine.plain.plain_definition`)."""
+
+    def __post_init__(self) -> None:
+        plain = plain_definition(self.task, self.result, self.checkpoint)
+        object.__setattr__(self, "plain", plain)  # frozen: set once, here
 
     def runner(self, flow_context: FlowContext, map_index: int | None = None) -> TaskRunner:
         """A task runner for this task (or its child ``map_index``) in this flow run."""
@@ -112,11 +119,26 @@ def run_node(task_def: TaskDef, flow_context: FlowContext, spec: NodeSpec, *stat
         *states: the upstream states, in the order of ``spec.inputs``.
     """
     upstream = _upstream_of(spec, states)
-    runner = task_def.runner(flow_context, spec.map_index)
-    state = runner.run(upstream, flow_context.values, spec.initial_state, spec.map_error)
-    if flow_context.ships_values:
+    state: State | None = None
+    if task_def.plain and spec.initial_state is None and spec.map_error is None:
+        state = run_plain_node(task_def, flow_context, upstream, spec.map_index)
+    if state is None:
+        runner = task_def.runner(flow_context, spec.map_index)
+        state = runner.run(upstream, flow_context.values, spec.initial_state, spec.map_error)
+    if flow_context.ships_values and not _surely_picklable(state):
         state = picklable_state(state, task_def.task)
     return state
+
+
+def _surely_picklable(state: State) -> bool:
+    """Whether a state pickles without checking: a plain success of a plain value (the
+    fast path's; its other fields are strings, numbers and times)."""
+    return (
+        type(state) is Success
+        and type(state.result_object) is MemoryResult
+        and type(state.result) in PLAIN_TYPES
+        and state.exception is None
+    )
 
 
 PLAIN_TYPES = frozenset({int, float, str, bytes, bool, type(None)})

@@ -24,6 +24,12 @@ from the state the exception gives (:class:`~headwater.engine.runner.Tried`), wi
 LOOP and signals as for any task run. The states are the same as the runner's (a test
 compares them, batched against unbatched, on every executor); the times are taken with
 ``time.time()`` around the call.
+
+A node of an unmapped plain task (or of one child, unbatched) takes the same path
+(:func:`run_plain_node`): when every upstream state is a success it calls the function in a
+:class:`ChildContext` and builds the ``Success`` itself, and only a call that raises goes on
+in the runner. Whether a task is plain is decided once per run, in its
+:class:`~headwater.engine.nodes.TaskDef`.
 """
 
 from __future__ import annotations
@@ -34,15 +40,18 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import CoroutineType
 from typing import Any
 
-from headwater.engine.calls import await_coroutine, new_run_id, run_info
-from headwater.engine.children import Columns, StateBatch
+from headwater.engine import caching
+from headwater.engine.calls import await_coroutine, new_run_id, run_info, state_of_error
+from headwater.engine.children import PLAIN_MESSAGE, Columns, StateBatch
 from headwater.engine.context import task_run_context
-from headwater.engine.runner import TaskRunner, Tried
+from headwater.engine.runner import TaskRunner, Tried, Upstream
 from headwater.model import signals
 from headwater.model.context import current, enter_context, exit_context
 from headwater.model.states import Pending, State, Success
 from headwater.model.task import FunctionTask, Task
 from headwater.model.triggers import all_finished, all_successful
+from headwater.results.base import Result
+from headwater.results.signing import using as using_run_key
 
 PLAIN_TRIGGERS = frozenset({all_successful, all_finished})
 """Triggers met whenever every upstream task succeeded."""
@@ -56,13 +65,13 @@ class ChildContext(Mapping[str, Any]):
 
     Args:
         shared: the batch's context (the child's keys in it are overwritten here).
-        index: the child's map index.
+        index: the child's map index (None: a task that is not mapped).
         task_name: the task's name.
     """
 
     __slots__ = ("_shared", "_index", "_name", "_run_id")
 
-    def __init__(self, shared: Mapping[str, Any], index: int, task_name: str) -> None:
+    def __init__(self, shared: Mapping[str, Any], index: int | None, task_name: str) -> None:
         self._shared = shared
         self._index = index
         self._name = task_name
@@ -80,7 +89,7 @@ class ChildContext(Mapping[str, Any]):
         if key == "task_run_id":
             return self.run_id()
         if key == "task_full_name":
-            return f"{self._name}[{self._index}]"
+            return self._name if self._index is None else f"{self._name}[{self._index}]"
         return self._shared[key]
 
     def __iter__(self) -> Iterator[str]:
@@ -93,24 +102,42 @@ class ChildContext(Mapping[str, Any]):
         return f"<ChildContext {dict(self)!r}>"
 
 
-def is_plain_task(task: Task, runner: TaskRunner) -> bool:
-    """Whether the runner's pipeline decides nothing for a task's child whose upstream
-    states are plain successes (see the module's note).
+def plain_definition(task: Task, result: Result | None, checkpoint: bool) -> bool:
+    """Whether the runner's pipeline decides nothing for a run of ``task`` whose upstream
+    states are successes (see the module's note): no state handler, no stored result (a
+    Result only holding the value is fine), a trigger every success meets, no timeout, no
+    run name template, no stdout capture, values rather than states.
 
     Args:
         task: the task.
-        runner: its runner for the batch.
+        result: the Result its output persists to (resolved by the flow runner).
+        checkpoint: whether a successful result is written to ``result``.
     """
-    stored = runner.stored
+    stored = result is not None and (
+        task.target is not None or checkpoint or caching.is_cached(task)
+    )
     return (
-        not (task.state_handlers or task.on_failure or task.on_success)
-        and (stored is None or stored.inert)
+        not stored
+        and not (task.state_handlers or task.on_failure or task.on_success)
         and task.trigger in PLAIN_TRIGGERS
         and not task.wants_states
         and task.task_run_name is None
         and task.timeout is None
         and not task.log_stdout
     )
+
+
+def is_plain_task(task: Task, runner: TaskRunner) -> bool:
+    """:func:`plain_definition` for the task a runner runs.
+
+    Args:
+        task: the task.
+        runner: its runner.
+    """
+    stored = runner.stored
+    if stored is None:
+        return plain_definition(task, None, False)
+    return plain_definition(task, stored.result, stored.checkpoint)
 
 
 _Getter = tuple[str, Sequence[Any], int]
@@ -258,6 +285,51 @@ def plain_children(
     return PlainChildren(runner, kwargs, fresh, getters, blocked, _shared(context, task, start))
 
 
+def run_plain_node(
+    task_def: Any, flow_context: Any, upstream: Sequence[Upstream], map_index: int | None
+) -> State | None:
+    """Run a node of a plain task (``task_def.plain``, from scratch) without the state
+    pipeline when every upstream state is a success; None when one is not (the runner
+    decides then). A call that raises goes on in the runner.
+
+    Args:
+        task_def: the task's definition (:class:`~headwater.engine.nodes.TaskDef`).
+        flow_context: the flow run's context (:class:`~headwater.engine.nodes.FlowContext`).
+        upstream: the node's inputs.
+        map_index: the child's index, or None.
+    """
+    kwargs = dict(task_def.constants)
+    for up in upstream:
+        if not _all_successful(up.states()):
+            return None
+        if up.key is not None:
+            kwargs[up.key] = up.value()
+    task = task_def.task
+    child = ChildContext(_shared(flow_context.values, task, map_index), map_index, task.name)
+    started = _dt.datetime.now(_dt.UTC)
+    with using_run_key(flow_context.run_token):
+        token = enter_context(child)
+        try:
+            value = task.run(**kwargs)
+            if type(value) is CoroutineType:
+                value = await_coroutine(value, task.name)
+        except (Exception, signals.HeadwaterSignal) as exc:
+            exit_context(token)
+            runner = task_def.runner(flow_context, map_index)
+            tried = Tried(state_of_error(task, exc, 1), started, child.run_id())
+            return runner.run(upstream, flow_context.values, tried=tried)
+        exit_context(token)
+    info = run_info(started)
+    return Success(
+        PLAIN_MESSAGE,
+        value,
+        timestamp=info.end,
+        run_count=1,
+        map_index=map_index,
+        run_info=info,
+    )
+
+
 def _all_successful(states: Sequence[State]) -> bool:
     classes = getattr(states, "classes", None)
     if classes is not None:
@@ -310,7 +382,7 @@ def _from_batches(
     return values, bad
 
 
-def _shared(context: Mapping[str, Any], task: Task, start: int) -> dict[str, Any]:
+def _shared(context: Mapping[str, Any], task: Task, start: int | None) -> dict[str, Any]:
     """The run context every plain child of the batch reads: the current one, the flow
     run's, the task's keys (a first try, no LOOP), as the runner layers them."""
     keys = task_run_context(
@@ -341,5 +413,7 @@ __all__ = [
     "PlainChildren",
     "is_plain_task",
     "plain_children",
+    "plain_definition",
+    "run_plain_node",
     "where_here",
 ]

@@ -84,12 +84,6 @@ class StoredResults:
         self.cache_folder = cache_folder
         self.run = run
 
-    @property
-    def inert(self) -> bool:
-        """Whether :meth:`check` and :meth:`write` do nothing: no target, no checkpoint and
-        no cache (a Result given only to hold the value)."""
-        return self.task.target is None and not self.checkpoint and not caching.is_cached(self.task)
-
     def fields(self, inputs: Mapping[str, Any], ctx: Mapping[str, Any]) -> dict[str, Any]:
         """The fields a location template may use: the run context, each input by its name,
         ``inputs`` (every input: ``{inputs[name]}``), ``context`` (the run context:

@@ -29,6 +29,7 @@ import datetime as _dt
 import inspect
 import itertools
 import warnings
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, TypeVar, overload
@@ -114,6 +115,36 @@ class flatten:  # noqa: N801
 
     def __init__(self, value: Any) -> None:
         self.value = value
+
+
+_signatures: weakref.WeakKeyDictionary[Any, inspect.Signature] = weakref.WeakKeyDictionary()
+"""Signatures by function (a bound method's by its function): ``inspect.signature`` costs
+tens of microseconds, and every run checks every task's (``Flow.validate``)."""
+
+
+def signature_of(fn: Callable[..., Any]) -> inspect.Signature:
+    """``inspect.signature(fn)``, remembered per function (a bound method: per function and
+    ``self``'s absence, which is the same for every instance).
+
+    Args:
+        fn: a function, a bound method or another callable.
+    """
+    key = getattr(fn, "__func__", fn)
+    bound = key is not fn
+    try:
+        cached = _signatures.get(key)
+    except TypeError:  # not weakly referable (a builtin): not remembered
+        return inspect.signature(fn)
+    if cached is None:
+        cached = inspect.signature(key)
+        try:
+            _signatures[key] = cached
+        except TypeError:
+            pass
+    if bound:  # the bound method's signature: without its first parameter
+        params = list(cached.parameters.values())[1:]
+        return cached.replace(parameters=params)
+    return cached
 
 
 class Task(TaskSyntax):
@@ -238,7 +269,7 @@ class Task(TaskSyntax):
 
     def signature(self) -> inspect.Signature:
         """Return the signature of ``run`` that arguments are bound against."""
-        return inspect.signature(self.run)
+        return signature_of(self.run)
 
     def _check_signature(self) -> None:
         params = self.signature().parameters
@@ -472,7 +503,7 @@ class FunctionTask(Task):
 
     def signature(self) -> inspect.Signature:
         """Return the function's signature."""
-        return inspect.signature(self.fn)
+        return signature_of(self.fn)
 
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -1,0 +1,50 @@
+"""Unmapped plain nodes (issue 14): a task the runner's pipeline decides nothing for runs
+without it, and ends in the state the runner would give; a task that needs the pipeline
+(handlers, retries, checkpoint, cache, signals, failed upstream) keeps it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from headwater.model import states as S
+from headwater.results import LocalResult
+from tests.flows import plain_nodes as P
+
+
+def test_a_plain_unmapped_task_ends_as_the_runner_would_end_it(executor: Any) -> None:
+    flow, tasks = P.plain_flow()
+    state = flow.run(executor=executor)
+    assert state.is_successful()
+    plain, handled = state.result[tasks["plain"]], state.result[tasks["handled"]]
+    for s in (plain, handled):
+        assert type(s) is S.Success and s.run_count == 1 and s.map_index is None
+        assert s.run_info is not None and s.run_info.start <= s.run_info.end
+    assert plain.message == handled.message
+    (pv, pctx), (hv, hctx) = plain.result, handled.result
+    assert pv == hv == 4
+    assert pctx[:4] == ("double", "double", None, 1)
+    assert hctx[:4] == ("double_handled", "double_handled", None, 1)
+    assert pctx[4] == tasks["plain"].slug and pctx[5] == hctx[5] == "plain-nodes"
+    assert pctx[6] and hctx[6] and pctx[6] != hctx[6]  # a task run id each
+    assert type(plain.result_object) is type(handled.result_object)
+
+
+def test_tasks_that_need_the_pipeline_keep_it(executor: Any, tmp_path: Path) -> None:
+    flow, tasks = P.pipeline_flow(str(tmp_path))
+    states = flow.run(executor=executor).result
+    assert states[tasks["handled"]].message.startswith("handled: ")
+    flaky = states[tasks["flaky"]]
+    assert type(flaky) is S.Success and flaky.result == 3 and flaky.run_count == 2
+    broken = states[tasks["broken"]]
+    assert type(broken) is S.Failed and "bad 2" in str(broken.message)
+    assert type(states[tasks["after_broken"]]) is S.TriggerFailed
+    assert type(states[tasks["skipper"]]) is S.Skipped
+    assert type(states[tasks["after_skip"]]) is S.Skipped
+    kept = states[tasks["kept"]]
+    assert kept.result == 3 and kept.result_object.location == "kept.bin"
+    assert LocalResult(dir=str(tmp_path)).read("kept.bin").value == 3
+    assert type(states[tasks["cached"]]) is S.Success
+    again = flow.run(executor=executor).result
+    assert type(again[tasks["cached"]]) is S.Cached and again[tasks["cached"]].result == 3
