@@ -1,5 +1,5 @@
-"""Executors run the graphs the flow runner compiles: in-process, on Dask's local
-schedulers, or on a dask.distributed cluster.
+"""Executors run the graphs the flow runner compiles: in-process, on local threads or
+worker processes, or on a dask.distributed cluster.
 
 ``LocalDaskExecutor`` and ``DaskExecutor`` load on first use, so ``import headwater`` does
 not import dask or distributed.

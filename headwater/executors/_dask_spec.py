@@ -1,9 +1,9 @@
-"""Our task graph in Dask's task spec, for both Dask backends.
+"""Our task graph in Dask's task spec, for DaskExecutor.
 
 Design note
 -----------
 :func:`to_dask` is the one place that turns a batch of :mod:`headwater.taskgraph`'s format
-into the ``dask._task_spec`` objects Dask's schedulers take: a node becomes a ``Task`` whose
+into the ``dask._task_spec`` objects Dask's scheduler takes: a node becomes a ``Task`` whose
 key arguments are ``TaskRef``s (a list of keys a ``List`` of them), a literal a ``DataNode``.
 No tokenizing happens here. Dask is imported when a batch is converted, not when this module
 is.
@@ -11,21 +11,16 @@ is.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from headwater.taskgraph import Graph, is_node
 
 
-def to_dask(
-    graph: Graph, call: Callable[..., Any] | None = None, outside: set[str] | None = None
-) -> dict[str, Any]:
+def to_dask(graph: Graph) -> dict[str, Any]:
     """Dask task specs for a batch, by key.
 
     Args:
         graph: the batch.
-        call: when given, each node runs as ``call(fn, *args)`` instead of ``fn(*args)``.
-        outside: when given, receives the keys the nodes read that are not in the batch.
 
     Returns:
         Key -> ``Task`` (for a node) or ``DataNode`` (for a literal).
@@ -37,19 +32,15 @@ def to_dask(
         if not is_node(node):
             dsk[key] = DataNode(key, node)
             continue
-        args: list[Any] = [] if call is None else [node[0]]
+        args: list[Any] = []
         for a in node[1:]:
             if type(a) is str:
                 args.append(TaskRef(a))
-                if outside is not None and a not in graph:
-                    outside.add(a)
             elif type(a) is list:
                 args.append(List(*(TaskRef(k) for k in a)))
-                if outside is not None:
-                    outside.update(k for k in a if k not in graph)
             else:
                 args.append(a)
-        dsk[key] = Task(key, node[0] if call is None else call, *args)
+        dsk[key] = Task(key, node[0], *args)
     return dsk
 
 

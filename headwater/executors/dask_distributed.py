@@ -5,9 +5,9 @@ Design note
 A thin adapter. Each batch becomes one ``update-graph`` message: nodes become Dask
 ``Task`` specs whose key arguments are ``TaskRef``s (to keys of the same batch, or to keys
 of earlier batches that the futures held here keep alive on the scheduler), literals become
-``DataNode``s (:func:`~headwater.executors._dask_spec.to_dask`, shared with
-LocalDaskExecutor), so a task's definition is sent once per run and then moves between workers
-like any other data (a worker fetches it once). Annotations (priority, resources) travel as
+``DataNode``s (:func:`~headwater.executors._dask_spec.to_dask`), so a task's definition is
+sent once per run and then moves between workers like any other data (a worker fetches it
+once). Annotations (priority, resources) travel as
 layers of a HighLevelGraph, one layer per distinct annotation. No tokenizing of the graph
 happens on the driver.
 
