@@ -505,11 +505,8 @@ class Flow(FlowEdits):
         ``flow.run(n=5)`` is ``flow.run(parameters={"n": 5})`` (they win over ``parameters``).
 
         With ``run_on_schedule=True`` the flow runs at each event of its ``schedule``, one run
-        at a time, until ``max_runs`` runs, Ctrl-C, or the schedule's end, and a
-        :class:`~headwater.runtime.scheduled.ScheduledRuns` (each run's event and State) comes
-        back instead; see :func:`headwater.runtime.scheduled.run_flow_on_schedule`. Each event's
-        ``parameter_defaults`` apply under ``parameters`` (explicit values win), and the flow
-        and its parameters are checked before the first wait.
+        at a time, and every run's State comes back in a
+        :class:`~headwater.runtime.scheduled.ScheduledRuns` (docs/schedules.md).
 
         With ``listen=`` the flow runs once for each event of the listeners, up to
         ``max_concurrent_runs`` at a time (docs/listeners.md).
