@@ -447,6 +447,7 @@ class Flow(FlowEdits):
         max_runs: None = None,
         listen: None = None,
         max_concurrent_runs: None = None,
+        **params: Any,
     ) -> State: ...
 
     @overload
@@ -463,6 +464,7 @@ class Flow(FlowEdits):
         max_runs: int | None = None,
         listen: Listener | Iterable[Listener] | None = None,
         max_concurrent_runs: int | None = None,
+        **params: Any,
     ) -> ScheduledRuns: ...
 
     @overload
@@ -479,6 +481,7 @@ class Flow(FlowEdits):
         max_runs: int | None = None,
         listen: Listener | Iterable[Listener],
         max_concurrent_runs: int | None = None,
+        **params: Any,
     ) -> ScheduledRuns: ...
 
     def run(
@@ -494,21 +497,19 @@ class Flow(FlowEdits):
         max_runs: int | None = None,
         listen: Listener | Iterable[Listener] | None = None,
         max_concurrent_runs: int | None = None,
+        **params: Any,
     ) -> State | ScheduledRuns:
         """Run the flow once and return its State; ``state.result[task]`` is each task's State.
 
-        With ``run_on_schedule=True`` the flow runs at each event of its ``schedule``, one run
-        at a time, until ``max_runs`` runs, Ctrl-C, or the schedule's end, and a
-        :class:`~headwater.runtime.scheduled.ScheduledRuns` (each run's event and State) comes
-        back instead; see :func:`headwater.runtime.scheduled.run_flow_on_schedule`. Each event's
-        ``parameter_defaults`` apply under ``parameters`` (explicit values win), and the flow
-        and its parameters are checked before the first wait.
+        Parameters may also be given as keyword arguments, as in Prefect 1:
+        ``flow.run(n=5)`` is ``flow.run(parameters={"n": 5})`` (they win over ``parameters``).
 
-        With ``listen=`` (or a schedule holding listeners, with ``run_on_schedule=True``) the
-        flow runs once for each event of the listeners, up to ``max_concurrent_runs`` at a
-        time, until ``max_runs`` runs, Ctrl-C/SIGTERM (after the runs in flight finish) or the
-        listeners' end; each event's parameters win over ``parameters``. See
-        :func:`headwater.runtime.listening.run_flow_listening` and docs/listeners.md.
+        With ``run_on_schedule=True`` the flow runs at each event of its ``schedule``, one run
+        at a time, and every run's State comes back in a
+        :class:`~headwater.runtime.scheduled.ScheduledRuns` (docs/schedules.md).
+
+        With ``listen=`` the flow runs once for each event of the listeners, up to
+        ``max_concurrent_runs`` at a time (docs/listeners.md).
 
         The run is recorded in the run journal (:mod:`headwater.journal`) unless
         ``HEADWATER_JOURNAL=false``, and secrets are masked in the returned states' messages.
@@ -530,6 +531,8 @@ class Flow(FlowEdits):
                 for each of its events instead of once.
             max_concurrent_runs: with listeners, how many runs at once (1 by default); more
                 than one needs ``executor`` to be a function that makes an executor.
+            **params: parameter values by name (an unknown name is refused, naming the
+                flow's parameters).
 
         Raises:
             FlowValidationError: when the flow has problems (nothing runs).
@@ -539,7 +542,7 @@ class Flow(FlowEdits):
             ListenerError: a listener cannot listen, or ``max_concurrent_runs`` without one.
         """
         return self._run_with(
-            parameters,
+            {**(parameters or {}), **params} if params else parameters,
             executor=executor,
             task_states=task_states,
             return_tasks=return_tasks,
