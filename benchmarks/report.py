@@ -14,6 +14,16 @@ def _f(x: Any, digits: int = 3) -> str:
     return "-" if x is None else f"{x:.{digits}f}"
 
 
+def _ratio(row: dict[str, Any]) -> str:
+    if row["ratio"] is None:
+        return f"raw side failed: {row.get('raw_error')}"
+    return f"{row['ratio']:.2f}x"
+
+
+def _failed(row: dict[str, Any]) -> str:
+    return f" (failed: {row['raw_error']})" if row.get("raw_error") else ""
+
+
 def markdown(report: dict[str, Any]) -> str:
     """The report as a markdown page."""
     m = report["meta"]
@@ -44,7 +54,7 @@ def markdown(report: dict[str, Any]) -> str:
     for r in report["rows"]:
         lines.append(
             f"| {r['label']} | {r['executor']} | {r['tasks']:,} | {_f(r['headwater_s'])} | "
-            f"{r['raw_name']} | {_f(r['raw_s'])} | {_f(r['ratio'], 2)} | "
+            f"{r['raw_name']}{_failed(r)} | {_f(r['raw_s'])} | {_f(r['ratio'], 2)} | "
             f"{_f(r['overhead_us_per_task'], 0)} | {r['repeats']} | {r['load_1min']:.1f} |"
         )
     lines += [
@@ -149,8 +159,8 @@ def targets(
         r = by.get((workload, kind))
         out.append({
             "target": f"{text} <= {limit:g}x",
-            "measured": "not run" if r is None else f"{r['ratio']:.2f}x",
-            "met": None if r is None or sizes != "full" else r["ratio"] <= limit,
+            "measured": "not run" if r is None else _ratio(r),
+            "met": None if r is None or sizes != "full" or r["ratio"] is None else r["ratio"] <= limit,
         })  # fmt: skip
 
     for n in (10_000, 100_000, 1_000_000):
