@@ -60,3 +60,25 @@ def test_suite_tiny_run_writes_every_row(tmp_path: Path) -> None:
 def test_bench_memory_small_run() -> None:
     stdout = run("bench_memory.py", "--runs", "3", "--tasks", "100")
     assert "scheduler:" in stdout and "driver:" in stdout and "OK" in stdout
+
+
+def test_a_raw_side_dask_cannot_run_is_reported_and_the_suite_goes_on() -> None:
+    """dask.multiprocessing.get ends in a RecursionError on chains of 1,000 and more: the cell
+    says so (no ratio, and its target is not judged) instead of ending the whole run."""
+    import dataclasses
+
+    from benchmarks import report, suite
+    from benchmarks.workloads import map_reduce
+
+    def too_deep() -> int:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    workload = dataclasses.replace(map_reduce(10), python=too_deep)
+    row = suite.bench_cell(workload, "local", None, repeats=2, budget=60)  # type: ignore[arg-type]
+    assert row["headwater_s"] > 0 and row["repeats"] == 2
+    assert row["raw_s"] is None and row["ratio"] is None and row["overhead_us_per_task"] is None
+    assert row["raw_error"] == "RecursionError: maximum recursion depth exceeded"
+    row["load_1min"] = 1.0
+    targets = report.targets([{**row, "workload": "chain-200", "executor": "threads"}], [], "full")
+    chain = next(t for t in targets if t["target"].startswith("chain of 200, threads"))
+    assert chain["met"] is None and "raw side failed: RecursionError" in chain["measured"]
