@@ -48,3 +48,21 @@ def test_tasks_that_need_the_pipeline_keep_it(executor: Any, tmp_path: Path) -> 
     assert type(states[tasks["cached"]]) is S.Success
     again = flow.run(executor=executor).result
     assert type(again[tasks["cached"]]) is S.Cached and again[tasks["cached"]].result == 3
+
+
+def test_batched_children_that_need_the_pipeline_keep_it(executor: Any, tmp_path: Path) -> None:
+    flow, tasks = P.mapped_pipeline_flow(str(tmp_path))
+    states = flow.run(executor=executor).result
+    children = {name: list(states[t].map_states) for name, t in tasks.items()}
+    want = [x + 1 for x in range(6)]
+    for name, kids in children.items():
+        assert [c.result for c in kids] == want, name
+        assert [c.map_index for c in kids] == list(range(6)), name
+    assert all(type(c) is S.Success and c.run_count == 1 for c in children["plain"])
+    assert not any(c.message.startswith("handled: ") for c in children["plain"])
+    assert all(c.message.startswith("handled: ") for c in children["handled"])
+    assert [c.run_count for c in children["flaky"]] == [2] * 6
+    stored = LocalResult(dir=str(tmp_path))
+    assert [stored.read(f"kept-{i}.bin").value for i in range(6)] == want
+    again = flow.run(executor=executor).result
+    assert [type(c) for c in again[tasks["cached"]].map_states] == [S.Cached] * 6

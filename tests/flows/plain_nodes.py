@@ -126,3 +126,19 @@ def pipeline_flow(folder: str) -> tuple[Flow, dict[str, Task]]:
         tasks["after_broken"] = after(tasks["broken"])
         tasks["after_skip"] = after(tasks["skipper"])
     return f, {k: v for k, v in tasks.items() if v is not None}
+
+
+def mapped_pipeline_flow(folder: str) -> tuple[Flow, dict[str, Task]]:
+    """Maps of 6 children in batches of 4 whose tasks need the runner's pipeline (a handler,
+    retries, a checkpoint, a cache), next to a plain one."""
+    result = LocalResult(dir=folder, location="{task_name}-{map_index}.bin")
+    xs = list(range(6))
+    with Flow("mapped-pipeline", result=result) as f:
+        tasks = {
+            "plain": after.map(xs, batch_size=4),
+            "handled": handled.map(xs, batch_size=4),
+            "flaky": flaky.map(xs, batch_size=4),
+            "kept": kept.map(xs, batch_size=4),
+            "cached": cached.map(xs, batch_size=4),
+        }
+    return f, tasks
