@@ -3,9 +3,9 @@ its inputs are computed.
 
 Design note
 -----------
-Dask's local scheduler (``dask.local.get_async``) costs about 60 µs per task on a 2-core
-machine (ordering the graph, its state machine, and a round trip through its own thread for
-every finished task): as much as a whole headwater node. The threads path therefore runs its
+Dask's local scheduler (``dask.local.get_async``) took about 145 µs of GIL time per node on
+a 2-core machine (ordering the graph, its state machine, and a round trip through its own
+thread for every finished task): more than a whole headwater node (notice 0016). The threads path therefore runs its
 own, smaller dispatcher, as the processes path does (:mod:`headwater.executors._dispatch`):
 
 - :meth:`ThreadDispatcher.add` takes a batch under the store's lock: each node counts its

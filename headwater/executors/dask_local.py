@@ -5,8 +5,8 @@ Design note
 The flow runner hands graphs over in batches, and values are kept in a
 :class:`~headwater.executors._store.ValueStore` (a dict guarded by one condition) until the
 flow runner releases them. Neither path goes through Dask's local scheduler
-(:func:`dask.local.get_async`), which computes one whole graph per call and cost about
-100 µs per node here, more than a headwater node itself (notice 0016): each has a
+(:func:`dask.local.get_async`), which computes one whole graph per call and took about
+145 µs of GIL time per node here, more than a headwater node itself (notice 0016): each has a
 dispatcher of its own, fed batch by batch, that runs a node as soon as its inputs (of this
 batch or an earlier one) are computed, so batches never deadlock and nothing waits for a
 whole batch. The name and the constructor stay Prefect 1's.
