@@ -43,10 +43,13 @@ import traceback as _traceback
 import uuid
 from collections.abc import Callable, Mapping
 from types import CoroutineType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from headwater.executors.base import lend_slot
 from headwater.model.states import RunInfo
+
+if TYPE_CHECKING:
+    from headwater.model.task import Task
 
 
 class TaskTimeoutError(TimeoutError):
@@ -313,6 +316,27 @@ def run_info(started: _dt.datetime | None) -> RunInfo:
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forked)
 
+
+def render_run_name(task: Task, inputs: Mapping[str, Any], ctx: Mapping[str, Any]) -> str | None:
+    """Render ``task.task_run_name`` from the inputs and the run context.
+
+    Raises:
+        ValueError: naming the template and the missing field.
+    """
+    template = task.task_run_name
+    if template is None:
+        return None
+    if callable(template):
+        return str(template(**inputs))
+    try:
+        return template.format(**{**ctx, **inputs})
+    except (KeyError, IndexError, AttributeError) as exc:
+        raise ValueError(
+            f"task_run_name {template!r} of task {task.name!r} uses {exc}, which is neither an "
+            f"input ({', '.join(inputs) or 'none'}) nor in the run context"
+        ) from None
+
+
 __all__ = [
     "StdoutRouter",
     "TaskTimeoutError",
@@ -323,6 +347,7 @@ __all__ = [
     "current_worker",
     "format_exception",
     "new_run_id",
+    "render_run_name",
     "route_stdout",
     "run_in_new_loop",
     "run_info",

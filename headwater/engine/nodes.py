@@ -25,6 +25,7 @@ from typing import Any
 
 from headwater import pickling
 from headwater.engine.children import ChildStates, StateBatch
+from headwater.engine.identity import ResumeFrom
 from headwater.engine.runner import TaskRunner, Upstream
 from headwater.model import signals
 from headwater.model.states import SKIP_REASONS, Failed, Mapped, Pending, Skipped, State
@@ -35,7 +36,7 @@ from headwater.results.base import Result
 @dataclass(frozen=True, slots=True)
 class TaskDef:
     """A task, its constant arguments and its resolved Result: one graph literal per task
-    per run."""
+    per run (``resume``: where earlier runs' checkpoints of it are, in a resumed run)."""
 
     task: Task
     constants: Mapping[str, Any]
@@ -43,6 +44,7 @@ class TaskDef:
     checkpoint: bool = False
     readback: bool = False
     cache_folder: str | None = None
+    resume: ResumeFrom | None = None
 
     def runner(self, flow_context: FlowContext, map_index: int | None = None) -> TaskRunner:
         """A task runner for this task (or its child ``map_index``) in this flow run."""
@@ -55,6 +57,7 @@ class TaskDef:
             readback=self.readback,
             cache_folder=self.cache_folder,
             run=flow_context.run_token,
+            resume=self.resume,
         )
 
 
@@ -94,12 +97,14 @@ class InputSpec:
 
 @dataclass(frozen=True, slots=True)
 class NodeSpec:
-    """Everything a node needs besides its task definition and upstream states."""
+    """Everything a node needs besides its task definition and upstream states (``fresh``:
+    in a resumed run, run without reading back an earlier run's checkpoint)."""
 
     inputs: tuple[InputSpec, ...] = ()
     map_index: int | None = None
     initial_state: State | None = None
     map_error: str | None = None
+    fresh: bool = False
 
 
 def run_node(task_def: TaskDef, flow_context: FlowContext, spec: NodeSpec, *states: State) -> State:
@@ -113,6 +118,8 @@ def run_node(task_def: TaskDef, flow_context: FlowContext, spec: NodeSpec, *stat
     """
     upstream = _upstream_of(spec, states)
     runner = task_def.runner(flow_context, spec.map_index)
+    if spec.fresh:
+        runner.fresh = frozenset({spec.map_index})
     state = runner.run(upstream, flow_context.values, spec.initial_state, spec.map_error)
     if flow_context.ships_values:
         state = picklable_state(state, task_def.task)

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from headwater.engine.children import StateBatch
+from headwater.engine.children import StateBatch, SucceededBatch
 from headwater.engine.hooks import UNKNOWN
 from headwater.engine.nodes import Shape
 from headwater.errors import HeadwaterError
@@ -137,17 +137,22 @@ def is_cancel(value: Any) -> bool:
 def state_name(value_type: Any) -> str:
     """The state a finished graph key stands for, from the type of its value.
 
-    A State's class name; ``Cancelled`` for a cancelled key; ``Crashed`` for any other
-    error (the flow runner repairs or reports it); ``UNKNOWN`` (``""``) for anything else (a
-    batch of states, or a type the driver could not load).
+    A State's class name; ``Success`` for a batch whose children all succeeded;
+    ``Cancelled`` for a cancelled key; ``Crashed`` for any other error (the flow runner
+    repairs or reports it); ``UNKNOWN`` (``""``) for anything else (another batch of states,
+    or a type the driver could not load).
 
     >>> from headwater.model.states import Success
     >>> state_name(Success), state_name(KeyboardInterrupt), state_name(OSError), state_name(list)
     ('Success', 'Cancelled', 'Crashed', '')
+    >>> state_name(SucceededBatch), state_name(StateBatch)
+    ('Success', '')
     """
     if isinstance(value_type, type):
         if issubclass(value_type, State):
             return value_type.__name__
+        if issubclass(value_type, SucceededBatch):
+            return "Success"
         if issubclass(value_type, BaseException):
             cancel = issubclass(value_type, KeyboardInterrupt) or value_type.__name__ == (
                 "CancelledError"

@@ -45,12 +45,14 @@ from headwater.engine.calls import (
     call_with_timeout,
     format_exception,
     new_run_id,
+    render_run_name,
     route_stdout,
     run_info,
     wait_for_retry,
 )
 from headwater.engine.context import task_run_context
 from headwater.engine.handlers import call_state_handlers, callback
+from headwater.engine.identity import ResumeFrom
 from headwater.engine.stored import StoredResults
 from headwater.model import signals
 from headwater.model.context import run_context
@@ -120,26 +122,6 @@ class Upstream:
         return value
 
 
-def render_run_name(task: Task, inputs: Mapping[str, Any], ctx: Mapping[str, Any]) -> str | None:
-    """Render ``task.task_run_name`` from the inputs and the run context.
-
-    Raises:
-        ValueError: naming the template and the missing field.
-    """
-    template = task.task_run_name
-    if template is None:
-        return None
-    if callable(template):
-        return str(template(**inputs))
-    try:
-        return template.format(**{**ctx, **inputs})
-    except (KeyError, IndexError, AttributeError) as exc:
-        raise ValueError(
-            f"task_run_name {template!r} of task {task.name!r} uses {exc}, which is neither an "
-            f"input ({', '.join(inputs) or 'none'}) nor in the run context"
-        ) from None
-
-
 class TaskRunner:
     """Runs one task (or one mapped child) through the state pipeline.
 
@@ -154,6 +136,8 @@ class TaskRunner:
         cache_folder: where the task's cache candidates live (chosen by the flow runner).
         run: the flow run's token: its signing key is looked up by it in this process
             (:func:`headwater.results.signing.using`), and checkpoints are bound to it.
+        resume: in a resumed run, where earlier runs' checkpoints of the task are (read
+            back when provably its own, except for the map indexes in ``fresh``).
     """
 
     def __init__(
@@ -167,16 +151,18 @@ class TaskRunner:
         readback: bool = False,
         cache_folder: str | None = None,
         run: str | None = None,
+        resume: ResumeFrom | None = None,
     ) -> None:
         self.task = task
         self.constants = constants or {}
         self.map_index = map_index
         self.run_token = run
         self.stored = (
-            StoredResults(task, result, checkpoint, readback, cache_folder, run)
+            StoredResults(task, result, checkpoint, readback, cache_folder, run, resume)
             if result is not None
             else None
         )
+        self.fresh: Collection[int | None] = frozenset()
         self.started: _dt.datetime | None = None
         self.task_run_id: str | None = None
         self.defer_retries = False
@@ -429,7 +415,7 @@ class TaskRunner:
             except ValueError as exc:
                 return self.transition(state, Failed(str(exc), exception=exc, run_count=run_count))
             new = (
-                self.stored.check(inputs, ctx, run_count, self.map_index)
+                self.stored.check(inputs, ctx, run_count, self.map_index, self.fresh)
                 if self.stored is not None
                 else None
             )
@@ -584,7 +570,6 @@ def _states_of(upstream: Sequence[Upstream]) -> Collection[State]:
     if all(type(p) is tuple for p in parts):
         return [s for p in parts for s in p]
     return _StatesView(parts)
-
 
 
 _PENDING = Pending()

@@ -141,6 +141,8 @@ class LocalDaskExecutor(Executor):
         self._threads: list[threading.Thread] = []
         self._cancelled = False
 
+    holds_values = True  # threads share them; worker processes send them back to the store
+
     @property
     def ships_values(self) -> bool:  # type: ignore[override]
         """True for processes: nodes and values are pickled to the worker processes."""
@@ -288,7 +290,7 @@ class LocalDaskExecutor(Executor):
         with store.lock:
             on_done = store.finish(key, value)
         if on_done is not None:
-            on_done(key, type_of(value))
+            on_done(key, type_of(value), value)
 
     # -- values --------------------------------------------------------------------------
     def wait_any(self, keys: Collection[str]) -> set[str]:
@@ -299,7 +301,7 @@ class LocalDaskExecutor(Executor):
         """Return the values of ``keys`` (the exception for a key that errored)."""
         return self._store.gather(keys)
 
-    def watch(self, keys: Collection[str], on_done: Callable[[str, Any], None]) -> None:
+    def watch(self, keys: Collection[str], on_done: Callable[..., None]) -> None:
         """Call ``on_done`` as each key is computed (from the batch's driver thread)."""
         self._store.watch(keys, on_done)
 

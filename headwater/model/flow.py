@@ -447,6 +447,7 @@ class Flow(FlowEdits):
         max_runs: None = None,
         listen: None = None,
         max_concurrent_runs: None = None,
+        resume: str | None = None,
     ) -> State: ...
 
     @overload
@@ -494,6 +495,7 @@ class Flow(FlowEdits):
         max_runs: int | None = None,
         listen: Listener | Iterable[Listener] | None = None,
         max_concurrent_runs: int | None = None,
+        resume: str | None = None,
     ) -> State | ScheduledRuns:
         """Run the flow once and return its State; ``state.result[task]`` is each task's State.
 
@@ -510,8 +512,9 @@ class Flow(FlowEdits):
         listeners' end; each event's parameters win over ``parameters``. See
         :func:`headwater.runtime.listening.run_flow_listening` and docs/listeners.md.
 
+        ``resume=`` continues a journaled run of this flow (docs/engine.md, "Resuming runs").
         The run is recorded in the run journal (:mod:`headwater.journal`) unless
-        ``HEADWATER_JOURNAL=false``, and secrets are masked in the returned states' messages.
+        ``HEADWATER_JOURNAL=false``; secrets are masked in the returned states' messages.
 
         Args:
             parameters: values for the flow's parameters.
@@ -530,6 +533,7 @@ class Flow(FlowEdits):
                 for each of its events instead of once.
             max_concurrent_runs: with listeners, how many runs at once (1 by default); more
                 than one needs ``executor`` to be a function that makes an executor.
+            resume: the id of a journaled run of this flow to resume (or ``"last"``).
 
         Raises:
             FlowValidationError: when the flow has problems (nothing runs).
@@ -537,19 +541,15 @@ class Flow(FlowEdits):
             ScheduleError: ``run_on_schedule=True`` and the flow has no schedule, or
                 ``max_runs`` without ``run_on_schedule=True`` or ``listen``.
             ListenerError: a listener cannot listen, or ``max_concurrent_runs`` without one.
+            JournalError: the run to resume is not journaled (``ResumeError``: it cannot be
+                resumed, or the flow changed since).
         """
         return self._run_with(
-            parameters,
-            executor=executor,
-            task_states=task_states,
-            return_tasks=return_tasks,
-            context=context,
-            progress=progress,
-            run_on_schedule=run_on_schedule,
-            max_runs=max_runs,
-            listen=listen,
-            max_concurrent_runs=max_concurrent_runs,
-        )
+            parameters, executor=executor, task_states=task_states, return_tasks=return_tasks,
+            context=context, progress=progress, run_on_schedule=run_on_schedule,
+            max_runs=max_runs, listen=listen, max_concurrent_runs=max_concurrent_runs,
+            resume=resume,
+        )  # fmt: skip
 
     def _run_with(
         self, parameters: Mapping[str, Any] | None, **options: Any
