@@ -328,14 +328,14 @@ class JournalHook(RunHook):
         for r in runs:
             slug = r.task.slug
             line = done_line(r)
-            if r.map_index is not None:  # a map's children: at most max_children lines
+            if r.map_index is not None and r.count == 1:  # at most max_children child lines
                 seen = self._lines[slug] = self._lines.get(slug, 0) + 1
                 if seen > self._limit:
                     continue
-                if r.others:  # and at most max_children children named in batches' lines
-                    listed = self._listed[slug] = self._listed.get(slug, 0) + len(r.others)
-                    if listed > self._limit:
-                        line.pop("children", None)
+            elif r.others:  # a batch's line (there are few), naming at most max_children
+                listed = self._listed[slug] = self._listed.get(slug, 0) + len(r.others)
+                if listed > self._limit:
+                    line.pop("children", None)
             lines.append(line)
         if lines:
             try:
