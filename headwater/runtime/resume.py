@@ -200,15 +200,23 @@ def _values(
     """The resumed run's parameters and context: the original's, checked against what the
     caller gave (see the module's note)."""
     from headwater.model.parameter import resolve_parameters
+    from headwater.model.secrets import Secret
 
     block = record.resume or {}
     original = dict(block.get("parameters") or {})
     given = dict(parameters)
+    secrets = {p.name for p in flow.parameters() if isinstance(p, Secret)}  # found again
+    problems = [
+        _differs("parameter", name, entry, False, record)
+        for name, entry in original.items()
+        if "json" not in entry and name not in given and name not in secrets
+    ]
+    if problems:
+        _refuse(flow, record, problems)
     for name, entry in original.items():
         if name not in given and "json" in entry:
             given[name] = entry["json"]
     values = resolve_parameters(flow.name, flow.parameters(), given)
-    problems = []
     for name, entry in original.items():
         if name in values and restorable(values[name]) != entry:
             problems.append(_differs("parameter", name, entry, name in parameters, record))
@@ -241,13 +249,17 @@ def _values(
         if restorable(ctx[key]) != entry:
             problems.append(_differs("context", key, entry, key in context, record))
     if problems:
-        lines = "\n".join(f"  - {p}" for p in problems)
-        raise ParameterError(
-            f"Flow {flow.name!r} cannot resume run {record.run_id}: a resume runs with the "
-            f"original run's parameters and context ({len(problems)} problem"
-            f"{'s' if len(problems) > 1 else ''}):\n{lines}"
-        )
+        _refuse(flow, record, problems)
     return given, ctx
+
+
+def _refuse(flow: Flow, record: RunRecord, problems: list[str]) -> None:
+    lines = "\n".join(f"  - {p}" for p in problems)
+    raise ParameterError(
+        f"Flow {flow.name!r} cannot resume run {record.run_id}: a resume runs with the "
+        f"original run's parameters and context ({len(problems)} problem"
+        f"{'s' if len(problems) > 1 else ''}):\n{lines}"
+    )
 
 
 def _differs(what: str, name: str, entry: Mapping[str, Any], given: bool, record: RunRecord) -> str:
