@@ -45,7 +45,12 @@ from typing import Any
 from headwater.engine import caching
 from headwater.engine.calls import format_exception
 from headwater.engine.identity import ResumeFrom
-from headwater.errors import ResultIdentityError, ResultIntegrityError, ResultLocationError
+from headwater.errors import (
+    ResultIdentityError,
+    ResultIntegrityError,
+    ResultLocationError,
+    ResultStorageError,
+)
 from headwater.model.states import Cached, Failed, State
 from headwater.model.task import Task
 from headwater.results import FSSpecResult
@@ -162,12 +167,12 @@ class StoredResults:
                         result=self.result.read(location),
                         run_count=run_count,
                     )
-            if readback:
-                found = self._read_back(fields, inputs, ctx, run_count, map_index)
-                if found is not None:
-                    return found
             if earlier:
                 found = self._read_earlier(inputs, ctx, run_count, map_index)
+                if found is not None:
+                    return found
+            if readback:
+                found = self._read_back(fields, inputs, ctx, run_count, map_index)
                 if found is not None:
                     return found
             if cached:
@@ -249,19 +254,21 @@ class StoredResults:
         digest = caching.digest(caching.input_hashes(inputs))
         for run_id, token, run_name, slug in self.resume.sources:
             then = {**ctx, "flow_run_id": run_id, "flow_run_name": run_name, "task_slug": slug}
+            location = self._checkpoint_location(self.fields(inputs, then))
+            identity = {
+                "flow": str(ctx.get("flow_name")),
+                "task": slug,
+                "map_index": map_index,
+                "flow_run_id": run_id,
+                "run": token,
+                "inputs": digest,
+            }
             try:
-                location = self._checkpoint_location(self.fields(inputs, then))
-                if not result.exists(location):
-                    continue
-                identity = {
-                    "flow": str(ctx.get("flow_name")),
-                    "task": slug,
-                    "map_index": map_index,
-                    "flow_run_id": run_id,
-                    "run": token,
-                    "inputs": digest,
-                }
                 found = result.read(location, identity=identity)
+            except ResultStorageError as exc:
+                if isinstance(exc.__cause__, FileNotFoundError | NotADirectoryError):
+                    continue  # that run wrote none for this task run
+                raise
             except ResultIntegrityError as exc:  # identity, unverified, corrupted
                 logger.info(
                     "Task %r does not reuse run %s's result: %s", self.task.name, run_id, exc

@@ -208,8 +208,12 @@ class FSSpecResult(Result):
         check_inside(location)
         fs, path = self._path(location)
         try:
-            fs.invalidate_cache(path)
-            payload = fs.cat_file(path)
+            if _is_local(fs):  # a plain read: what fsspec adds is not needed here
+                with open(path, "rb") as file:
+                    payload = file.read()
+            else:
+                fs.invalidate_cache(path)
+                payload = fs.cat_file(path)
         except (FileNotFoundError, NotADirectoryError) as exc:
             self._check_bucket(fs, "read", location)
             raise self._storage_error("read", location, exc) from exc
@@ -449,10 +453,13 @@ def _write_local_atomically(path: str, fill: Callable[[IO[bytes]], Any]) -> None
     """Write a temporary file next to ``path`` with ``fill`` (it may read back what it
     wrote), then rename it into place."""
     folder, name = posixpath.split(path)
-    os.makedirs(folder, exist_ok=True)
     temp = posixpath.join(folder, f".{name[:100]}.{uuid.uuid4().hex[:12]}.tmp")
-    # 0o666 & ~umask, like any new file (mkstemp would give 0o600)
-    fd = os.open(temp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+    try:  # 0o666 & ~umask, like any new file (mkstemp would give 0o600)
+        fd = os.open(temp, flags, 0o666)
+    except FileNotFoundError:  # the folder is made once, not checked at every write
+        os.makedirs(folder, exist_ok=True)
+        fd = os.open(temp, flags, 0o666)
     try:
         with os.fdopen(fd, "w+b") as out:
             fill(out)
