@@ -64,3 +64,66 @@ def test_the_documented_context_keys_are_the_ones_a_task_sees() -> None:
     state = flow.run(progress=False)
     assert state.result[seen].result == documented_context_keys()
     assert "team" in flow.run(context={"team": "x"}, progress=False).result[seen].result
+
+
+TEST_REFERENCE = re.compile(r"`((?:tests/[\w/]+\.py)?)::(test_\w+)`")
+
+
+def named_tests(text: str) -> list[tuple[str, str]]:
+    """The tests a document names as `tests/path.py::test_name`; a bare `::test_name` is in the
+    file named last before it."""
+    found, current = [], ""
+    for path, name in TEST_REFERENCE.findall(text):
+        current = path or current
+        found.append((current, name))
+    return found
+
+
+def missing_tests(text: str) -> list[str]:
+    """The tests named in ``text`` whose file or function does not exist."""
+    missing = []
+    for path, name in named_tests(text):
+        source = ROOT / path if path else None
+        if source is None or not source.is_file():
+            missing.append(f"{path}::{name} (no such file)")
+        elif not re.search(rf"^def {name}\(", source.read_text(encoding="utf-8"), re.M):
+            missing.append(f"{path}::{name}")
+    return missing
+
+
+@pytest.mark.parametrize(
+    "doc", sorted((ROOT / "docs" / "notices").glob("*.md")), ids=lambda p: p.name
+)
+def test_every_test_a_notice_names_exists(doc: Path) -> None:
+    missing = missing_tests(doc.read_text(encoding="utf-8"))
+    assert not missing, f"{doc.name} names tests that do not exist: {missing}"
+
+
+def test_the_guarantees_name_their_tests() -> None:
+    text = (ROOT / "docs" / "notices" / "0012-guarantees.md").read_text(encoding="utf-8")
+    rows = [r for r in text.splitlines() if r.startswith("| ") and not r.startswith("| fault")]
+    assert len(rows) > 30
+    assert all(TEST_REFERENCE.search(r.rsplit("|", 2)[1]) for r in rows), [
+        r[:80] for r in rows if not TEST_REFERENCE.search(r.rsplit("|", 2)[1])
+    ]
+
+
+def test_the_test_name_checker_can_fail() -> None:
+    text = "`tests/test_docs.py::test_link_checker_can_fail`, `::test_no_such_thing` and " + (
+        "`tests/nowhere.py::test_x`"
+    )
+    assert named_tests(text)[1] == ("tests/test_docs.py", "test_no_such_thing")
+    assert missing_tests(text) == [
+        "tests/test_docs.py::test_no_such_thing",
+        "tests/nowhere.py::test_x (no such file)",
+    ]
+
+
+def test_every_difference_from_prefect_1_names_what_decides_it() -> None:
+    text = (ROOT / "docs" / "migrating-from-prefect-1.md").read_text(encoding="utf-8")
+    start = text.index("## Every difference from Prefect 1")
+    section = text[start : text.index("\n## ", start + 1)]
+    rows = [r for r in section.splitlines() if r.startswith("| ") and not r.startswith("| |")]
+    assert len(rows) > 40
+    undecided = [r[:60] for r in rows if not LINK.search(r.rstrip(" |").rsplit("|", 1)[1])]
+    assert not undecided, f"rows without the notice that decides them: {undecided}"

@@ -430,15 +430,7 @@ def partial_inputs_only(validate_on: Iterable[str] | None = None) -> Validator:
     Args:
         validate_on: the input names to compare.
     """
-    names = None if validate_on is None else frozenset(validate_on)
-
-    def validator(state: Cached, inputs: Mapping[str, Any], parameters: Mapping[str, Any]) -> bool:
-        if not _fresh(state):
-            return False
-        return names is None or _partial(state.cached_inputs, inputs, names)
-
-    validator.__name__ = f"partial_inputs_only({', '.join(sorted(names or ()))})"
-    return validator
+    return _partial_validator("partial_inputs_only", validate_on, inputs=True)
 
 
 def partial_parameters_only(validate_on: Iterable[str] | None = None) -> Validator:
@@ -448,14 +440,22 @@ def partial_parameters_only(validate_on: Iterable[str] | None = None) -> Validat
     Args:
         validate_on: the parameter names to compare.
     """
+    return _partial_validator("partial_parameters_only", validate_on, inputs=False)
+
+
+def _partial_validator(name: str, validate_on: Iterable[str] | None, inputs: bool) -> Validator:
     names = None if validate_on is None else frozenset(validate_on)
 
-    def validator(state: Cached, inputs: Mapping[str, Any], parameters: Mapping[str, Any]) -> bool:
+    def validator(state: Cached, given: Mapping[str, Any], parameters: Mapping[str, Any]) -> bool:
         if not _fresh(state):
             return False
-        return names is None or _partial(state.cached_parameters, parameters, names)
+        if names is None:
+            return True
+        if inputs:
+            return _partial(state.cached_inputs, given, names)
+        return _partial(state.cached_parameters, parameters, names)
 
-    validator.__name__ = f"partial_parameters_only({', '.join(sorted(names or ()))})"
+    validator.__name__ = f"{name}({', '.join(sorted(names or ()))})"
     return validator
 
 

@@ -40,7 +40,8 @@ _current: ContextVar[Mapping[str, Any]] = ContextVar("headwater_run_context", de
 
 class RunContext(Mapping[str, Any]):
     """A read-only view of the current run's context; empty outside a run. Inside a task run
-    ``logger`` is the task's logger (:func:`get_logger`)."""
+    ``logger`` is the task's logger (:func:`get_logger`). Keys read as items or, as in
+    Prefect 1, as attributes: ``context["today"]`` or ``context.today``."""
 
     def __getitem__(self, key: str) -> Any:
         values = _current.get()
@@ -61,6 +62,15 @@ class RunContext(Mapping[str, Any]):
     def __len__(self) -> int:
         values = _current.get()
         return len(values) + (_LOGGER not in values and _in_task(values))
+
+    def __getattr__(self, key: str) -> Any:
+        """``context.today`` is ``context["today"]`` (Prefect 1's context allows both)."""
+        if key.startswith("__"):
+            raise AttributeError(key)
+        try:
+            return self[key]
+        except KeyError as exc:
+            raise AttributeError(exc.args[0]) from None
 
     def __repr__(self) -> str:
         return f"<RunContext {dict(_current.get())!r}>"

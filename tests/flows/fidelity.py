@@ -104,3 +104,9 @@ def noted_double(x: int, calls: str) -> int:
     """Note the call (with the map index) in the side-effect file ``calls``; return 2x."""
     note_call(calls)
     return x * 2
+
+
+@task
+def day_and_name(n: int) -> tuple[int, str, str]:
+    """Reads the run context as attributes, as Prefect 1's context allowed."""
+    return n, context.today, context.task_name

@@ -39,3 +39,20 @@ def test_required_follows_the_default_as_in_prefect_1() -> None:
     assert Parameter("e", default=None, required=True).required is True
     with pytest.raises(ValueError, match="'f' is required and also has a default"):
         Parameter("f", default=1, required=True)
+
+
+def test_parameters_as_keyword_arguments_of_run_and_the_context_as_attributes(
+    executor: object,
+) -> None:
+    """As in Prefect 1: ``flow.run(n=5)`` gives parameter n, and a task may read
+    ``context.today`` as well as ``context["today"]``."""
+    with Flow("keywords") as f:
+        n = Parameter("n")
+        got = F.day_and_name(n)
+    state = f.run(n=5, executor=executor)
+    assert state.is_successful(), state.message
+    value, today, name = state.result[got].result
+    assert (value, name) == (5, "day_and_name") and len(today) == 10 and today[4] == "-"
+    assert f.run(parameters={"n": 1}, n=2, executor=executor).result[got].result[0] == 2
+    with pytest.raises(ParameterError, match="unknown parameter 'm'"):
+        f.run(m=5, n=1, executor=executor)
