@@ -60,6 +60,12 @@ from headwater.serializers.base import PickleSerializer
 logger = logging.getLogger("headwater.results")
 
 
+def _missing(exc: ResultStorageError) -> bool:
+    """Whether a failed read found no result at its location (nothing, or a folder) rather
+    than failing storage."""
+    return isinstance(exc.__cause__, FileNotFoundError | NotADirectoryError | IsADirectoryError)
+
+
 class StoredResults:
     """Where a task's output persists, and how it is read back.
 
@@ -221,10 +227,12 @@ class StoredResults:
         if not isinstance(result, FSSpecResult) or "flow_run_id" not in fields:
             return None
         location = self._checkpoint_location(fields)
-        if not result.exists(location):
-            return None
-        try:
+        try:  # one read, not exists() then read(): most task runs find nothing
             found = result.read(location, identity=self.identity(inputs, ctx, map_index))
+        except ResultStorageError as exc:
+            if _missing(exc):
+                return None
+            raise
         except ResultIdentityError as exc:
             logger.debug("Task %r runs again: %s", self.task.name, exc)
             return None
@@ -266,7 +274,7 @@ class StoredResults:
             try:
                 found = result.read(location, identity=identity)
             except ResultStorageError as exc:
-                if isinstance(exc.__cause__, FileNotFoundError | NotADirectoryError):
+                if _missing(exc):
                     continue  # that run wrote none for this task run
                 raise
             except ResultIntegrityError as exc:  # identity, unverified, corrupted
