@@ -109,10 +109,10 @@ def test_a_chain_reruns_the_failed_middle_and_what_follows_not_what_came_before(
 ) -> None:
     flow, tasks = R.chain(str(tmp_path))
     broken(tmp_path, "middle")
-    first = flow.run(executor=LocalExecutor())
+    first = flow.run(executor=LocalDaskExecutor("threads"))
     assert first.is_failed() and calls_of(tmp_path, first) == ["first", "middle"]
     fixed(tmp_path)
-    again = flow.run(executor=executor, resume="last")
+    again = flow.run(executor=executor, resume="last")  # started on threads, resumed on each
     assert again.is_successful(), again.message
     assert calls_of(tmp_path, again) == ["middle", "last", "report"]
     assert isinstance(again.result[tasks["first"]], Cached)
