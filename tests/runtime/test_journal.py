@@ -287,17 +287,10 @@ def test_the_file_of_a_finished_run_is_what_it_was_before_and_lines_came_as_it_w
 
 
 def test_a_map_over_the_children_limit_has_no_line_per_child_while_it_runs(
-    journal_dir: Path, monkeypatch: pytest.MonkeyPatch
+    journal_dir: Path, journal_lines: list[dict[str, object]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(records.MAX_CHILDREN_ENV, "2")
-    lines: list[dict[str, object]] = []
-    write = journal.JournalHook._write
-
-    def spy(self: journal.JournalHook, *got: dict[str, object]) -> None:
-        lines.extend(got)
-        write(self, *got)
-
-    monkeypatch.setattr(journal.JournalHook, "_write", spy)
+    lines = journal_lines
     assert run_etl(n=5).is_successful()
     children = [x for x in lines if x.get("task") == "transform"]
     assert len(children) == 2  # of 5 children

@@ -71,16 +71,12 @@ def test_a_map_where_one_percent_failed_resumes_exactly_those_children_and_the_r
 
 
 def test_a_huge_map_journals_per_batch_its_counts_and_only_the_children_that_failed(
-    tmp_path: Path, journal_dir: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    journal_dir: Path,
+    journal_lines: list[dict[str, object]],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    lines: list[dict[str, object]] = []
-    write = journal.JournalHook._write
-
-    def spy(self: journal.JournalHook, *got: dict[str, object]) -> None:
-        lines.extend(got)
-        write(self, *got)
-
-    monkeypatch.setattr(journal.JournalHook, "_write", spy)
+    lines = journal_lines
     monkeypatch.setenv(journal.MAX_CHILDREN_ENV, "30")
     broken(tmp_path)
     state = R.squares(5_000, str(tmp_path)).run(executor=LocalDaskExecutor("threads"))
