@@ -268,7 +268,10 @@ def run_html(run: RunRecord) -> str:
     if not tasks and run.counts:  # a summary from list_runs()
         body = "".join(_badge(name, n) for name, n in run.counts.items())
         return f'<div class="headwater-run">{_badge(run.state)} <b>{_e(title)}</b> {body}</div>'
-    return _run_body(title, run.state, run.message, tasks, run.parameters, run.run_id)
+    from headwater.runtime.resume import why_not_resumable
+
+    resumable = run.run_id if why_not_resumable(run) is None else None  # not one still going
+    return _run_body(title, run.state, run.message, tasks, run.parameters, resumable)
 
 
 def resume_hint(run_id: str) -> str:

@@ -353,5 +353,6 @@ def test_the_html_of_a_failed_run_shows_how_to_resume_it(tmp_path: Path) -> None
     html = state._repr_html_()
     assert f"flow.run(resume=&#x27;{run_id}&#x27;)" in html
     assert f"headwater run FILE.py --resume {run_id[:8]}" in html
+    assert f"--resume {run_id[:8]}" in journal.load_run(run_id)._repr_html_()  # its record too
     fixed(tmp_path)
     assert "--resume" not in flow.run(resume="last")._repr_html_()  # a success needs none

@@ -121,6 +121,8 @@ def test_a_run_stopped_with_ctrl_c_resumes_what_had_not_finished(
         wait_until(lambda: len(done_children(folder)) >= n // 4, proc, "a quarter of the map")
         with pytest.raises(ResumeError, match=r"is still going \(its driver, process"):
             R.squares(n, str(tmp_path)).run(resume="last")
+        going = journal.load_run(journal.list_runs(1)[0].run_id)
+        assert "--resume" not in going._repr_html_()  # no resume offered while it goes
         proc.send_signal(signal.SIGINT)  # Ctrl-C: the run ends Cancelled, journaled whole
         out, _ = proc.communicate(timeout=DEADLINE)
     assert proc.returncode == 0 and out.strip() == "Cancelled", out
