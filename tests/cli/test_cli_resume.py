@@ -44,7 +44,7 @@ def test_a_failed_run_is_shown_resumable_and_resumed_from_the_command_line(
     (tmp_path / "broken").write_text("middle")
     first = headwater(tmp_path, "run", "chained.py", "-p", "n=3")
     assert first.returncode == 1, first.stderr
-    [record] = journal.list_runs()
+    [record] = journal.list_runs(flow_name="chain")
     short = record.run_id[:8]
     assert f"Resume it with: headwater run chained.py --resume {short}" in first.stdout
 
@@ -72,7 +72,7 @@ def test_a_failed_run_is_shown_resumable_and_resumed_from_the_command_line(
     again = headwater(tmp_path, "run", "chained.py", "--resume")  # the last run
     assert again.returncode == 0, again.stdout + again.stderr
     assert "Flow 'chain': Success" in again.stdout and "Resume it with" not in again.stdout
-    resumed = journal.list_runs(1)[0]
+    resumed = journal.list_runs(1, flow_name="chain")[0]
     assert resumed.run_id != record.run_id and resumed.resumed_from == record.run_id
     assert R.calls(tmp_path)[resumed.run_id] == ["middle", "last", "report"]
     done = headwater(tmp_path, "runs", "show", resumed.run_id[:8])

@@ -13,7 +13,7 @@ import pytest
 from headwater import Flow, Parameter, case, merge, task, unmapped
 from headwater.errors import HeadwaterError, JournalError, ParameterError, ResumeError
 from headwater.executors import LocalDaskExecutor, LocalExecutor
-from headwater.model.states import Cached, Skipped, Success
+from headwater.model.states import Cached, Skipped, State, Success
 from headwater.results import LocalResult
 from headwater.runtime import journal
 from headwater.runtime.resume import describe_resume
@@ -36,10 +36,17 @@ def fixed(folder: Path) -> None:
     (folder / "broken").unlink()
 
 
-def calls_of(folder: Path, state: object) -> list[str]:
-    """What the run of ``state`` (the newest journaled run) called."""
-    run_id = journal.list_runs(1)[0].run_id
+def calls_of(folder: Path, state: State) -> list[str]:
+    """What the run of ``state`` (a flow run's state, journaled) called."""
+    run_id = journal.run_id_of(state)
+    assert run_id is not None, "the run was not journaled"
     return R.calls(folder).get(run_id, [])
+
+
+def newest(flow: str, n: int = 1) -> list[journal.RunRecord]:
+    """The newest ``n`` journaled runs of ``flow`` (a thread another test left running may
+    journal a run of its own flow here)."""
+    return journal.list_runs(n, flow_name=flow)
 
 
 # -- the big map: 1% of 10,000 children fail -------------------------------------------------
@@ -113,8 +120,8 @@ def test_a_chain_reruns_the_failed_middle_and_what_follows_not_what_came_before(
     assert calls_of(tmp_path, again) == ["middle", "last", "report"]
     assert isinstance(again.result[tasks["first"]], Cached)
     assert again.result[tasks["report"]].result == 5
-    record = journal.list_runs(1)[0]
-    assert record.resumed_from == journal.list_runs(2)[1].run_id  # a new run, naming the first
+    record = newest("chain")[0]
+    assert record.resumed_from == journal.run_id_of(first)  # a new run, naming the first
 
 
 def test_a_resume_of_a_resume_reads_back_from_both_earlier_runs(tmp_path: Path) -> None:
@@ -127,7 +134,7 @@ def test_a_resume_of_a_resume_reads_back_from_both_earlier_runs(tmp_path: Path) 
     fixed(tmp_path)
     third = flow.run(resume="last")
     assert third.is_successful() and calls_of(tmp_path, third) == ["last", "report"]
-    first_id, second_id = (r.run_id for r in reversed(journal.list_runs(3)[1:]))
+    first_id, second_id = (r.run_id for r in reversed(newest("chain", 3)[1:]))
     assert first_id in (third.result[tasks["first"]].message or "")  # read back from run 1
     assert second_id in (third.result[tasks["middle"]].message or "")  # and from run 2
 
@@ -137,7 +144,7 @@ def test_a_checkpoint_that_cannot_be_proven_runs_again(tmp_path: Path, how: str)
     flow, tasks = R.chain(str(tmp_path))
     broken(tmp_path, "last")
     flow.run()
-    record = journal.load_run(journal.list_runs(1)[0].run_id)
+    record = journal.load_run(newest("chain")[0].run_id)
     slug = (record.resume or {})["slugs"]["step-1"]  # the first step, in that run
     [path] = (tmp_path / "results").rglob(slug)
     if how == "missing":
@@ -322,7 +329,7 @@ def test_runs_that_cannot_be_resumed_are_refused_clearly(tmp_path: Path) -> None
     with Flow("another") as another:
         R.step(1, str(tmp_path), "x")
     with pytest.raises(ResumeError, match="is a run of flow 'chain', not 'another'"):
-        another.run(resume=journal.list_runs(1)[0].run_id)
+        another.run(resume=newest("chain")[0].run_id)
     with pytest.raises(HeadwaterError, match="resume= runs once.*no task_states"):
         other.run(resume="last", task_states={next(iter(other.tasks)): Success()})
     with pytest.raises(HeadwaterError, match="resume= runs once.*a schedule or listeners"):
@@ -334,8 +341,8 @@ def test_runs_that_cannot_be_resumed_are_refused_clearly(tmp_path: Path) -> None
 
 def test_runs_show_says_whether_and_how_a_run_can_be_resumed(tmp_path: Path) -> None:
     broken(tmp_path)
-    R.squares(2_000, str(tmp_path)).run()
-    record = journal.load_run(journal.list_runs(1)[0].run_id)
+    state = R.squares(2_000, str(tmp_path)).run()
+    record = journal.load_run(str(journal.run_id_of(state)))
     lines = describe_resume(record)
     assert lines[0].startswith(
         f"Can be resumed: headwater run FILE.py --resume {record.run_id[:8]}"
@@ -349,7 +356,7 @@ def test_the_html_of_a_failed_run_shows_how_to_resume_it(tmp_path: Path) -> None
     flow, _ = R.chain(str(tmp_path))
     broken(tmp_path, "middle")
     state = flow.run()
-    run_id = journal.list_runs(1)[0].run_id
+    run_id = str(journal.run_id_of(state))
     html = state._repr_html_()
     assert f"flow.run(resume=&#x27;{run_id}&#x27;)" in html
     assert f"headwater run FILE.py --resume {run_id[:8]}" in html

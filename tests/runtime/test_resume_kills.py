@@ -86,7 +86,7 @@ def test_a_dask_driver_killed_half_way_resumes_only_what_had_not_finished(
             wait_until(lambda: len(done_children(folder)) >= n // 2, proc, "half the map")
             proc.send_signal(signal.SIGKILL)  # nothing of the driver runs after this
         finished = done_children(folder)
-        [record] = journal.list_runs()
+        [record] = journal.list_runs(flow_name="squares")
         assert record.state == journal.UNFINISHED and n // 2 <= len(finished) < n
         flow = R.squares(n, str(tmp_path))
         with pytest.raises(ResumeError, match="changed since run"):  # not the same flow
@@ -94,7 +94,7 @@ def test_a_dask_driver_killed_half_way_resumes_only_what_had_not_finished(
         state = flow.run(executor=DaskExecutor(address=address), resume=record.run_id)
     assert state.is_successful(), state.message
     runs = R.calls(tmp_path)
-    first, again = runs[record.run_id], runs[journal.list_runs(1)[0].run_id]
+    first, again = runs[record.run_id], runs[str(journal.run_id_of(state))]
     recomputed = {int(x) for x in again if x != "total"}
     started = {int(x) for x in first}
     # at most the children that had not finished: those never started, and those of the
@@ -121,19 +121,19 @@ def test_a_run_stopped_with_ctrl_c_resumes_what_had_not_finished(
         wait_until(lambda: len(done_children(folder)) >= n // 4, proc, "a quarter of the map")
         with pytest.raises(ResumeError, match=r"is still going \(its driver, process"):
             R.squares(n, str(tmp_path)).run(resume="last")
-        going = journal.load_run(journal.list_runs(1)[0].run_id)
+        going = journal.load_run(journal.list_runs(1, flow_name="squares")[0].run_id)
         assert "--resume" not in going._repr_html_()  # no resume offered while it goes
         proc.send_signal(signal.SIGINT)  # Ctrl-C: the run ends Cancelled, journaled whole
         out, _ = proc.communicate(timeout=DEADLINE)
     assert proc.returncode == 0 and out.strip() == "Cancelled", out
-    record = journal.load_run(journal.list_runs(1)[0].run_id)
+    record = journal.load_run(journal.list_runs(1, flow_name="squares")[0].run_id)
     assert record.finished and record.state == "Cancelled"
     succeeded = {t.map_index for t in record.tasks if t.task == "square" and t.state == "Success"}
     assert n // 4 <= len(succeeded) < n
     state = R.squares(n, str(tmp_path)).run(executor=LocalExecutor(), resume="last")
     assert state.is_successful(), state.message
     runs = R.calls(tmp_path)
-    first, again = runs[record.run_id], runs[journal.list_runs(1)[0].run_id]
+    first, again = runs[record.run_id], runs[str(journal.run_id_of(state))]
     recomputed = {int(x) for x in again if x != "total"}
     assert recomputed <= set(range(n)) - succeeded  # what had not finished, at most
     # a cancelled child that had checkpointed is read back: only children of the two batches
