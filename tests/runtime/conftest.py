@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from headwater.runtime import journal
+
+
+@pytest.fixture
+def journal_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A run journal of the test's own (``HEADWATER_JOURNAL_DIR``), switched on."""
+    folder = tmp_path / "journal"
+    monkeypatch.setenv("HEADWATER_JOURNAL_DIR", str(folder))
+    monkeypatch.delenv("HEADWATER_JOURNAL", raising=False)
+    return folder
 
 
 @pytest.fixture

@@ -17,13 +17,7 @@ from headwater.runtime.journal import RunRecord, TaskRecord
 from tests.flows import observed
 from tests.support.interrupts import child
 
-
-@pytest.fixture(autouse=True)
-def journal_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "journal"
-    monkeypatch.setenv("HEADWATER_JOURNAL_DIR", str(folder))
-    monkeypatch.delenv("HEADWATER_JOURNAL", raising=False)
-    return folder
+pytestmark = pytest.mark.usefixtures("journal_dir")  # tests/runtime/conftest.py
 
 
 def run_etl(**parameters: object) -> State:

@@ -19,13 +19,7 @@ from headwater.runtime import journal
 from headwater.runtime.resume import describe_resume
 from tests.flows import resumable as R
 
-
-@pytest.fixture(autouse=True)
-def journal_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "journal"
-    monkeypatch.setenv("HEADWATER_JOURNAL_DIR", str(folder))
-    monkeypatch.delenv("HEADWATER_JOURNAL", raising=False)
-    return folder
+pytestmark = pytest.mark.usefixtures("journal_dir")  # tests/runtime/conftest.py
 
 
 def broken(folder: Path, what: str = "") -> None:
