@@ -9,6 +9,7 @@ Commands (click)::
                                  --tls-key KEY] [--dask-config FILE]
                                  [--log-level LEVEL] [--progress/--no-progress]
                                  [--schedule | --schedule-json FILE] [--max-runs N]
+                                 [--resume [RUN_ID]]
                                  [--listen-folder URL ... | --listen-webhook [HOST:]PORT ...]
     headwater visualize FILE.py[:FLOW] -o dag.svg
     headwater runs list [--limit N] [--flow NAME]
@@ -24,6 +25,10 @@ run failed, else 130 when Ctrl-C stopped the schedule, else 0 (also when ``--max
 reached or the schedule has no more events). A flow without a schedule is bad input (2).
 The listener options (``--listen-folder``, ``--listen-webhook``: :mod:`headwater._cli_listen`)
 run the flow once per event, with the same lines, summary and exit codes (130 also for SIGTERM).
+``--resume [RUN_ID]`` runs once, resuming a journaled run of the flow (the last one without an
+id; docs/engine.md, "Resuming runs"); a run that did not succeed prints how to resume it. A
+run that cannot be resumed (not journaled, still going, the flow changed, other parameters)
+is bad input (2).
 
 A Dask scheduler that cannot be reached at ``--address`` is bad input too (2), said in one
 paragraph naming the address and the fix (an address without a port, ``tls://`` without
@@ -386,6 +391,15 @@ def main() -> None:
     default=None,
     help="With --schedule or a listener: stop after N runs.",
 )
+@click.option(
+    "--resume",
+    is_flag=False,
+    flag_value="last",
+    default=None,
+    metavar="[RUN_ID]",
+    help="Resume a journaled run of the flow (the last one without RUN_ID): what finished is "
+    "kept or read back from its checkpoints, the rest runs again.",
+)
 @listen_options
 def run(
     target: str,
@@ -402,13 +416,15 @@ def run(
     on_schedule: bool,
     schedule_json: str | None,
     max_runs: int | None,
+    resume: str | None,
     **listen: Any,
 ) -> None:
     """Run a flow from FILE.py and print the final state of each task.
 
     With --schedule (or --schedule-json FILE) the flow runs at each event of its schedule, and
     with --listen-folder or --listen-webhook once for each event, printing one line per run
-    (and the task table of a run that did not succeed).
+    (and the task table of a run that did not succeed). With --resume it runs once, resuming
+    a journaled run (its parameters are the run's; -p may only repeat them).
     """
     from headwater.errors import ListenerError
     from headwater.runtime.logs import configure_logging
@@ -418,6 +434,8 @@ def run(
         listeners, slots = listeners_from_options(**listen)
     except (ValueError, ListenerError) as exc:
         fail(str(exc))
+    if resume is not None and (on_schedule or schedule_json or listeners):
+        fail("--resume runs the flow once: drop --schedule, --schedule-json and the listeners")
     if max_runs is not None and not (on_schedule or schedule_json or listeners):
         fail(
             "--max-runs is for runs on a schedule: add --schedule (or --schedule-json FILE), "
@@ -443,31 +461,9 @@ def run(
         run_scheduled(flow, values, maker, schedule, max_runs, children, progress, listening)
     if on_schedule or schedule is not None:
         run_scheduled(flow, values, chosen, schedule, max_runs, children, progress)
-    run_and_report(flow, values, chosen, children, progress)
+    from headwater.cli_runs import run_and_report
 
-
-def run_and_report(
-    flow: Any, values: dict[str, Any], executor: Any, children: bool, progress: Any
-) -> None:
-    """Run ``flow`` once, print its task table and final state, and exit non-zero unless it
-    succeeded (what ``headwater run`` does without a schedule or listener)."""
-    from headwater.errors import FlowValidationError, ParameterError, SchedulerConnectionError
-    from headwater.runtime import journal
-
-    run_id = str(uuid.uuid4())
-    try:
-        state = flow.run(
-            parameters=values, executor=executor, context={"flow_run_id": run_id}, progress=progress
-        )
-    except (ParameterError, FlowValidationError, SchedulerConnectionError) as exc:
-        fail(str(exc).replace("\n  - ", " - "))
-    tasks = journal.task_records(state)
-    click.echo(task_table(tasks, children))
-    click.echo(f"\nFlow {flow.name!r}: {type(state).__name__}: {state.message}")
-    if journal.is_enabled():
-        click.echo(f"Run {run_id} (headwater runs show {run_id[:8]})")
-    if not state.is_successful():
-        sys.exit(FLOW_FAILED)
+    run_and_report(flow, values, chosen, children, progress, resume, target)
 
 
 def load_schedule(path: str) -> Any:

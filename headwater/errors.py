@@ -12,6 +12,8 @@ builtin exception where one fits, so ``except ValueError`` keeps working::
     ├── ScheduleError (ValueError)           a schedule or its parts refused, or no event found
     ├── ListenerError (ValueError)           a listener refused, or it cannot listen (port taken)
     ├── JournalError (LookupError)           a run is not in the run journal, or is unreadable
+    ├── ResumeError (ValueError)             a journaled run cannot be resumed (still going,
+    │                                        another flow, the flow changed...)
     ├── GraphvizNotFoundError (RuntimeError) drawing needs the Graphviz `dot` program
     ├── SchedulerConnectionError (ConnectionError) a Dask scheduler cannot be reached
     ├── WorkerLostError (RuntimeError)       the worker process running a task died
@@ -90,6 +92,11 @@ class ListenerError(HeadwaterError, ValueError):
 
 class JournalError(HeadwaterError, LookupError):
     """A run is not in the run journal (or is ambiguous), or a journal file is unreadable."""
+
+
+class ResumeError(HeadwaterError, ValueError):
+    """A journaled run cannot be resumed: it was journaled without what a resume needs, it
+    is a run of another flow or still going, or the flow's task graph changed since."""
 
 
 class GraphvizNotFoundError(HeadwaterError, RuntimeError):

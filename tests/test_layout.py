@@ -40,9 +40,13 @@ EXCEPTIONS: list[tuple[str, str, str]] = [
     ("headwater.model.states", "headwater.viz.html", "State._repr_html_ draws itself with viz"),
     ("headwater.model.flow", "headwater.viz.graph", "Flow.visualize"),
     ("headwater.model.flow", "headwater.viz.html", "Flow._repr_html_ draws itself with viz"),
-    ("headwater.model.flow", "headwater.runtime.run", "Flow.run is a short call into the runtime"),
     (
-        "headwater.model.flow",
+        "headwater.model.flow_running",
+        "headwater.runtime.run",
+        "Flow.run is a short call into the runtime",
+    ),
+    (
+        "headwater.model.flow_running",
         "headwater.runtime.scheduled",
         "Flow.run's return type with run_on_schedule=True (type-only)",
     ),

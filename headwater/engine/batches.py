@@ -77,8 +77,10 @@ class BatchInput:
 class BatchSpec:
     """A batch node's children ``start .. stop - 1`` and how they take their inputs.
 
-    Every child starts from ``initial_state``, or, when the task was given a Mapped state,
-    from its own in ``initial_states`` (None: from scratch; a finished one is kept).
+    Every child starts from ``initial_state``, or, when the task was given a Mapped state
+    or is resumed, from its own in ``initial_states`` (None: from scratch; a finished one
+    is kept). In a resumed run, the children in ``fresh`` (map indexes) run without reading
+    back an earlier run's checkpoint.
     """
 
     start: int
@@ -86,6 +88,7 @@ class BatchSpec:
     inputs: tuple[BatchInput, ...] = ()
     initial_state: State | None = None
     initial_states: tuple[State | None, ...] | None = None
+    fresh: frozenset[int] = frozenset()
 
 
 def run_batch(
@@ -113,6 +116,7 @@ def run_batch(
     task = task_def.task
     runner = task_def.runner(flow_context)
     runner.defer_retries = True
+    runner.fresh = spec.fresh
     ctx = flow_context.values
     columns = Columns(start, where_here())
     due: list[_Due] = []

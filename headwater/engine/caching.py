@@ -415,9 +415,7 @@ def all_parameters(state: Cached, inputs: Mapping[str, Any], parameters: Mapping
     return _fresh(state) and dict(state.cached_parameters or {}) == input_hashes(parameters)
 
 
-def _partial(
-    old: Mapping[str, str] | None, now: Mapping[str, Any], names: frozenset[str]
-) -> bool:
+def _partial(old: Mapping[str, str] | None, now: Mapping[str, Any], names: frozenset[str]) -> bool:
     """Prefect 1's rule: the named entries present now equal the named entries cached."""
     wanted = {k: v for k, v in now.items() if k in names}
     return input_hashes(wanted) == {k: v for k, v in (old or {}).items() if k in names}

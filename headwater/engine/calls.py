@@ -355,6 +355,7 @@ def run_info(started: _dt.datetime | None) -> RunInfo:
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forked)
 
+
 __all__ = [
     "StdoutRouter",
     "TaskTimeoutError",

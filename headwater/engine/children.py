@@ -92,6 +92,22 @@ class StateBatch:
             columns.add(s)
         return columns.batch()
 
+    @staticmethod
+    def made(
+        start: int,
+        n: int,
+        results: list[Any] | None,
+        others: dict[int, State],
+        times: array,
+        where: tuple[str, str, str],
+        kinds: dict[type, int],
+    ) -> StateBatch:
+        """A batch from its columns (the arguments of :class:`StateBatch`): a
+        :class:`SucceededBatch` when every child succeeded, so that the type of the value
+        says so (what the driver learns of a finished key on dask.distributed)."""
+        cls = SucceededBatch if all(issubclass(k, Success) for k in kinds) else StateBatch
+        return cls(start, n, results, others, times, where, kinds)
+
     # -- the sequence --------------------------------------------------------------------
     def __len__(self) -> int:
         return self.n
@@ -136,11 +152,11 @@ class StateBatch:
         """The same states without their values (what the driver needs of a task it does
         not return)."""
         others = {pos: s.with_(result=None) for pos, s in self.others.items()}
-        return StateBatch(self.start, self.n, None, others, self.times, self.where, self.kinds)
+        return type(self)(self.start, self.n, None, others, self.times, self.where, self.kinds)
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (
-            StateBatch,
+            type(self),
             (self.start, self.n, self.results, self.others, self.times, self.where, self.kinds),
         )
 
@@ -233,10 +249,17 @@ class Columns:
         if plain:
             kinds[Success] = kinds.get(Success, 0) + plain
         where = self.where or ("", "", "")
-        return StateBatch(self.start, n, self.results, self.others, self.times, where, kinds)
+        return StateBatch.made(self.start, n, self.results, self.others, self.times, where, kinds)
 
 
 _NO_TIMES = (0.0, 0.0, 0.0)
+
+
+class SucceededBatch(StateBatch):
+    """A :class:`StateBatch` whose every child succeeded (Success or Cached): its type alone
+    tells the driver so, without the value (the run journal's lines as the run goes)."""
+
+    __slots__ = ()
 
 
 class ChildStates(Sequence[State]):
@@ -314,7 +337,7 @@ class ChildStates(Sequence[State]):
             others = {pos: fn(st) for pos, st in b.others.items()}
             if any(others[pos] is not b.others[pos] for pos in others):
                 changed = True
-                b = StateBatch(b.start, b.n, b.results, others, b.times, b.where, b.kinds)
+                b = type(b)(b.start, b.n, b.results, others, b.times, b.where, b.kinds)
             batches.append(b)
         return ChildStates(batches) if changed else self
 
@@ -339,4 +362,4 @@ class ChildStates(Sequence[State]):
         return f"<ChildStates: {self._n} children {self.counts()}>"
 
 
-__all__ = ["PLAIN_MESSAGE", "ChildStates", "Columns", "StateBatch"]
+__all__ = ["PLAIN_MESSAGE", "ChildStates", "Columns", "StateBatch", "SucceededBatch"]

@@ -49,9 +49,11 @@ from headwater.engine.handlers import (
     callback,
 )
 from headwater.engine.hooks import RunHook
+from headwater.engine.identity import RunIdentity
 from headwater.engine.nodes import FlowContext
 from headwater.engine.plan import Plan, count_runs, kinds
 from headwater.engine.planner import Planner
+from headwater.engine.resume import ResumePlan
 from headwater.errors import HeadwaterError
 from headwater.executors.base import Executor, set_up_here
 from headwater.model import signals
@@ -100,6 +102,7 @@ class FlowRunner:
         return_tasks: Iterable[Task] | None = None,
         context: Mapping[str, Any] | None = None,
         hooks: Sequence[RunHook] = (),
+        resume: ResumePlan | None = None,
     ) -> State:
         """Run the flow once; see :meth:`Flow.run`.
 
@@ -110,6 +113,7 @@ class FlowRunner:
             return_tasks: the tasks whose states the flow state's ``result`` holds.
             context: extra keys for the run context (``flow_run_id`` names the run).
             hooks: told of the run as it goes (:class:`~headwater.engine.hooks.RunHook`).
+            resume: what a resumed run keeps, reads back and runs (:mod:`headwater.engine.resume`).
 
         Raises:
             FlowValidationError: the flow has problems (nothing runs).
@@ -124,18 +128,21 @@ class FlowRunner:
         flow.validate()
         parameters, context = given_parameters(parameters, context)
         values = resolve_parameters(flow.name, flow.parameters(), parameters)
-        initial = self._checked_task_states(task_states)
+        initial = self._checked_task_states(task_states, resume)
         wanted = self._checked_return_tasks(return_tasks)
         token = uuid.uuid4().hex[:8]  # keys of this run, even when a flow_run_id is reused
         start = _dt.datetime.now(_dt.UTC)
         ctx = flow_run_context(flow.name, str(uuid.uuid4()), values, context, now=start)
         plan = Plan(token=token, ctx_key=f"flow-context-{token}", wanted=frozenset(wanted))
-        planner = Planner(flow, self.executor, plan, initial, hooks)
+        planner = Planner(flow, self.executor, plan, initial, hooks, resume)
         run_key = self._run_key(planner)
         flow_context = self._flow_context(ctx, run_key)
         run_id = str(ctx["flow_run_id"])
+        identity = _identity(run_key, ctx, context, resume)
         for hook in hooks:
-            hook.on_run_started(flow=flow, run_id=run_id, parameters=values, start=start)
+            hook.on_run_started(
+                flow=flow, run_id=run_id, parameters=values, start=start, identity=identity
+            )
         running = self._transition(Pending(), Running("Running flow."))
         states: dict[Task, State] = {}
         final = running
@@ -245,8 +252,15 @@ class FlowRunner:
         except signals.ENDRUN as end:
             return end.end_state
 
-    def _checked_task_states(self, task_states: Mapping[Task, State] | None) -> dict[Task, State]:
+    def _checked_task_states(
+        self, task_states: Mapping[Task, State] | None, resume: ResumePlan | None
+    ) -> dict[Task, State]:
         given = dict(task_states or {})
+        if given and resume is not None:
+            raise HeadwaterError(
+                f"Flow {self.flow.name!r}: task_states cannot be given to a resumed run (the "
+                "resume decides every task's start); resume without them, or start a new run."
+            )
         unknown = [t for t in given if not self.flow.has_task(t)]
         if unknown:
             raise HeadwaterError(
@@ -290,6 +304,22 @@ class FlowRunner:
                 )
         token = run_key.token if run_key is not None else None
         return FlowContext(MappingProxyType(ctx), ships, token)
+
+
+def _identity(
+    run_key: RunKey | None,
+    ctx: Mapping[str, Any],
+    given: Mapping[str, Any],
+    resume: ResumePlan | None,
+) -> RunIdentity:
+    """What the hooks are told of the run for a later resume of it."""
+    return RunIdentity(
+        run_key.token if run_key is not None else None,
+        ctx,
+        given,
+        resume.resumed if resume is not None else None,
+        resume.sources if resume is not None else (),
+    )
 
 
 def _takes_setup(executor: Any) -> bool:

@@ -7,8 +7,9 @@ masking secrets in the returned states, writing the run journal. Those are :clas
 objects handed to :meth:`FlowRunner.run <headwater.engine.flow_runner.FlowRunner.run>`; the
 engine calls them and never imports them (docs/notices/0011-layout.md). A hook hears:
 
-- ``on_run_started(flow=, run_id=, parameters=, start=)`` once, after the flow and its
-  parameters were checked and before the executor starts;
+- ``on_run_started(flow=, run_id=, parameters=, start=, identity=)`` once, after the flow
+  and its parameters were checked and before the executor starts (``identity``: what a
+  later resume needs, :class:`~headwater.engine.identity.RunIdentity`);
 - ``on_tasks_planned(total=N)`` whenever the number of task runs planned changes (a mapped
   task is one run per child; maps expanded at run time add to it);
 - ``on_tasks_finished(counts={"Success": 3})`` as task runs finish, by the class name of their
@@ -17,9 +18,11 @@ engine calls them and never imports them (docs/notices/0011-layout.md). A hook h
 - ``on_task_runs_finished(runs=[FinishedRuns(...)])`` at the same moments, saying which task
   runs finished: the task, the map index (or the range of a batch of children), and the
   class name of the state when the driver knows it. It costs no transfer: the engine learns
-  it from the executor's ``watch`` (the type of a finished key's value, never the value), so
-  a batch of children says only that its children finished, and the location of a result is
-  not known until the end (the journal writes these as the run goes);
+  it from the executor's ``watch`` (the type of a finished key's value, never the value): a
+  batch whose children all succeeded has a type that says so; of another batch the driver
+  learns its children's states only where the value is in its own process (the local
+  executors), else only that its children finished; the location of a result is not known
+  until the end (the journal writes these as the run goes);
 - ``on_run_finished(flow=, state=, counts=)`` once, with the flow run's final State (its
   ``result`` holds the task states) and the final counts. It returns the State that the next
   hook, and in the end the caller, gets: a hook may replace it (redaction does).
@@ -37,6 +40,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from headwater.engine.identity import RunIdentity
     from headwater.model.flow import Flow
     from headwater.model.states import State
     from headwater.model.task import Task
@@ -56,14 +60,20 @@ class FinishedRuns:
         map_index: the child's index (the first child's for a batch); None for a task that
             is not mapped.
         count: how many task runs (children ``map_index .. map_index + count - 1``).
-        state: the class name of their state, or :data:`UNKNOWN` (a batch's children, or a
-            value whose type the driver cannot tell).
+        state: the class name of their state (``Success`` for a batch whose children all
+            succeeded), or :data:`UNKNOWN` (a value whose type the driver cannot tell, or a
+            batch whose children's states it does not know).
+        counts: a batch's children by the class name of their state, when known.
+        others: a batch's children that did not succeed, as ``(map index, state name)``,
+            when known (with ``counts``).
     """
 
     task: Task
     map_index: int | None
     count: int
     state: str
+    counts: Mapping[str, int] | None = None
+    others: tuple[tuple[int, str], ...] = ()
 
 
 class RunHook:
@@ -77,6 +87,7 @@ class RunHook:
         run_id: str,
         parameters: Mapping[str, Any],
         start: _dt.datetime,
+        identity: RunIdentity | None = None,
     ) -> None:
         """The run starts.
 
@@ -85,6 +96,8 @@ class RunHook:
             run_id: the flow run's id (``context["flow_run_id"]``).
             parameters: every parameter's value, checked.
             start: when the run started (UTC).
+            identity: what a later resume of this run needs to know of it (its signing
+                key's token, its context, the runs it resumes).
         """
 
     def on_tasks_planned(self, *, total: int) -> None:

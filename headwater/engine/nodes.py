@@ -25,6 +25,7 @@ from typing import Any
 
 from headwater import pickling
 from headwater.engine.children import ChildStates, StateBatch
+from headwater.engine.identity import ResumeFrom
 from headwater.engine.plain import plain_definition, run_plain_node
 from headwater.engine.runner import TaskRunner, Upstream
 from headwater.model import signals
@@ -36,7 +37,7 @@ from headwater.results.base import MemoryResult, Result
 @dataclass(frozen=True, slots=True)
 class TaskDef:
     """A task, its constant arguments and its resolved Result: one graph literal per task
-    per run."""
+    per run (``resume``: where earlier runs' checkpoints of it are, in a resumed run)."""
 
     task: Task
     constants: Mapping[str, Any]
@@ -44,11 +45,13 @@ class TaskDef:
     checkpoint: bool = False
     readback: bool = False
     cache_folder: str | None = None
+    resume: ResumeFrom | None = None
     plain: bool = field(init=False)
-    """Whether its runs may take the fast path (:func:`headwater.engine.plain.plain_definition`)."""
+    """Whether its runs may take the fast path (:func:`headwater.engine.plain.plain_definition`;
+    never in a resumed run, whose runs may read back an earlier run's checkpoint)."""
 
     def __post_init__(self) -> None:
-        plain = plain_definition(self.task, self.result, self.checkpoint)
+        plain = self.resume is None and plain_definition(self.task, self.result, self.checkpoint)
         object.__setattr__(self, "plain", plain)  # frozen: set once, here
 
     def runner(self, flow_context: FlowContext, map_index: int | None = None) -> TaskRunner:
@@ -62,6 +65,7 @@ class TaskDef:
             readback=self.readback,
             cache_folder=self.cache_folder,
             run=flow_context.run_token,
+            resume=self.resume,
         )
 
 
@@ -101,12 +105,14 @@ class InputSpec:
 
 @dataclass(frozen=True, slots=True)
 class NodeSpec:
-    """Everything a node needs besides its task definition and upstream states."""
+    """Everything a node needs besides its task definition and upstream states (``fresh``:
+    in a resumed run, run without reading back an earlier run's checkpoint)."""
 
     inputs: tuple[InputSpec, ...] = ()
     map_index: int | None = None
     initial_state: State | None = None
     map_error: str | None = None
+    fresh: bool = False
 
 
 def run_node(task_def: TaskDef, flow_context: FlowContext, spec: NodeSpec, *states: State) -> State:
@@ -124,6 +130,8 @@ def run_node(task_def: TaskDef, flow_context: FlowContext, spec: NodeSpec, *stat
         state = run_plain_node(task_def, flow_context, upstream, spec.map_index)
     if state is None:
         runner = task_def.runner(flow_context, spec.map_index)
+        if spec.fresh:
+            runner.fresh = frozenset({spec.map_index})
         state = runner.run(upstream, flow_context.values, spec.initial_state, spec.map_error)
     if flow_context.ships_values and not _surely_picklable(state):
         state = picklable_state(state, task_def.task)

@@ -137,6 +137,8 @@ def is_plain_task(task: Task, runner: TaskRunner) -> bool:
     stored = runner.stored
     if stored is None:
         return plain_definition(task, None, False)
+    if stored.resume is not None:  # its runs may read back an earlier run's checkpoint
+        return False
     return plain_definition(task, stored.result, stored.checkpoint)
 
 

@@ -16,16 +16,19 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from headwater.engine.batches import BatchInput
-from headwater.engine.children import StateBatch
+from headwater.engine.children import StateBatch, SucceededBatch
 from headwater.engine.hooks import UNKNOWN
 from headwater.engine.nodes import Shape
 from headwater.errors import HeadwaterError
 from headwater.model.flow import Edge
 from headwater.model.states import Cancelled, Crashed, Mapped, State
 from headwater.model.task import Task
+
+if TYPE_CHECKING:
+    from headwater.engine.resume import ChildPlan
 
 
 @dataclass(slots=True)
@@ -90,7 +93,8 @@ class MapJob:
     edges: Sequence[Edge]
     by_edge: Mapping[Edge, Elements]
     initial: State | None
-    given: Sequence[State | None] | None
+    given: ChildPlan | None
+    """How each child starts (given in ``task_states``, or as a resume decided)."""
 
 
 @dataclass(slots=True)
@@ -160,17 +164,22 @@ def is_cancel(value: Any) -> bool:
 def state_name(value_type: Any) -> str:
     """The state a finished graph key stands for, from the type of its value.
 
-    A State's class name; ``Cancelled`` for a cancelled key; ``Crashed`` for any other
-    error (the flow runner repairs or reports it); ``UNKNOWN`` (``""``) for anything else (a
-    batch of states, or a type the driver could not load).
+    A State's class name; ``Success`` for a batch whose children all succeeded;
+    ``Cancelled`` for a cancelled key; ``Crashed`` for any other error (the flow runner
+    repairs or reports it); ``UNKNOWN`` (``""``) for anything else (another batch of states,
+    or a type the driver could not load).
 
     >>> from headwater.model.states import Success
     >>> state_name(Success), state_name(KeyboardInterrupt), state_name(OSError), state_name(list)
     ('Success', 'Cancelled', 'Crashed', '')
+    >>> state_name(SucceededBatch), state_name(StateBatch)
+    ('Success', '')
     """
     if isinstance(value_type, type):
         if issubclass(value_type, State):
             return value_type.__name__
+        if issubclass(value_type, SucceededBatch):
+            return "Success"
         if issubclass(value_type, BaseException):
             cancel = issubclass(value_type, KeyboardInterrupt) or value_type.__name__ == (
                 "CancelledError"
@@ -305,13 +314,6 @@ def span_input(e: Edge, src: Elements, start: int, stop: int) -> tuple[BatchInpu
     return spec, list(offsets)
 
 
-def child_state(state: State | None, i: int) -> State | None:
-    """A given child's state as child ``i`` starts from (None: from scratch)."""
-    if state is None or state.map_index == i:
-        return state
-    return state.with_(map_index=i)
-
-
 def parallelism(executor: Any) -> int:
     """How many tasks the executor runs at once, as far as it says (1 if it does not)."""
     fn = getattr(executor, "parallelism", None)
@@ -333,7 +335,6 @@ __all__ = [
     "annotations_of",
     "as_batch",
     "as_state",
-    "child_state",
     "count_runs",
     "element_sources",
     "is_cancel",

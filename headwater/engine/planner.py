@@ -49,6 +49,11 @@ otherwise its map is planned again and each child starts from its given state (a
 one is a literal, None starts from scratch), as in Prefect 1; when the inputs no longer have
 as many elements as the given children, every child starts from scratch.
 
+A resumed run (:mod:`headwater.engine.resume`) plans the same way: a task (or child) kept as
+it was is a literal, a kept batch is its states; the others are nodes, whose task definition
+says where an earlier run's checkpoints are (read back when provably theirs), and whose spec
+says which of them run fresh (``NodeSpec.fresh``, ``BatchSpec.fresh``).
+
 Everything the planner learns about one run is in its :class:`~headwater.engine.plan.Plan`;
 a Planner is made for one run and tells the run hooks (:mod:`headwater.engine.hooks`) how
 many task runs are planned and which finished.
@@ -56,6 +61,7 @@ many task runs are planned and which finished.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
@@ -64,7 +70,7 @@ from headwater import pickling
 from headwater.engine import caching
 from headwater.engine.batches import BatchInput, BatchSpec, run_batch
 from headwater.engine.children import ChildStates, StateBatch
-from headwater.engine.hooks import FinishedRuns, RunHook
+from headwater.engine.hooks import RunHook
 from headwater.engine.nodes import (
     FlowContext,
     InputSpec,
@@ -82,16 +88,15 @@ from headwater.engine.plan import (
     Output,
     Plan,
     annotations_of,
-    child_state,
     element_sources,
     is_gate_edge,
     kinds,
     parallelism,
-    runs_of,
     span_input,
-    state_name,
 )
+from headwater.engine.resume import ChildPlan, GivenChildren, ResumePlan
 from headwater.engine.sizing import NODE_SECONDS, pace_of, pilot_size, rest_size
+from headwater.engine.watching import RunWatch
 from headwater.executors.base import Executor
 from headwater.model.builtin_tasks import Constant
 from headwater.model.flow import Edge, Flow
@@ -112,6 +117,7 @@ class Planner:
         plan: the run's bookkeeping.
         task_states: initial states given to the run.
         hooks: told of task runs planned and finished.
+        resume: what a resumed run keeps, reads back and runs (:mod:`headwater.engine.resume`).
     """
 
     def __init__(
@@ -121,6 +127,7 @@ class Planner:
         plan: Plan,
         task_states: Mapping[Task, State],
         hooks: Sequence[RunHook] = (),
+        resume: ResumePlan | None = None,
     ) -> None:
         self.flow = flow
         self.executor = executor
@@ -128,6 +135,8 @@ class Planner:
         self.task_states = task_states
         self.hooks = tuple(hooks)
         self.checkpoint_switch = caching.checkpoint_switch()
+        self.resume = resume
+        self.watching = RunWatch(plan, executor, hooks)
         self._slugs: dict[Task, str] | None = None
 
     # -- rounds --------------------------------------------------------------------------
@@ -211,7 +220,7 @@ class Planner:
                 plan.nodes[k] = v
         plan.submitted.extend(batch)
         if self.hooks:
-            self._watch(batch)
+            self.watching.watch(batch)
         self.executor.submit(batch, annotations)
 
     # -- one task ------------------------------------------------------------------------
@@ -220,12 +229,14 @@ class Planner:
         key = f"{task.slug}-{self.plan.token}"
         initial = self.task_states.get(task)
         edges = self.flow.upstream_edges(task)
-        given: Sequence[State | None] | None = None
+        given: ChildPlan | None = None
+        if self.resume is not None:
+            initial, given = self.resume.whole(task), self.resume.children(task)
         if isinstance(initial, Mapped) and self.flow.is_mapped(task):
             if all(issubclass(k, Finished) for k in kinds(initial)):
                 self._plan_given_map(task, key, initial, batch)
                 return set()
-            given, initial = initial.map_states, None  # run the unfinished children again
+            given, initial = GivenChildren(initial.map_states), None  # unfinished ones run
         if not self.flow.is_mapped(task) or (initial is not None and initial.is_finished()):
             if initial is not None and initial.is_finished():
                 batch[key] = initial
@@ -253,7 +264,7 @@ class Planner:
             self.plan.outputs[task] = Output(single=key)
             return set()
         n = lengths.pop() if lengths else 0
-        if given is not None and len(given) != n:
+        if given is not None and given.length not in (None, n):
             given = None  # the inputs changed length: no given child is known to match
         job = MapJob(task, key, n, edges, dict(sources), initial, given)
         return self._plan_map(job, batch)
@@ -389,7 +400,7 @@ class Planner:
         for i in range(job.n):
             child_key = f"{job.key}-{i}"
             children.append(child_key)
-            child_initial = initial if given is None else child_state(given[i], i)
+            child_initial = initial if given is None else given.state(i)
             if child_initial is not None and child_initial.is_finished():
                 batch[child_key] = child_initial
                 continue
@@ -401,9 +412,8 @@ class Planner:
                     inputs.append((element, [src_key]))
                 else:
                     inputs.append(whole[e])
-            batch[child_key] = self._node(
-                task, batch, inputs, map_index=i, initial_state=child_initial
-            )
+            fresh = given is not None and given.fresh(i)
+            batch[child_key] = self._node(task, batch, inputs, i, child_initial, fresh=fresh)
         self.plan.outputs[task] = Output(children=children)
 
     def _batch_nodes(
@@ -437,13 +447,24 @@ class Planner:
                 inputs.append(spec)
                 args.extend(ks)
             node_key = f"{job.key}-batch{s}"
-            children = (
-                None if given is None else tuple(child_state(given[i], i) for i in range(s, stop))
-            )
-            batch_spec = BatchSpec(s, stop, tuple(inputs), job.initial, children)
-            batch[node_key] = (run_batch, def_key, self.plan.ctx_key, batch_spec, *args)
             keys.append(node_key)
+            batch_spec = BatchSpec(s, stop, tuple(inputs), job.initial)
+            batch[node_key] = self._batch_node(def_key, batch_spec, args, given)
         return keys
+
+    def _batch_node(
+        self, def_key: str, spec: BatchSpec, args: list[str], given: ChildPlan | None
+    ) -> Any:
+        """A batch's node; its children's states when ``given`` keeps every one of them."""
+        if given is None:
+            return (run_batch, def_key, self.plan.ctx_key, spec, *args)
+        span = range(spec.start, spec.stop)
+        children = tuple(given.state(i) for i in span)
+        if all(c is not None and c.is_finished() for c in children):
+            return StateBatch.of(spec.start, children)  # type: ignore[arg-type]
+        fresh = frozenset(i for i in span if given.fresh(i))
+        spec = dataclasses.replace(spec, initial_states=children, fresh=fresh)
+        return (run_batch, def_key, self.plan.ctx_key, spec, *args)
 
     def _finish_planning(
         self, task: Task, batch: dict[str, Any], annotations: dict[str, dict[str, Any]]
@@ -504,7 +525,8 @@ class Planner:
             constants = MappingProxyType(dict(self.flow.constants.get(task, {})))
             readback = checkpoint and bool(getattr(self.executor, "loses_results", False))
             folder = self._cache_folder(task) if caching.is_cached(task) else None
-            batch[key] = TaskDef(task, constants, result, checkpoint, readback, folder)
+            earlier = self.resume.source(task) if self.resume is not None else None
+            batch[key] = TaskDef(task, constants, result, checkpoint, readback, folder, earlier)
         return key
 
     def _cache_folder(self, task: Task) -> str:
@@ -533,8 +555,9 @@ class Planner:
         map_index: int | None = None,
         initial_state: State | None = None,
         map_error: str | None = None,
+        fresh: bool = False,
     ) -> tuple[Any, ...]:
-        spec = NodeSpec(tuple(i for i, _ in inputs), map_index, initial_state, map_error)
+        spec = NodeSpec(tuple(i for i, _ in inputs), map_index, initial_state, map_error, fresh)
         args = [k for _, keys in inputs for k in keys]
         return (run_node, self._def_key(task, batch), self.plan.ctx_key, spec, *args)
 
@@ -556,45 +579,6 @@ class Planner:
         if self.plan.slots is None:
             self.plan.slots = parallelism(self.executor)
         return self.plan.slots
-
-    # -- telling the hooks -----------------------------------------------------------------
-    def _watch(self, batch: Mapping[str, Any]) -> None:
-        """Tell the hooks how many task runs are planned, and watch this batch's."""
-        runs: list[tuple[str, int]] = []
-        owners: dict[str, tuple[Task, int | None]] = {}
-        plan = self.plan
-        sizing = [(t, out) for t, out in plan.pilots.items() if t not in plan.outputs]
-        for task, out in [*plan.outputs.items(), *sizing]:
-            for j, (k, n) in enumerate(runs_of(out)):
-                runs.append((k, n))
-                first = out.starts[j] if out.starts is not None else j
-                owners[k] = (task, first if out.mapped else None)
-        total = sum(n for _, n in runs)
-        for hook in self.hooks:
-            hook.on_tasks_planned(total=total)
-        self.plan.weights = {k: n for k, n in runs if n != 1}
-        self.plan.owners = owners
-        nodes = []
-        for k, _ in runs:
-            if k not in batch:
-                continue
-            if is_node(batch[k]):
-                nodes.append(k)
-            else:  # a state given in task_states, or a repair's Crashed: finished already
-                self._on_key_done(k, type(batch[k]))
-        watch = getattr(self.executor, "watch", None)
-        if watch is not None and nodes:
-            watch(nodes, self._on_key_done)
-
-    def _on_key_done(self, key: str, value_type: Any) -> None:
-        name, n = state_name(value_type), self.plan.weights.get(key, 1)
-        counts = {name: n}
-        owner = self.plan.owners.get(key)
-        runs = [FinishedRuns(owner[0], owner[1], n, name)] if owner is not None else []
-        for hook in self.hooks:
-            hook.on_tasks_finished(counts=counts)
-            if runs:
-                hook.on_task_runs_finished(runs=runs)
 
 
 __all__ = ["Planner"]

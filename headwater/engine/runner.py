@@ -50,6 +50,7 @@ from headwater.engine.calls import (
 )
 from headwater.engine.context import render_run_name, task_run_context
 from headwater.engine.handlers import call_state_handlers, callback
+from headwater.engine.identity import ResumeFrom
 from headwater.engine.stored import StoredResults
 from headwater.model import signals
 from headwater.model.context import run_context
@@ -140,6 +141,8 @@ class TaskRunner:
         cache_folder: where the task's cache candidates live (chosen by the flow runner).
         run: the flow run's token: its signing key is looked up by it in this process
             (:func:`headwater.results.signing.using`), and checkpoints are bound to it.
+        resume: in a resumed run, where earlier runs' checkpoints of the task are (read
+            back when provably its own, except for the map indexes in ``fresh``).
     """
 
     def __init__(
@@ -153,16 +156,18 @@ class TaskRunner:
         readback: bool = False,
         cache_folder: str | None = None,
         run: str | None = None,
+        resume: ResumeFrom | None = None,
     ) -> None:
         self.task = task
         self.constants = constants or {}
         self.map_index = map_index
         self.run_token = run
         self.stored = (
-            StoredResults(task, result, checkpoint, readback, cache_folder, run)
+            StoredResults(task, result, checkpoint, readback, cache_folder, run, resume)
             if result is not None
             else None
         )
+        self.fresh: Collection[int | None] = frozenset()
         self.started: _dt.datetime | None = None
         self.task_run_id: str | None = None
         self.defer_retries = False
@@ -429,7 +434,7 @@ class TaskRunner:
                 return self.transition(state, Failed(str(exc), exception=exc, run_count=run_count))
             new, first = first, None
             if new is None and self.stored is not None:
-                new = self.stored.check(inputs, ctx, run_count, self.map_index)
+                new = self.stored.check(inputs, ctx, run_count, self.map_index, self.fresh)
             if new is not None and new.is_cached():
                 return self.transition(state, new)
             if new is None:

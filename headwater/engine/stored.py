@@ -7,7 +7,9 @@ succeeded (docs/notices/0006-results.md):
 
 - before: :meth:`StoredResults.check` returns Cached when the task's target exists
   (Makefile semantics), when the checkpoint this same task run wrote before its worker was
-  lost exists (``readback``), or when a cache candidate passes the validator; None to run;
+  lost exists (``readback``), when, in a resumed run, an earlier run wrote this task run's
+  checkpoint for these very inputs (``resume``), or when a cache candidate passes the
+  validator; None to run;
 - after: :meth:`StoredResults.write` writes the checkpoint of a successful result and adds
   a cache candidate.
 
@@ -19,7 +21,8 @@ A value is reused only when it provably belongs to this task, these inputs and t
 - a checkpoint is written with the identity of the task run that wrote it (flow, task slug,
   map index, flow run id, the run's token and a keyed hash of the inputs) and read back only
   by the same identity: a second run given the same ``flow_run_id`` never gets the first
-  run's value;
+  run's value; a resumed run reads an earlier run's checkpoint only with that run's
+  identity and a hash of its own inputs (docs/notices/0013-resume.md);
 - cache candidates live in a folder of their own per task of a flow (or per explicit
   ``cache_key``) and map index, and hold keyed hashes of the inputs and parameters, never
   their values (:mod:`headwater.engine.caching`).
@@ -35,13 +38,19 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from types import MappingProxyType
 from typing import Any
 
 from headwater.engine import caching
 from headwater.engine.calls import format_exception
-from headwater.errors import ResultIdentityError, ResultIntegrityError, ResultLocationError
+from headwater.engine.identity import ResumeFrom
+from headwater.errors import (
+    ResultIdentityError,
+    ResultIntegrityError,
+    ResultLocationError,
+    ResultStorageError,
+)
 from headwater.model.states import Cached, Failed, State
 from headwater.model.task import Task
 from headwater.results import FSSpecResult
@@ -49,6 +58,12 @@ from headwater.results.base import Result, default_location, template_fields
 from headwater.serializers.base import PickleSerializer
 
 logger = logging.getLogger("headwater.results")
+
+
+def _missing(exc: ResultStorageError) -> bool:
+    """Whether a failed read found no result at its location (nothing, or a folder) rather
+    than failing storage."""
+    return isinstance(exc.__cause__, FileNotFoundError | NotADirectoryError | IsADirectoryError)
 
 
 class StoredResults:
@@ -64,9 +79,10 @@ class StoredResults:
             chosen on the driver from the flow); by default from the run's flow name and the
             task's slug, which is the same only within one process.
         run: the flow run's token (bound into checkpoints; None outside a flow run).
+        resume: in a resumed run, where earlier runs' checkpoints of the task are.
     """
 
-    __slots__ = ("cache_folder", "checkpoint", "readback", "result", "run", "task")
+    __slots__ = ("cache_folder", "checkpoint", "readback", "result", "resume", "run", "task")
 
     def __init__(
         self,
@@ -76,6 +92,7 @@ class StoredResults:
         readback: bool = False,
         cache_folder: str | None = None,
         run: str | None = None,
+        resume: ResumeFrom | None = None,
     ) -> None:
         self.task = task
         self.result = result
@@ -83,6 +100,7 @@ class StoredResults:
         self.readback = readback
         self.cache_folder = cache_folder
         self.run = run
+        self.resume = resume
 
     def fields(self, inputs: Mapping[str, Any], ctx: Mapping[str, Any]) -> dict[str, Any]:
         """The fields a location template may use: the run context, each input by its name,
@@ -124,17 +142,26 @@ class StoredResults:
         ctx: Mapping[str, Any],
         run_count: int,
         map_index: int | None = None,
+        fresh: Container[int | None] = (),
     ) -> State | None:
         """Return Cached when the task's target exists, its checkpoint from this task run
-        exists (``readback``), or a cache candidate is valid; None to run.
+        exists (``readback``), an earlier run's checkpoint of it is provably its own (a
+        resumed run, unless ``map_index`` is in ``fresh``), or a cache candidate is valid;
+        None to run.
 
         A storage error, or a target that cannot be verified, gives a Failed state naming
         the problem (its retries apply).
         """
         task = self.task
         readback = self.readback and self.checkpoint and task.target is None
+        earlier = (
+            self.resume is not None
+            and self.checkpoint
+            and task.target is None
+            and map_index not in fresh
+        )
         cached = caching.is_cached(task)
-        if not (task.target is not None or readback or cached):
+        if not (task.target is not None or readback or earlier or cached):
             return None
         try:
             fields = self.fields(inputs, ctx) if task.target is not None or readback else {}
@@ -146,6 +173,10 @@ class StoredResults:
                         result=self.result.read(location),
                         run_count=run_count,
                     )
+            if earlier:
+                found = self._read_earlier(inputs, ctx, run_count, map_index)
+                if found is not None:
+                    return found
             if readback:
                 found = self._read_back(fields, inputs, ctx, run_count, map_index)
                 if found is not None:
@@ -196,10 +227,12 @@ class StoredResults:
         if not isinstance(result, FSSpecResult) or "flow_run_id" not in fields:
             return None
         location = self._checkpoint_location(fields)
-        if not result.exists(location):
-            return None
-        try:
+        try:  # one read, not exists() then read(): most task runs find nothing
             found = result.read(location, identity=self.identity(inputs, ctx, map_index))
+        except ResultStorageError as exc:
+            if _missing(exc):
+                return None
+            raise
         except ResultIdentityError as exc:
             logger.debug("Task %r runs again: %s", self.task.name, exc)
             return None
@@ -212,6 +245,50 @@ class StoredResults:
             result=found,
             run_count=run_count,
         )
+
+    def _read_earlier(
+        self,
+        inputs: Mapping[str, Any],
+        ctx: Mapping[str, Any],
+        run_count: int,
+        map_index: int | None,
+    ) -> State | None:
+        """The checkpoint an earlier run (the one resumed, or one it resumed: newest first)
+        wrote for this task run, when it is bound to that run, this task, this map index and
+        these inputs; None otherwise (the task runs)."""
+        result = self.result
+        if not isinstance(result, FSSpecResult) or self.resume is None:
+            return None
+        digest = caching.digest(caching.input_hashes(inputs))
+        for run_id, token, run_name, slug in self.resume.sources:
+            then = {**ctx, "flow_run_id": run_id, "flow_run_name": run_name, "task_slug": slug}
+            location = self._checkpoint_location(self.fields(inputs, then))
+            identity = {
+                "flow": str(ctx.get("flow_name")),
+                "task": slug,
+                "map_index": map_index,
+                "flow_run_id": run_id,
+                "run": token,
+                "inputs": digest,
+            }
+            try:
+                found = result.read(location, identity=identity)
+            except ResultStorageError as exc:
+                if _missing(exc):
+                    continue  # that run wrote none for this task run
+                raise
+            except ResultIntegrityError as exc:  # identity, unverified, corrupted
+                logger.info(
+                    "Task %r does not reuse run %s's result: %s", self.task.name, run_id, exc
+                )
+                continue
+            return Cached(
+                f"Read back from run {run_id}: its checkpoint {location!r} was written by this "
+                "task run with these inputs.",
+                result=found,
+                run_count=run_count,
+            )
+        return None
 
     def _cache_store(self) -> FSSpecResult | None:
         """The Result (pickled, in the task's backend) cache candidates are kept in."""
@@ -301,8 +378,8 @@ class StoredResults:
         fields = self.fields(inputs, ctx)
         if not isinstance(self.result, FSSpecResult):
             return self.result.write(state.result, **fields)
-        readback = self.readback and self.task.target is None
-        identity = self.identity(inputs if readback else None, ctx, index)
+        # bound to the inputs, so that a resumed run can prove the checkpoint is theirs
+        identity = self.identity(inputs if self.task.target is None else None, ctx, index)
         location = self._checkpoint_location(fields)
         return self.result.write_at(state.result, location, identity=identity)
 

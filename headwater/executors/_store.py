@@ -32,7 +32,7 @@ from headwater.pickling import dumps
 _POLL = 0.2
 """Seconds between wake-ups of a waiting driver thread, so Ctrl-C is seen promptly."""
 
-Watcher = Callable[[str, Any], None]
+Watcher = Callable[..., None]
 """A ``watch`` callback: takes a key and the type of its value (or of its exception)."""
 
 Told = list[tuple[str, Watcher, Any]]
@@ -101,7 +101,7 @@ def tell(told: Told) -> None:
         told: ``(key, watcher, value)`` triples.
     """
     for key, on_done, value in told:
-        on_done(key, type_of(value))
+        on_done(key, type_of(value), value)
 
 
 class _Waiter:
@@ -313,7 +313,7 @@ class ValueStore:
                 else:
                     self._watchers[k] = on_done
         for k, v in done:
-            on_done(k, type_of(v))
+            on_done(k, type_of(v), v)
 
     def release(self, keys: Collection[str]) -> None:
         """Forget values.

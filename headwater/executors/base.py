@@ -24,8 +24,9 @@ value (the flow runner asks for states without their results this way): a backen
 holds values elsewhere makes the summaries where the values are.
 
 ``watch(keys, on_done)`` lets the driver hear of keys finishing as they finish (for the
-progress bar): ``on_done(key, value_type)`` gets the type of the key's value (or of its
-exception), never the value, so nothing is fetched for it. It may be called from another
+progress bar and the run journal): ``on_done(key, value_type)`` gets the type of the key's
+value (or of its exception), never a value that would have to be fetched; a backend that
+holds values in the driver's process passes the value as a third argument. It may be called from another
 thread. A backend that cannot tell keeps the default, which says nothing.
 
 ``start(setup=...)`` takes what a run needs in every process that runs its tasks (a
@@ -36,7 +37,8 @@ so it never shows in a dashboard or a graph; executors never log it.
 
 ``ships_values`` says whether nodes and values cross a process boundary (so they must
 pickle); ``loses_results`` whether a finished value can be lost with a worker and computed
-again. A backend that can lend a worker slot out while a task sleeps before a retry
+again; ``holds_values`` whether finished values are in the driver's process (gathering them
+costs nothing). A backend that can lend a worker slot out while a task sleeps before a retry
 publishes how through :func:`lend_slot` (dask.distributed does it with ``secede``).
 
 ``on_start`` and ``on_exit`` are PIN-12's environment callbacks: plain functions of no
@@ -95,9 +97,7 @@ def lend_slot() -> Iterator[None]:
 
 def _checked_callback(value: Any, which: str) -> Callable[[], Any] | None:
     if value is not None and not callable(value):
-        raise TypeError(
-            f"{which} must be a function taking no arguments (or None), got {value!r}"
-        )
+        raise TypeError(f"{which} must be a function taking no arguments (or None), got {value!r}")
     return value
 
 
@@ -180,6 +180,11 @@ class Executor(ABC):
     True, checkpointed tasks first look for the checkpoint they wrote earlier in the same
     flow run and read it back instead of running twice."""
 
+    holds_values: ClassVar[bool] = False
+    """Whether a finished node's value is in the driver's own process, so that ``gather``
+    of a key ``watch`` told of costs no transfer (the run journal then notes a batch's
+    children's states as the run goes)."""
+
     @contextlib.contextmanager
     def start(self, setup: RunSetup | None = None) -> Iterator[Executor]:
         """Acquire what a run needs (threads, a cluster) and release it afterwards.
@@ -225,16 +230,18 @@ class Executor(ABC):
         """Forget values the flow runner no longer needs."""
 
     def watch(  # noqa: B027 - optional hook
-        self, keys: Collection[str], on_done: Callable[[str, Any], None]
+        self, keys: Collection[str], on_done: Callable[..., None]
     ) -> None:
         """Call ``on_done(key, value_type)`` once for each of ``keys`` when it is computed
         (at once for one already computed; see the module's note). Call it before
-        submitting the keys. By default nothing is called.
+        submitting the keys. By default nothing is called. A backend whose
+        ``holds_values`` is True passes the value too: ``on_done(key, value_type, value)``.
 
         Args:
             keys: keys of this batch or earlier ones.
             on_done: takes the key and the type of its value (the exception's type for a
-                key that erred; ``concurrent.futures.CancelledError`` for a cancelled one).
+                key that erred; ``concurrent.futures.CancelledError`` for a cancelled one),
+                and the value where the backend holds it.
         """
 
     def cancel(self, keys: Collection[str]) -> None:  # noqa: B027 - optional hook

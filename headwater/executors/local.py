@@ -25,6 +25,8 @@ class LocalExecutor(Executor):
         on_exit: called on the driver after a flow run's tasks (see :class:`Executor`).
     """
 
+    holds_values = True
+
     def __init__(
         self,
         *,
@@ -33,7 +35,7 @@ class LocalExecutor(Executor):
     ) -> None:
         super().__init__(on_start=on_start, on_exit=on_exit)
         self._values: dict[str, Any] = {}
-        self._watchers: dict[str, Callable[[str, Any], None]] = {}
+        self._watchers: dict[str, Callable[..., None]] = {}
 
     def submit(
         self, graph: Graph, annotations: Mapping[str, Mapping[str, Any]] | None = None
@@ -57,7 +59,7 @@ class LocalExecutor(Executor):
             if self._watchers:
                 on_done = self._watchers.pop(key, None)
                 if on_done is not None:
-                    on_done(key, type(values[key]))
+                    on_done(key, type(values[key]), values[key])
 
     def wait_any(self, keys: Collection[str]) -> set[str]:
         """Every submitted key is already computed."""
@@ -67,11 +69,11 @@ class LocalExecutor(Executor):
         """Return the computed values."""
         return {k: self._values[k] for k in keys}
 
-    def watch(self, keys: Collection[str], on_done: Callable[[str, Any], None]) -> None:
+    def watch(self, keys: Collection[str], on_done: Callable[..., None]) -> None:
         """Call ``on_done`` as each key is computed inside ``submit``."""
         for k in keys:
             if k in self._values:
-                on_done(k, type(self._values[k]))
+                on_done(k, type(self._values[k]), self._values[k])
             else:
                 self._watchers[k] = on_done
 

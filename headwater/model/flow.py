@@ -18,6 +18,9 @@ Problems are collected, not raised one by one: :meth:`Flow.validate` reports eve
 in the flow and unbound required argument in one :class:`FlowValidationError`. Leaving a
 ``with Flow(...)`` block validates, so a bad flow is reported where it is written.
 
+``Flow.run`` lives in :mod:`headwater.model.flow_running` (a base class), as the edits live
+in :mod:`headwater.model.flow_edits`.
+
 ``@flow`` (:mod:`headwater.model.function_flow`) traces a function once into the same static
 DAG.
 """
@@ -28,20 +31,19 @@ import copy as _copy
 import inspect
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any
 
 from headwater.errors import FlowDefinitionError, FlowValidationError
 from headwater.model.builtin_tasks import Constant, as_task
 from headwater.model.dag import find_cycles, topological_order
 from headwater.model.flow_edits import FlowEdits
+from headwater.model.flow_running import FlowRunning
 from headwater.model.parameter import Parameter
 from headwater.model.task import Task, active_gate, defining, flatten, unmapped, unwrap
 
 if TYPE_CHECKING:
-    from headwater.listeners.base import Listener
     from headwater.model.states import State
     from headwater.results.base import Result
-    from headwater.runtime.scheduled import ScheduledRuns
     from headwater.schedules.schedule import Schedule
 
 
@@ -70,12 +72,13 @@ class Edge:
         return f"<Edge {self.upstream_task.name} -> {self.downstream_task.name}{key}{flags}>"
 
 
-class Flow(FlowEdits):
+class Flow(FlowEdits, FlowRunning):
     """A DAG of tasks.
 
     Use it as a context manager to add tasks by calling them, or add them with
     :meth:`add_task`, :meth:`add_edge` and :meth:`set_dependencies`; edit it with
-    :meth:`chain`, :meth:`replace` and :meth:`update` (:mod:`headwater.model.flow_edits`).
+    :meth:`chain`, :meth:`replace` and :meth:`update` (:mod:`headwater.model.flow_edits`);
+    run it with :meth:`run` (:mod:`headwater.model.flow_running`).
 
     Args:
         name: the flow's name.
@@ -431,135 +434,6 @@ class Flow(FlowEdits):
         new.state_handlers = list(self.state_handlers)
         new._token = None
         return new
-
-    # -- running -------------------------------------------------------------------------
-    @overload
-    def run(
-        self,
-        parameters: Mapping[str, Any] | None = None,
-        *,
-        executor: Any = None,
-        task_states: Mapping[Task, State] | None = None,
-        return_tasks: Iterable[Task] | None = None,
-        context: Mapping[str, Any] | None = None,
-        progress: bool | None = None,
-        run_on_schedule: Literal[False] = False,
-        max_runs: None = None,
-        listen: None = None,
-        max_concurrent_runs: None = None,
-        **params: Any,
-    ) -> State: ...
-
-    @overload
-    def run(
-        self,
-        parameters: Mapping[str, Any] | None = None,
-        *,
-        executor: Any = None,
-        task_states: Mapping[Task, State] | None = None,
-        return_tasks: Iterable[Task] | None = None,
-        context: Mapping[str, Any] | None = None,
-        progress: bool | None = None,
-        run_on_schedule: Literal[True],
-        max_runs: int | None = None,
-        listen: Listener | Iterable[Listener] | None = None,
-        max_concurrent_runs: int | None = None,
-        **params: Any,
-    ) -> ScheduledRuns: ...
-
-    @overload
-    def run(
-        self,
-        parameters: Mapping[str, Any] | None = None,
-        *,
-        executor: Any = None,
-        task_states: Mapping[Task, State] | None = None,
-        return_tasks: Iterable[Task] | None = None,
-        context: Mapping[str, Any] | None = None,
-        progress: bool | None = None,
-        run_on_schedule: bool = False,
-        max_runs: int | None = None,
-        listen: Listener | Iterable[Listener],
-        max_concurrent_runs: int | None = None,
-        **params: Any,
-    ) -> ScheduledRuns: ...
-
-    def run(
-        self,
-        parameters: Mapping[str, Any] | None = None,
-        *,
-        executor: Any = None,
-        task_states: Mapping[Task, State] | None = None,
-        return_tasks: Iterable[Task] | None = None,
-        context: Mapping[str, Any] | None = None,
-        progress: bool | None = None,
-        run_on_schedule: bool = False,
-        max_runs: int | None = None,
-        listen: Listener | Iterable[Listener] | None = None,
-        max_concurrent_runs: int | None = None,
-        **params: Any,
-    ) -> State | ScheduledRuns:
-        """Run the flow once and return its State; ``state.result[task]`` is each task's State.
-
-        Parameters may also be given as keyword arguments, as in Prefect 1:
-        ``flow.run(n=5)`` is ``flow.run(parameters={"n": 5})`` (they win over ``parameters``).
-
-        With ``run_on_schedule=True`` the flow runs at each event of its ``schedule``, one run
-        at a time, and every run's State comes back in a
-        :class:`~headwater.runtime.scheduled.ScheduledRuns` (docs/schedules.md).
-
-        With ``listen=`` the flow runs once for each event of the listeners, up to
-        ``max_concurrent_runs`` at a time (docs/listeners.md).
-
-        The run is recorded in the run journal (:mod:`headwater.journal`) unless
-        ``HEADWATER_JOURNAL=false``, and secrets are masked in the returned states' messages.
-
-        Args:
-            parameters: values for the flow's parameters.
-            executor: where tasks run (the flow's ``executor`` by default, else a
-                LocalExecutor).
-            task_states: initial states, e.g. ``{task: Resume()}`` or a previous run's states.
-            return_tasks: the tasks whose states to return (all by default).
-            context: extra keys for the run context.
-            progress: show a progress bar (tqdm: a text bar on stderr, a widget in Jupyter);
-                None decides from ``HEADWATER_PROGRESS``, ``CI`` and whether the session is
-                interactive (:func:`headwater.runtime.progress.wants_progress`).
-            run_on_schedule: run at each event of the flow's schedule instead of once.
-            max_runs: with ``run_on_schedule`` or ``listen``, stop after this many runs (None:
-                no limit).
-            listen: a listener (or a list of them) from :mod:`headwater.listeners`: run once
-                for each of its events instead of once.
-            max_concurrent_runs: with listeners, how many runs at once (1 by default); more
-                than one needs ``executor`` to be a function that makes an executor.
-            **params: parameter values by name (an unknown name is refused, naming the
-                flow's parameters).
-
-        Raises:
-            FlowValidationError: when the flow has problems (nothing runs).
-            ParameterError: when the parameters are refused (nothing runs).
-            ScheduleError: ``run_on_schedule=True`` and the flow has no schedule, or
-                ``max_runs`` without ``run_on_schedule=True`` or ``listen``.
-            ListenerError: a listener cannot listen, or ``max_concurrent_runs`` without one.
-        """
-        return self._run_with(
-            {**(parameters or {}), **params} if params else parameters,
-            executor=executor,
-            task_states=task_states,
-            return_tasks=return_tasks,
-            context=context,
-            progress=progress,
-            run_on_schedule=run_on_schedule,
-            max_runs=max_runs,
-            listen=listen,
-            max_concurrent_runs=max_concurrent_runs,
-        )
-
-    def _run_with(
-        self, parameters: Mapping[str, Any] | None, **options: Any
-    ) -> State | ScheduledRuns:
-        from headwater.runtime.run import run_flow  # the runtime runs it: a Flow is configuration
-
-        return run_flow(self, parameters, **options)
 
     # -- looking at it -------------------------------------------------------------------
     def visualize(

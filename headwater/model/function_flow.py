@@ -38,6 +38,7 @@ RUN_KEYWORDS = frozenset(
         "progress",
         "run_on_schedule",
         "max_runs",
+        "resume",
         "listen",
         "max_concurrent_runs",
     }
@@ -115,6 +116,7 @@ class FunctionFlow(Flow):
         max_runs: None = None,
         listen: None = None,
         max_concurrent_runs: None = None,
+        resume: str | None = None,
         **params: Any,
     ) -> State: ...
 
@@ -165,10 +167,12 @@ class FunctionFlow(Flow):
         max_runs: int | None = None,
         listen: Listener | Iterable[Listener] | None = None,
         max_concurrent_runs: int | None = None,
+        resume: str | None = None,
         **params: Any,
     ) -> State | ScheduledRuns:
         """Run the flow with these parameter values and return its State (or, with
-        ``run_on_schedule=True`` or ``listen=``, every run: see :meth:`Flow.run`)."""
+        ``run_on_schedule=True`` or ``listen=``, every run: see :meth:`Flow.run`;
+        ``resume=``: a journaled run to resume, or ``"last"``)."""
         values = {**(parameters or {}), **self._bind(args, params)}
         return self._run_with(
             values,
@@ -181,6 +185,7 @@ class FunctionFlow(Flow):
             max_runs=max_runs,
             listen=listen,
             max_concurrent_runs=max_concurrent_runs,
+            resume=resume,
         )
 
     def __call__(self, *args: Any, executor: Any = None, **params: Any) -> Any:

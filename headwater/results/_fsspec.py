@@ -208,8 +208,12 @@ class FSSpecResult(Result):
         check_inside(location)
         fs, path = self._path(location)
         try:
-            fs.invalidate_cache(path)
-            payload = fs.cat_file(path)
+            if _is_local(fs):  # a plain read: what fsspec adds is not needed here
+                with open(path, "rb") as file:
+                    payload = file.read()
+            else:
+                fs.invalidate_cache(path)
+                payload = fs.cat_file(path)
         except (FileNotFoundError, NotADirectoryError) as exc:
             self._check_bucket(fs, "read", location)
             raise self._storage_error("read", location, exc) from exc
@@ -248,7 +252,7 @@ class FSSpecResult(Result):
         base = path.strip("/") + "/"
         names = [p.strip("/") for p in found]
         return sorted(
-            f"{prefix.rstrip('/')}/{n[len(base):]}"
+            f"{prefix.rstrip('/')}/{n[len(base) :]}"
             for n in names
             if n.startswith(base) and not posixpath.basename(n).startswith(".")
         )
@@ -360,9 +364,8 @@ class FSSpecResult(Result):
             problem = f"nothing is stored there ({type(exc).__name__}: {exc})"
             fix = "Check the location (exists() tells whether a result is stored), or write it."
         elif problem is None and _unreachable(exc):
-            problem = (
-                "the storage is down or unreachable "
-                f"({type(exc).__name__}: {exc})".rstrip(": .")
+            problem = f"the storage is down or unreachable ({type(exc).__name__}: {exc})".rstrip(
+                ": ."
             )
             fix = self._unreachable_hint()
         elif problem is None:
@@ -449,10 +452,13 @@ def _write_local_atomically(path: str, fill: Callable[[IO[bytes]], Any]) -> None
     """Write a temporary file next to ``path`` with ``fill`` (it may read back what it
     wrote), then rename it into place."""
     folder, name = posixpath.split(path)
-    os.makedirs(folder, exist_ok=True)
     temp = posixpath.join(folder, f".{name[:100]}.{uuid.uuid4().hex[:12]}.tmp")
-    # 0o666 & ~umask, like any new file (mkstemp would give 0o600)
-    fd = os.open(temp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+    try:  # 0o666 & ~umask, like any new file (mkstemp would give 0o600)
+        fd = os.open(temp, flags, 0o666)
+    except FileNotFoundError:  # the folder is made once, not checked at every write
+        os.makedirs(folder, exist_ok=True)
+        fd = os.open(temp, flags, 0o666)
     try:
         with os.fdopen(fd, "w+b") as out:
             fill(out)

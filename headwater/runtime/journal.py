@@ -39,12 +39,22 @@ import logging
 import os
 import tempfile
 import threading
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from headwater.engine.hooks import UNKNOWN, FinishedRuns, RunHook
 from headwater.errors import JournalError
+from headwater.runtime.journal_read import (
+    DIR_ENV,
+    FORMAT_VERSION,
+    UNFINISHED,
+    find_run,
+    journal_dir,
+    list_runs,
+    load_run,
+)
 from headwater.runtime.records import (
     MAX_CHILDREN_ENV,
     RunRecord,
@@ -54,20 +64,16 @@ from headwater.runtime.records import (
     json_default,
     json_safe,
     max_children,
+    resume_block,
     run_record,
     state_color,
     task_records,
 )
 
 if TYPE_CHECKING:
+    from headwater.engine.identity import RunIdentity
     from headwater.model.flow import Flow
     from headwater.model.states import State
-
-FORMAT_VERSION = 1
-"""The version written in every run line; readers refuse newer versions."""
-
-DIR_ENV = "HEADWATER_JOURNAL_DIR"
-"""The environment variable naming the journal folder."""
 
 SWITCH_ENV = "HEADWATER_JOURNAL"
 """The environment variable that turns the journal off (``false``, ``0``, ``no``, ``off``)."""
@@ -76,12 +82,6 @@ logger = logging.getLogger("headwater.journal")
 
 
 # -- where --------------------------------------------------------------------------------
-def journal_dir() -> Path:
-    """Return the journal folder: ``HEADWATER_JOURNAL_DIR``, else ``~/.headwater/runs``."""
-    configured = os.environ.get(DIR_ENV, "").strip()
-    return Path(configured).expanduser() if configured else Path.home() / ".headwater" / "runs"
-
-
 def is_enabled() -> bool:
     """Whether flow runs are journaled (``HEADWATER_JOURNAL`` is not false).
 
@@ -101,7 +101,7 @@ def _iso(value: _dt.datetime | None) -> str | None:
 
 
 def _lines(run: RunRecord) -> Iterator[dict[str, Any]]:
-    yield {
+    first = {
         "kind": "run",
         "version": FORMAT_VERSION,
         "run_id": run.run_id,
@@ -112,7 +112,10 @@ def _lines(run: RunRecord) -> Iterator[dict[str, Any]]:
         "end": _iso(run.end),
         "parameters": run.parameters,
         "counts": run.counts,
+        "resumed_from": run.resumed_from,
+        "resume": run.resume,
     }
+    yield {k: v for k, v in first.items() if v is not None or k in ("message", "end")}
     for t in run.tasks:
         line: dict[str, Any] = {
             "kind": "task",
@@ -197,6 +200,8 @@ def record(
     run_id: str | None = None,
     start: _dt.datetime | None = None,
     directory: Path | None = None,
+    resume: dict[str, Any] | None = None,
+    resumed_from: str | None = None,
 ) -> Path | None:
     """Journal a finished flow run; return its file, or None when the journal is off.
 
@@ -207,6 +212,8 @@ def record(
         run_id: the run's id (a new one when None).
         start: when the run started.
         directory: the journal folder (:func:`journal_dir` by default).
+        resume: what a resume of the run needs (:func:`~headwater.runtime.records.resume_block`).
+        resumed_from: the id of the run it resumed, if it did.
     """
     if directory is None and not is_enabled():
         return None
@@ -214,7 +221,15 @@ def record(
         import uuid
 
         run_id = str(uuid.uuid4())
-    run = run_record(flow, state, parameters, run_id=run_id, start=start)
+    run = run_record(
+        flow,
+        state,
+        parameters,
+        run_id=run_id,
+        start=start,
+        resume=resume,
+        resumed_from=resumed_from,
+    )
     return write_run(run, directory)
 
 
@@ -225,11 +240,21 @@ def record_safely(
     *,
     run_id: str | None = None,
     start: _dt.datetime | None = None,
+    resume: dict[str, Any] | None = None,
+    resumed_from: str | None = None,
 ) -> Path | None:
     """:func:`record`, but a failure is logged as a warning instead of raised (what
     ``Flow.run`` calls: a journal write never fails a flow run)."""
     try:
-        return record(flow, state, parameters, run_id=run_id, start=start)
+        return record(
+            flow,
+            state,
+            parameters,
+            run_id=run_id,
+            start=start,
+            resume=resume,
+            resumed_from=resumed_from,
+        )
     except Exception as exc:
         logger.warning(
             "Could not journal run %s of flow %r in %s: %s: %s (set %s=false to turn the "
@@ -249,20 +274,24 @@ class JournalHook(RunHook):
     run and passes the state on as it is.
 
     When the run starts it writes the run's first line (state ``Running``, ``finished``:
-    false, the parameters); as task runs finish it appends a ``done`` line each (flushed per
-    finished task or batch of children, so a driver killed mid-run leaves what finished);
-    when the run ends, :func:`record_safely` replaces the file atomically with the finished
-    run's lines. A problem with the file is logged once and the journal of that run stops.
+    false, the parameters, what a resume needs); as task runs finish it appends a ``done``
+    line each (flushed per finished task or batch of children, so a driver killed mid-run
+    leaves what finished); when the run ends, :func:`record_safely` replaces the file
+    atomically with the finished run's lines. A problem with the file is logged once and the
+    journal of that run stops.
     """
 
     def __init__(self) -> None:
         self.run_id: str | None = None
         self.start: _dt.datetime | None = None
         self.parameters: dict[str, Any] = {}
+        self.resume: dict[str, Any] | None = None
+        self.resumed_from: str | None = None
         self._lock = threading.Lock()
         self._file: IO[str] | None = None
         self._limit = 0
         self._lines: dict[str, int] = {}
+        self._listed: dict[str, int] = {}
 
     def on_run_started(
         self,
@@ -271,17 +300,23 @@ class JournalHook(RunHook):
         run_id: str,
         parameters: Mapping[str, Any],
         start: _dt.datetime,
+        identity: RunIdentity | None = None,
     ) -> None:
         """Remember the run's id, start and parameters, and write the run's first line."""
         self.run_id, self.start, self.parameters = run_id, start, dict(parameters)
         try:
             if not is_enabled():
                 return
+            if identity is not None:
+                self.resume = resume_block(flow, identity, parameters)
+                self.resumed_from = identity.resumed_from
             self._limit = max_children()
             folder = journal_dir()
             folder.mkdir(parents=True, exist_ok=True)
             self._file = run_path(folder, run_id, start).open("a", encoding="utf-8")
-            self._write(started_line(flow, run_id, start, parameters))
+            line = started_line(flow, run_id, start, parameters)
+            line.update(resumed_from=self.resumed_from, resume=self.resume)
+            self._write({k: v for k, v in line.items() if v is not None})
         except Exception as exc:
             self._give_up(flow.name, exc)
 
@@ -292,11 +327,16 @@ class JournalHook(RunHook):
         lines = []
         for r in runs:
             slug = r.task.slug
-            if r.map_index is not None:  # a map's children: at most max_children lines
+            line = done_line(r)
+            if r.map_index is not None and r.count == 1:  # at most max_children child lines
                 seen = self._lines[slug] = self._lines.get(slug, 0) + 1
                 if seen > self._limit:
                     continue
-            lines.append(done_line(r))
+            elif r.others:  # a batch's line (there are few), naming at most max_children
+                listed = self._listed[slug] = self._listed.get(slug, 0) + len(r.others)
+                if listed > self._limit:
+                    line.pop("children", None)
+            lines.append(line)
         if lines:
             try:
                 self._write(*lines)
@@ -311,7 +351,17 @@ class JournalHook(RunHook):
                 with contextlib.suppress(OSError):
                     self._file.close()
                 self._file = None
-        record_safely(flow, state, self.parameters, run_id=self.run_id, start=self.start)
+        written = record_safely(
+            flow,
+            state,
+            self.parameters,
+            run_id=self.run_id,
+            start=self.start,
+            resume=self.resume,
+            resumed_from=self.resumed_from,
+        )
+        if written is not None and self.run_id is not None:
+            remember_run(state, self.run_id)
         return state
 
     def _write(self, *lines: Mapping[str, Any]) -> None:
@@ -357,7 +407,9 @@ def started_line(
 
 def done_line(runs: FinishedRuns) -> dict[str, Any]:
     """The line of task runs that finished while the run goes: the task, the map index (and
-    ``count`` for a batch of children), and the state's class name when it is known."""
+    ``count`` for a batch of children), and the state's class name when it is known (for a
+    batch whose children's states are known otherwise: ``counts`` by state, and
+    ``children``: ``[map index, state]`` of each that did not succeed)."""
     line: dict[str, Any] = {"kind": "done", "task": runs.task.name, "slug": runs.task.slug}
     if runs.map_index is not None:
         line["map_index"] = runs.map_index
@@ -365,203 +417,27 @@ def done_line(runs: FinishedRuns) -> dict[str, Any]:
         line["count"] = runs.count
     if runs.state != UNKNOWN:
         line["state"] = runs.state
+    elif runs.counts is not None:
+        line["counts"] = dict(runs.counts)
+        line["children"] = [list(c) for c in runs.others]
     return line
 
 
-# -- reading ------------------------------------------------------------------------------
-def _time(value: Any) -> _dt.datetime | None:
-    return _dt.datetime.fromisoformat(value) if isinstance(value, str) else None
+_RUNS_OF_STATES: dict[int, str] = {}
 
 
-UNFINISHED = "Unfinished"
-"""The state a run's record shows while its file holds no finished run: the run is still
-going, or its driver was stopped before it ended."""
+def remember_run(state: State, run_id: str) -> None:
+    """Remember that the flow state ``state`` (what ``flow.run()`` returned) is run
+    ``run_id``'s, for as long as the state lives (its HTML shows how to resume it)."""
+    key = id(state)
+    _RUNS_OF_STATES[key] = run_id
+    weakref.finalize(state, _RUNS_OF_STATES.pop, key, None)
 
 
-def _run_from_line(line: Mapping[str, Any], path: Path, tasks: tuple[TaskRecord, ...]) -> RunRecord:
-    if line.get("kind") != "run":
-        raise JournalError(f"{path} is not a headwater journal file (no run line first)")
-    if int(line.get("version", 0)) > FORMAT_VERSION:
-        raise JournalError(
-            f"{path} has journal format {line.get('version')}, newer than this headwater "
-            f"({FORMAT_VERSION}); upgrade headwater to read it"
-        )
-    if line.get("finished") is False:
-        counts = count_states(tasks)
-        return RunRecord(
-            run_id=str(line["run_id"]),
-            flow_name=str(line["flow"]),
-            state=UNFINISHED,
-            message=(
-                f"The run did not finish: it is still going, or its driver was stopped. "
-                f"{sum(counts.values())} task runs had finished."
-            ),
-            start=_time(line.get("start")),
-            end=max((t.end for t in tasks if t.end is not None), default=None),
-            parameters=dict(line.get("parameters") or {}),
-            counts=counts,
-            tasks=tasks,
-            path=path,
-            finished=False,
-        )
-    return RunRecord(
-        run_id=str(line["run_id"]),
-        flow_name=str(line["flow"]),
-        state=str(line["state"]),
-        message=line.get("message"),
-        start=_time(line.get("start")),
-        end=_time(line.get("end")),
-        parameters=dict(line.get("parameters") or {}),
-        counts=dict(line.get("counts") or {}),
-        tasks=tasks,
-        path=path,
-    )
-
-
-def _done_from_line(line: Mapping[str, Any]) -> TaskRecord:
-    """A ``done`` line as a record: one task run, or a batch of children (a summary line
-    whose ``child_counts`` say how many finished, their states unknown)."""
-    count = int(line.get("count", 1))
-    state = str(line.get("state") or "Finished")
-    return TaskRecord(
-        task=str(line["task"]),
-        slug=str(line.get("slug", line["task"])),
-        state=state,
-        map_index=line.get("map_index"),
-        mapped=count != 1,
-        child_counts={state: count} if count != 1 else None,
-    )
-
-
-def _task_from_line(line: Mapping[str, Any]) -> TaskRecord:
-    return TaskRecord(
-        task=str(line["task"]),
-        slug=str(line.get("slug", line["task"])),
-        state=str(line["state"]),
-        map_index=line.get("map_index"),
-        message=line.get("message"),
-        run_count=int(line.get("run_count", 0)),
-        start=_time(line.get("start")),
-        end=_time(line.get("end")),
-        host=line.get("host"),
-        worker=line.get("worker"),
-        thread=line.get("thread"),
-        location=line.get("location"),
-        mapped=bool(line.get("mapped", False)),
-        child_counts=dict(line["child_counts"]) if "child_counts" in line else None,
-    )
-
-
-def _files(directory: Path | None) -> list[Path]:
-    folder = Path(directory) if directory is not None else journal_dir()
-    if not folder.is_dir():
-        return []
-    return sorted(folder.glob("*Z-*.jsonl"), reverse=True)
-
-
-def list_runs(
-    limit: int | None = None, *, flow_name: str | None = None, directory: Path | None = None
-) -> list[RunRecord]:
-    """Return the journaled runs, newest first, as summaries (``tasks`` is empty).
-
-    Unreadable files are skipped with a warning.
-
-    Args:
-        limit: return at most this many runs.
-        flow_name: only runs of this flow.
-        directory: the journal folder (:func:`journal_dir` by default).
-    """
-    out: list[RunRecord] = []
-    for path in _files(directory):
-        try:
-            with path.open(encoding="utf-8") as fh:
-                first = json.loads(fh.readline())
-                done: tuple[TaskRecord, ...] = ()
-                if first.get("finished") is False:  # rare: count what finished
-                    done = tuple(_done_lines(fh))
-                run = _run_from_line(first, path, done)
-        except (OSError, ValueError, KeyError, JournalError) as exc:
-            logger.warning("Skipping unreadable journal file %s: %s", path, exc)
-            continue
-        if flow_name is not None and run.flow_name != flow_name:
-            continue
-        out.append(run)
-        if limit is not None and len(out) >= limit:
-            break
-    return out
-
-
-def find_run(run_id: str, directory: Path | None = None) -> Path:
-    """Return the journal file of the run whose id is or starts with ``run_id``.
-
-    Raises:
-        JournalError: when no run, or more than one, matches.
-    """
-    wanted = run_id.strip()
-    if not wanted:
-        raise JournalError("A run id is needed (see `headwater runs list`)")
-    matches = [p for p in _files(directory) if p.stem.split("Z-", 1)[1].startswith(wanted)]
-    folder = directory if directory is not None else journal_dir()
-    if not matches:
-        raise JournalError(f"No run {wanted!r} in the journal at {folder}")
-    exact = [p for p in matches if p.stem.split("Z-", 1)[1] == wanted]
-    if len(exact) == 1:
-        return exact[0]
-    if len(matches) > 1:
-        ids = ", ".join(p.stem.split("Z-", 1)[1][:12] for p in matches[:5])
-        raise JournalError(f"Run id {wanted!r} is ambiguous in {folder}: {ids}; give more of it")
-    return matches[0]
-
-
-def load_run(run_id: str, directory: Path | None = None) -> RunRecord:
-    """Return a journaled run with its task records.
-
-    Args:
-        run_id: the run's id, or a unique prefix of it.
-        directory: the journal folder (:func:`journal_dir` by default).
-
-    Raises:
-        JournalError: when no run (or more than one) matches, or its file cannot be read.
-    """
-    path = find_run(run_id, directory)
-    try:
-        texts = [x for x in path.read_text(encoding="utf-8").splitlines() if x]
-        lines = [json.loads(x) for x in texts[:-1]]
-        try:
-            lines.extend(json.loads(x) for x in texts[-1:])
-        except ValueError:  # a last line cut short: only while a run is written, or killed
-            if not lines or lines[0].get("finished") is not False:
-                raise
-    except (OSError, ValueError) as exc:
-        raise JournalError(f"Cannot read journal file {path}: {exc}") from exc
-    if not lines:
-        raise JournalError(f"Journal file {path} is empty")
-    if lines[0].get("finished") is False:
-        return _run_from_line(lines[0], path, tuple(_done_records(lines[1:])))
-    tasks = tuple(_task_from_line(x) for x in lines[1:] if x.get("kind") == "task")
-    return _run_from_line(lines[0], path, tasks)
-
-
-def _done_lines(fh: IO[str]) -> Iterator[TaskRecord]:
-    lines = []
-    for text in fh:
-        try:
-            lines.append(json.loads(text))
-        except ValueError:  # the last line, being written (or cut by a kill)
-            break
-    return _done_records(lines)
-
-
-def _done_records(lines: Sequence[Mapping[str, Any]]) -> Iterator[TaskRecord]:
-    """The task runs that finished, from ``done`` lines: the last line of a task run wins
-    (a run lost with its worker is Crashed, then its repair's state follows)."""
-    last: dict[tuple[str, Any], Mapping[str, Any]] = {}
-    for line in lines:
-        if line.get("kind") == "done":
-            key = (str(line.get("slug")), line.get("map_index"))
-            last.pop(key, None)  # keep the order of the latest
-            last[key] = line
-    return (_done_from_line(x) for x in last.values())
+def run_id_of(state: State) -> str | None:
+    """The journaled run the flow state ``state`` came from, if it was journaled in this
+    process (:func:`remember_run`)."""
+    return _RUNS_OF_STATES.get(id(state))
 
 
 __all__ = [
@@ -584,6 +460,8 @@ __all__ = [
     "load_run",
     "record",
     "record_safely",
+    "remember_run",
+    "run_id_of",
     "run_path",
     "run_record",
     "started_line",

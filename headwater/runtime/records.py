@@ -15,14 +15,17 @@ as JSON when they are JSON, else as a short repr; secrets as the mask.
 from __future__ import annotations
 
 import datetime as _dt
+import itertools
 import json
 import os
+import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from headwater.engine.identity import RunIdentity
     from headwater.model.flow import Flow
     from headwater.model.states import State
 
@@ -110,6 +113,9 @@ class RunRecord:
         path: the journal file.
         finished: False for a run whose file holds only what finished so far (it is still
             going, or its driver was stopped); its state is ``"Unfinished"``.
+        resumed_from: the id of the run this one resumed, if it did.
+        resume: what a resume of this run needs (:func:`resume_block`), when the journal
+            has it.
     """
 
     run_id: str
@@ -123,6 +129,8 @@ class RunRecord:
     tasks: tuple[TaskRecord, ...] = ()
     path: Path | None = None
     finished: bool = True
+    resumed_from: str | None = None
+    resume: dict[str, Any] | None = None
 
     @property
     def duration(self) -> float | None:
@@ -229,7 +237,8 @@ def task_records(flow_state: State, limit: int | None = None) -> list[TaskRecord
     children, in the order the flow state holds the tasks.
 
     A map of more than ``limit`` children (:func:`max_children` when None) is summarized:
-    its line carries ``child_counts`` and only its first ``limit`` failed children follow.
+    its line carries ``child_counts`` and only its first ``limit`` children that did not
+    succeed follow (failed, skipped, cancelled...).
 
     Raises:
         TypeError: when ``flow_state`` is not a flow run's State.
@@ -245,14 +254,22 @@ def task_records(flow_state: State, limit: int | None = None) -> list[TaskRecord
     for task, state in flow_state.result_object.value.items():
         if isinstance(state, Mapped) and len(state.map_states) > limit:
             out.append(_task_record(task, state, mapped=True, child_counts=state.counts()))
-            failed = state.failed_indices()[:limit]
-            out.extend(_task_record(task, child) for child in state.children(failed))
+            out.extend(_task_record(task, child) for child in _not_succeeded(state, limit))
         elif isinstance(state, Mapped):
             out.append(_task_record(task, state, mapped=True))
             out.extend(_task_record(task, child) for child in state.map_states)
         else:
             out.append(_task_record(task, state))
     return out
+
+
+def _not_succeeded(state: Any, limit: int) -> list[State]:
+    """The first ``limit`` children of a Mapped state that did not succeed (a batched map's
+    plain successes are not looked at)."""
+    children = state.map_states
+    fast = getattr(children, "exceptional", None)
+    pool = fast() if fast is not None else iter(children)
+    return list(itertools.islice((c for c in pool if not c.is_successful()), limit))
 
 
 def count_states(tasks: Iterable[TaskRecord]) -> dict[str, int]:
@@ -297,6 +314,8 @@ def run_record(
     *,
     run_id: str,
     start: _dt.datetime | None = None,
+    resume: dict[str, Any] | None = None,
+    resumed_from: str | None = None,
 ) -> RunRecord:
     """Describe a finished flow run as a :class:`RunRecord` (nothing is written).
 
@@ -306,6 +325,8 @@ def run_record(
         parameters: the parameter values given to the run.
         run_id: the run's id.
         start: when the run started (the earliest task start when None).
+        resume: what a resume of the run needs (:func:`resume_block`).
+        resumed_from: the id of the run it resumed, if it did.
     """
     tasks = tuple(task_records(state)) if is_flow_state(state) else ()
     starts = [t.start for t in tasks if t.start is not None]
@@ -322,7 +343,101 @@ def run_record(
         parameters={k: json_safe(v) for k, v in values.items()},
         counts=count_states(tasks),
         tasks=tasks,
+        resumed_from=resumed_from,
+        resume=resume,
     )
+
+
+# -- what a resume needs ------------------------------------------------------------------
+RESTORABLE_CHARS = 65536
+"""A parameter or context value whose JSON is longer is kept as a digest (given again on
+resume), not as its value."""
+
+_RUN_KEYS = frozenset(
+    {"flow_run_id", "flow_run_name", "date", "scheduled_start_time", "parameters"}
+)
+
+
+def _exact(a: Any, b: Any) -> bool:
+    """Whether ``b`` (read back from JSON) is ``a``, types included."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_exact(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_exact(a[k], b[k]) for k in a)
+    return bool(a == b)
+
+
+def restorable(value: Any) -> dict[str, Any]:
+    """How the journal keeps a parameter (or context) value for a resume: ``{"json": v}``
+    when its JSON reads back as the very value (types included) and holds no secret, else
+    ``{"digest": d}`` (a keyed hash: :func:`headwater.engine.caching.value_hash`), which a
+    value given again on resume must match.
+
+    >>> restorable([1, "a", {"b": None}])
+    {'json': [1, 'a', {'b': None}]}
+    """
+    from headwater.model.secrets import redact
+
+    try:
+        text = json.dumps(value, allow_nan=False, separators=(",", ":"))
+        back = json.loads(text)
+        if len(text) <= RESTORABLE_CHARS and _exact(value, back) and redact(text) == text:
+            return {"json": back}
+    except (TypeError, ValueError, RecursionError):
+        pass
+    from headwater.engine.caching import value_hash
+
+    return {"digest": value_hash(value)}
+
+
+def resume_block(
+    flow: Flow, identity: RunIdentity, parameters: Mapping[str, Any]
+) -> dict[str, Any]:
+    """What a later resume of a run needs (written in its journal's run line): the token of
+    its signing key, each task's stable id and slug, the flow's graph, the run's name, date
+    and start, its parameters and given context as :func:`restorable` values, the earlier
+    runs it read from, and the driver's process id and host (to tell a run still going).
+
+    Args:
+        flow: the flow.
+        identity: what the flow runner told of the run.
+        parameters: every parameter's value, checked.
+    """
+    from headwater.engine import caching
+    from headwater.engine.identity import flow_graph, stable_ids
+    from headwater.results import FSSpecResult
+
+    try:
+        switch = caching.checkpoint_switch()
+    except ValueError:
+        switch = False
+
+    def checkpointed(task: Any) -> bool:
+        result, on = caching.resolve_result(task, flow.result, flow.checkpoint, switch)
+        return on and isinstance(result, FSSpecResult)
+
+    ids = stable_ids(flow)
+    ctx = identity.context
+    given = {k: v for k, v in identity.given.items() if k not in _RUN_KEYS}
+    return {
+        "token": identity.token,
+        "slugs": {ids[t]: t.slug for t in flow.tasks},
+        "graph": flow_graph(flow, checkpointed),
+        "run_name": str(ctx.get("flow_run_name", "")),
+        "date": _iso_or_none(ctx.get("date")),
+        "started": _iso_or_none(ctx.get("scheduled_start_time")),
+        "parameters": {k: restorable(v) for k, v in parameters.items()},
+        "context": {k: restorable(v) for k, v in given.items()},
+        "sources": [s.as_json() for s in identity.sources],
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+    }
+
+
+def _iso_or_none(value: Any) -> str | None:
+    return value.isoformat() if isinstance(value, _dt.date) else None
 
 
 def _short_repr(value: Any) -> str:
@@ -362,6 +477,7 @@ __all__ = [
     "DEFAULT_MAX_CHILDREN",
     "MAX_CHILDREN_ENV",
     "MAX_VALUE_CHARS",
+    "RESTORABLE_CHARS",
     "RunRecord",
     "TaskRecord",
     "count_states",
@@ -370,7 +486,9 @@ __all__ = [
     "json_safe",
     "max_children",
     "parameter_values",
+    "restorable",
     "result_location",
+    "resume_block",
     "run_record",
     "state_color",
     "task_records",

@@ -61,7 +61,6 @@ class Adjustment(NamedSpec):
         raise NotImplementedError
 
 
-
 class _Add(Adjustment):
     name: Literal["add"] = "add"
     interval: timedelta

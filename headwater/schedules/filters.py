@@ -85,7 +85,6 @@ class Filter(NamedSpec):
         raise NotImplementedError
 
 
-
 class _OnDatetime(Filter):
     name: Literal["on_datetime"] = "on_datetime"
     dt: ZonedDatetime

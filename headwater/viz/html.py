@@ -14,7 +14,9 @@ inject markup nor show a secret.
   installed; otherwise a note saying how to install it), its parameters and a task table.
 - A flow run's State: its state and message, counts of task runs by state, the timeline, and
   a table of task runs with state, duration (from ``run_info``), run count, message and a
-  link to the result's location when the result was persisted.
+  link to the result's location when the result was persisted. A run that did not succeed
+  and was journaled shows how to resume it (``flow.run(resume=...)``, ``headwater run
+  ... --resume``), as does a journaled run's record.
 - A task's State: its class, message, timings and result location.
 """
 
@@ -174,6 +176,7 @@ def _run_body(
     message: str | None,
     tasks: Sequence[TaskRecord],
     parameters: Mapping[str, Any],
+    run_id: str | None = None,
 ) -> str:
     from headwater.viz.timeline import timeline_svg
 
@@ -184,6 +187,8 @@ def _run_body(
     ]
     if message:
         parts.append(f'<div style="font-size:12px;margin:4px 0">{_e(_short(message))}</div>')
+    if run_id is not None and state != "Success":
+        parts.append(resume_hint(run_id))
     parts.append(
         '<div style="margin:4px 0">'
         + "".join(_badge(name, n) for name, n in counts.items())
@@ -228,8 +233,15 @@ def state_html(state: State) -> str:
             for t, s in held.items()
             if isinstance(t, Parameter) and s.is_successful()
         }
+        from headwater.runtime.journal import run_id_of
+
         return _run_body(
-            "Flow run", type(state).__name__, state.message, task_records(state), params
+            "Flow run",
+            type(state).__name__,
+            state.message,
+            task_records(state),
+            params,
+            run_id_of(state),
         )
     info = state.run_info
     rows = [["state", _badge(type(state).__name__)], ["message", _e(_short(state.message))]]
@@ -256,7 +268,21 @@ def run_html(run: RunRecord) -> str:
     if not tasks and run.counts:  # a summary from list_runs()
         body = "".join(_badge(name, n) for name, n in run.counts.items())
         return f'<div class="headwater-run">{_badge(run.state)} <b>{_e(title)}</b> {body}</div>'
-    return _run_body(title, run.state, run.message, tasks, run.parameters)
+    from headwater.runtime.resume import why_not_resumable
+
+    resumable = run.run_id if why_not_resumable(run) is None else None  # not one still going
+    return _run_body(title, run.state, run.message, tasks, run.parameters, resumable)
+
+
+def resume_hint(run_id: str) -> str:
+    """HTML saying how to resume the journaled run ``run_id`` (docs/engine.md, "Resuming
+    runs")."""
+    short = run_id[:8]
+    return (
+        '<div style="font-size:12px;margin:4px 0" class="headwater-resume">Resume this run: '
+        f"<code>flow.run(resume={_e(repr(run_id))})</code>, or from a terminal "
+        f"<code>headwater run FILE.py --resume {_e(short)}</code></div>"
+    )
 
 
 # the pieces other pages are drawn with (the benchmark's: headwater.viz.bench)
@@ -264,4 +290,13 @@ escape = _e
 badge = _badge
 table = _table
 
-__all__ = ["MAX_ROWS", "badge", "escape", "flow_html", "run_html", "state_html", "table"]
+__all__ = [
+    "MAX_ROWS",
+    "badge",
+    "escape",
+    "flow_html",
+    "resume_hint",
+    "run_html",
+    "state_html",
+    "table",
+]

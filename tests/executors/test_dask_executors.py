@@ -304,8 +304,9 @@ def test_dask_keys_specs_priorities_and_resources(recording_client: Client) -> N
     assert state.result[t].result == sum(range(1000))
     assert state.result[gpu].result == 1.0  # it held 1 of the worker's 2 GPUs
     # the task (and its constants) were pickled once for the run, not once per child (plus
-    # once by the flow runner's check that it pickles at all)
-    assert E.Counted.pickled <= 2
+    # once by the flow runner's check that it pickles at all, and once by the journal's
+    # digest of the flow's graph, which a resume compares: notice 0013)
+    assert E.Counted.pickled <= 3
     children = [s for s in _seen if s["prefix"] == "with_counted"]
     assert len(children) == 1000
     assert all(s["priority"][0] == -7 for s in children)  # Dask stores -priority first

@@ -69,6 +69,11 @@ def test_a_worker_killed_mid_run_does_not_lose_the_run(
     assert [s.result for s in state.result[zs].map_states] == list(range(2, 42))
 
 
+def written(folder: Path) -> list[Path]:
+    """The result files under ``folder`` (not the temporary files of writes under way)."""
+    return [p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")]
+
+
 def test_a_checkpoint_lost_with_its_worker_is_read_back_not_run_again(tmp_path: Path) -> None:
     """Checkpointed children finish on the 'victim' worker, which is killed while a
     downstream task still needs their results: Dask computes them again on a new worker,
@@ -90,9 +95,13 @@ def test_a_checkpoint_lost_with_its_worker_is_read_back_not_run_again(tmp_path: 
             runner.start()
             try:
                 deadline = time.monotonic() + 60
-                while len(E.calls_in(calls)) < 4 and time.monotonic() < deadline:
+                # a child notes its call before its checkpoint is written: wait for both
+                while (
+                    len(E.calls_in(calls)) < 4 or len(written(tmp_path / "results")) < 4
+                ) and time.monotonic() < deadline:
                     time.sleep(0.05)
                 assert len(E.calls_in(calls)) == 4, "the mapped children did not run"
+                assert len(written(tmp_path / "results")) == 4, "no checkpoint for each child"
                 os.kill(workers[0].pid, signal.SIGKILL)
                 assert workers[0].wait(timeout=10) == -signal.SIGKILL
                 with process(worker_args(address, *victim), tmp_path / "worker-new.log"):

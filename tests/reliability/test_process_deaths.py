@@ -6,7 +6,6 @@ reduces run."""
 from __future__ import annotations
 
 import re
-
 from collections.abc import Sequence
 from pathlib import Path
 

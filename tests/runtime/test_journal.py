@@ -17,13 +17,7 @@ from headwater.runtime.journal import RunRecord, TaskRecord
 from tests.flows import observed
 from tests.support.interrupts import child
 
-
-@pytest.fixture(autouse=True)
-def journal_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "journal"
-    monkeypatch.setenv("HEADWATER_JOURNAL_DIR", str(folder))
-    monkeypatch.delenv("HEADWATER_JOURNAL", raising=False)
-    return folder
+pytestmark = pytest.mark.usefixtures("journal_dir")  # tests/runtime/conftest.py
 
 
 def run_etl(**parameters: object) -> State:
@@ -225,17 +219,17 @@ def test_a_driver_killed_mid_run_leaves_what_finished_in_the_journal(tmp_path: P
     (listed,) = journal.list_runs(directory=folder)
     assert listed.state == journal.UNFINISHED and not listed.finished
     assert listed.flow_name == "killed" and listed.parameters == {"label": "kill-me"}
-    # label, total and the two lists mapped over; 3 batches of 2 children
-    assert listed.counts == {"Success": 4, "Finished": 6}
+    # label, total and the two lists mapped over; 3 batches of 2 children, all succeeded
+    assert listed.counts == {"Success": 10}
     assert "did not finish" in (listed.message or "")
     loaded = journal.load_run(listed.run_id[:8], directory=folder)
     assert loaded.counts == listed.counts and loaded.start == listed.start
     finished = {(t.task, t.map_index): t for t in loaded.tasks}
     assert finished[("label", None)].state == "Success"
     assert finished[("total", None)].state == "Success"
-    for first in (0, 2, 4):  # a batch's children: that they finished, not yet their states
+    for first in (0, 2, 4):  # a batch whose children all succeeded says so
         batch = finished[("inc", first)]
-        assert batch.mapped and batch.child_counts == {"Finished": 2}
+        assert batch.mapped and batch.child_counts == {"Success": 2}
     assert not any(t.task == "mark_and_sleep" for t in loaded.tasks)  # still running
 
 
@@ -253,6 +247,8 @@ def test_the_file_of_a_finished_run_is_what_it_was_before_and_lines_came_as_it_w
     monkeypatch.setattr(journal.JournalHook, "_write", spy)
     state = run_etl(fail_at=1)
     first = [json.loads(x) for x in seen[0].splitlines()]
+    resume = first[0].pop("resume")  # what a resume needs (tests/runtime/test_resume*.py)
+    assert resume["parameters"]["n"] == {"json": 3} and "digest" in resume["parameters"]["token"]
     assert first == [
         {
             "kind": "run",
@@ -279,23 +275,17 @@ def test_the_file_of_a_finished_run_is_what_it_was_before_and_lines_came_as_it_w
         run_id=first[0]["run_id"],
         start=_dt.datetime.fromisoformat(first[0]["start"]),
         directory=journal_dir / "again",
+        resume=resume,
     )
     assert again is not None and path.read_text() == again.read_text()
     assert "done" not in path.read_text() and '"finished"' not in path.read_text()
 
 
 def test_a_map_over_the_children_limit_has_no_line_per_child_while_it_runs(
-    journal_dir: Path, monkeypatch: pytest.MonkeyPatch
+    journal_dir: Path, journal_lines: list[dict[str, object]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(records.MAX_CHILDREN_ENV, "2")
-    lines: list[dict[str, object]] = []
-    write = journal.JournalHook._write
-
-    def spy(self: journal.JournalHook, *got: dict[str, object]) -> None:
-        lines.extend(got)
-        write(self, *got)
-
-    monkeypatch.setattr(journal.JournalHook, "_write", spy)
+    lines = journal_lines
     assert run_etl(n=5).is_successful()
     children = [x for x in lines if x.get("task") == "transform"]
     assert len(children) == 2  # of 5 children

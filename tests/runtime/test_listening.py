@@ -37,12 +37,7 @@ from tests.support.listening import listening, reap, stop_during_a_run, wait_for
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(autouse=True)
-def journal_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "journal"
-    monkeypatch.setenv("HEADWATER_JOURNAL_DIR", str(folder))
-    monkeypatch.delenv("HEADWATER_JOURNAL", raising=False)
-    return folder
+pytestmark = pytest.mark.usefixtures("journal_dir")  # tests/runtime/conftest.py
 
 
 def outputs(runs: ScheduledRuns, task: str = "count") -> list[Any]:
