@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from headwater import pickling
@@ -51,6 +52,13 @@ class TaskDef:
         plain = plain_definition(self.task, self.result, self.checkpoint)
         object.__setattr__(self, "plain", plain)  # frozen: set once, here
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The constants as a dict: a mappingproxy makes the standard pickler fail, and every
+        # pickling of the definition (the check, the graph, each transfer) then pays a failed
+        # try and cloudpickle (issue 14).
+        fields = (self.task, dict(self.constants), self.result, self.checkpoint)
+        return (_rebuilt_definition, (*fields, self.readback, self.cache_folder, self.plain))
+
     def runner(self, flow_context: FlowContext, map_index: int | None = None) -> TaskRunner:
         """A task runner for this task (or its child ``map_index``) in this flow run."""
         return TaskRunner(
@@ -63,6 +71,31 @@ class TaskDef:
             cache_folder=self.cache_folder,
             run=flow_context.run_token,
         )
+
+
+def _rebuilt_definition(
+    task: Task,
+    constants: dict[str, Any],
+    result: Result | None,
+    checkpoint: bool,
+    readback: bool,
+    cache_folder: str | None,
+    plain: bool,
+) -> TaskDef:
+    """A TaskDef unpickled: its fields as pickled (``plain`` is not decided again)."""
+    definition = object.__new__(TaskDef)
+    values = {
+        "task": task,
+        "constants": MappingProxyType(constants),
+        "result": result,
+        "checkpoint": checkpoint,
+        "readback": readback,
+        "cache_folder": cache_folder,
+        "plain": plain,
+    }
+    for name, value in values.items():
+        object.__setattr__(definition, name, value)
+    return definition
 
 
 @dataclass(frozen=True, slots=True)
