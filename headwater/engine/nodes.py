@@ -12,7 +12,10 @@ A node's arguments are small: the task's definition (:class:`TaskDef`, a literal
 once per run, holding the Task and its constants), the flow context (:class:`FlowContext`,
 also a literal), a :class:`NodeSpec` (how the upstream states map onto arguments; no values),
 and the keys of its upstream states. No Flow, context copy or upstream value is embedded in a
-node. When the executor ships values, a node checks that its final state can leave the
+node. The definition and the specs pickle with the standard pickler (a TaskDef's constants
+travel as a dict, the specs as plain tuples): dask.distributed tries it first and falls back
+to cloudpickle after a failed try, and a node's arguments are pickled several times on their
+way (the graph, the scheduler's message to a worker, transfers). When the executor ships values, a node checks that its final state can leave the
 worker and fails the task naming the culprit when it cannot
 (docs/notices/0008-compilation.md).
 """
@@ -131,6 +134,12 @@ class InputSpec:
     pos: int | None = None
     batched: bool = False
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # a plain tuple: the dataclass's own pickling looks its fields up on every call,
+        # and each node's inputs are pickled several times on their way (issue 14)
+        fields = (self.key, self.count, self.index, self.flattened, self.gate, self.pos)
+        return (InputSpec, (*fields, self.batched))
+
 
 @dataclass(frozen=True, slots=True)
 class NodeSpec:
@@ -140,6 +149,10 @@ class NodeSpec:
     map_index: int | None = None
     initial_state: State | None = None
     map_error: str | None = None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # a plain tuple, as for InputSpec
+        return (NodeSpec, (self.inputs, self.map_index, self.initial_state, self.map_error))
 
 
 def run_node(task_def: TaskDef, flow_context: FlowContext, spec: NodeSpec, *states: State) -> State:
