@@ -13,15 +13,19 @@ pending future's status, nothing on the IO loop. A key is thus told at most
 :data:`INTERVAL` seconds after it finished, which a progress bar or a journal line does not
 notice. :meth:`KeyWatcher.close` (when the run's executor stops, before the run's hooks
 hear it ended) tells every key done by then, cancelled ones included, and forgets the rest,
-so nothing is told after the run is over.
+so nothing is told after the run is over. A listener that raises is logged, as
+distributed logs a done callback that raises; the run and the other keys go on.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import CancelledError
 from typing import Any
+
+logger = logging.getLogger("headwater.executors")
 
 INTERVAL = 0.02
 """Seconds between two looks at the pending futures."""
@@ -68,7 +72,10 @@ class KeyWatcher:
             if done:
                 self._pending = left
         for future, on_done in done:
-            tell(on_done, future)
+            try:
+                tell(on_done, future)
+            except Exception:  # a listener's error is its own: the run and the others go on
+                logger.exception("Telling the run's hooks that %r finished failed", future.key)
 
     def close(self) -> None:
         """Stop the thread, tell what is done by now, forget the rest."""
