@@ -12,7 +12,10 @@ A node's arguments are small: the task's definition (:class:`TaskDef`, a literal
 once per run, holding the Task and its constants), the flow context (:class:`FlowContext`,
 also a literal), a :class:`NodeSpec` (how the upstream states map onto arguments; no values),
 and the keys of its upstream states. No Flow, context copy or upstream value is embedded in a
-node. When the executor ships values, a node checks that its final state can leave the
+node. The definition and the specs pickle with the standard pickler (a TaskDef's constants
+travel as a dict, the specs as plain tuples): dask.distributed tries it first and falls back
+to cloudpickle after a failed try, and a node's arguments are pickled several times on their
+way (the graph, the scheduler's message to a worker, transfers). When the executor ships values, a node checks that its final state can leave the
 worker and fails the task naming the culprit when it cannot
 (docs/notices/0008-compilation.md).
 """
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from headwater import pickling
@@ -54,6 +58,13 @@ class TaskDef:
         plain = self.resume is None and plain_definition(self.task, self.result, self.checkpoint)
         object.__setattr__(self, "plain", plain)  # frozen: set once, here
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The constants as a dict: a mappingproxy makes the standard pickler fail, and every
+        # pickling of the definition (the check, the graph, each transfer) then pays a failed
+        # try and cloudpickle (issue 14).
+        fields = (self.task, dict(self.constants), self.result, self.checkpoint)
+        return (_rebuilt_definition, (*fields, self.readback, self.cache_folder, self.plain))
+
     def runner(self, flow_context: FlowContext, map_index: int | None = None) -> TaskRunner:
         """A task runner for this task (or its child ``map_index``) in this flow run."""
         return TaskRunner(
@@ -67,6 +78,31 @@ class TaskDef:
             run=flow_context.run_token,
             resume=self.resume,
         )
+
+
+def _rebuilt_definition(
+    task: Task,
+    constants: dict[str, Any],
+    result: Result | None,
+    checkpoint: bool,
+    readback: bool,
+    cache_folder: str | None,
+    plain: bool,
+) -> TaskDef:
+    """A TaskDef unpickled: its fields as pickled (``plain`` is not decided again)."""
+    definition = object.__new__(TaskDef)
+    values = {
+        "task": task,
+        "constants": MappingProxyType(constants),
+        "result": result,
+        "checkpoint": checkpoint,
+        "readback": readback,
+        "cache_folder": cache_folder,
+        "plain": plain,
+    }
+    for name, value in values.items():
+        object.__setattr__(definition, name, value)
+    return definition
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +138,12 @@ class InputSpec:
     pos: int | None = None
     batched: bool = False
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # a plain tuple: the dataclass's own pickling looks its fields up on every call,
+        # and each node's inputs are pickled several times on their way (issue 14)
+        fields = (self.key, self.count, self.index, self.flattened, self.gate, self.pos)
+        return (InputSpec, (*fields, self.batched))
+
 
 @dataclass(frozen=True, slots=True)
 class NodeSpec:
@@ -113,6 +155,10 @@ class NodeSpec:
     initial_state: State | None = None
     map_error: str | None = None
     fresh: bool = False
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # a plain tuple, as for InputSpec
+        return (NodeSpec, (self.inputs, self.map_index, self.initial_state, self.map_error))
 
 
 def run_node(task_def: TaskDef, flow_context: FlowContext, spec: NodeSpec, *states: State) -> State:

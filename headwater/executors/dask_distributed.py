@@ -31,7 +31,8 @@ WorkerPlugin registered once per client and level, so no run pays a round trip f
 workers that join later get it too), through a
 thread of the run's own so that Jupyter shows them under the cell that runs the flow
 (:class:`_LogRelay`). ``watch`` tells the driver of keys finishing with the type the worker
-reported, so the progress bar needs no value. What a run needs on every worker (its signing
+reported, so the progress bar needs no value; one thread of the run looks at all the
+watched futures (:mod:`._dask_watch`), no done callback per future. What a run needs on every worker (its signing
 key: ``start(setup=...)``) is a WorkerPlugin registered for the run under the run's own name
 (workers that join later get it too) and removed when the run ends; it never enters the
 task graph. ``distributed`` is imported only here.
@@ -47,7 +48,6 @@ as a warning and never fails the flow run it describes.
 from __future__ import annotations
 
 import contextlib
-import functools
 import importlib
 import logging
 import queue
@@ -61,6 +61,7 @@ from typing import Any
 from headwater.errors import HeadwaterError
 from headwater.executors._dask_connect import close_opened, connect, started_apart
 from headwater.executors._dask_spec import to_dask
+from headwater.executors._dask_watch import KeyWatcher
 from headwater.executors.base import Executor, RunSetup
 from headwater.taskgraph import Graph
 
@@ -205,6 +206,7 @@ class DaskExecutor(Executor):
         self._client: Any = None
         self._futures: dict[str, Any] = {}
         self._watchers: dict[str, Callable[[str, Any], None]] = {}
+        self._watcher: KeyWatcher | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
     @contextlib.contextmanager
@@ -234,6 +236,7 @@ class DaskExecutor(Executor):
                     stack.callback(cluster.close)
                 stack.callback(client.close)
             self._client = client
+            self._watcher = KeyWatcher()
             try:
                 if setup is not None:
                     _register_setup(client, setup)
@@ -253,6 +256,9 @@ class DaskExecutor(Executor):
                 if pending:
                     with contextlib.suppress(Exception):
                         client.cancel(pending, force=True)
+                watcher, self._watcher = self._watcher, None
+                if watcher is not None:  # what finished or was cancelled is told by now
+                    watcher.close()
                 for f in futures:
                     f.release()
 
@@ -380,11 +386,11 @@ class DaskExecutor(Executor):
             expr = LLGExpr(dsk, _determ_token=token)
         futures = client.get(expr, keys, sync=False)
         self._futures.update(zip(keys, futures, strict=True))
-        if self._watchers:
+        if self._watchers and self._watcher is not None:
             for k, f in zip(keys, futures, strict=True):
                 on_done = self._watchers.pop(k, None)
                 if on_done is not None:
-                    f.add_done_callback(functools.partial(_tell, on_done))
+                    self._watcher.add(f, on_done)
 
     def parallelism(self) -> int:
         """How many tasks the cluster runs at once: its workers' threads (at least 1, e.g.
@@ -475,14 +481,14 @@ class DaskExecutor(Executor):
             return exc
 
     def watch(self, keys: Collection[str], on_done: Callable[[str, Any], None]) -> None:
-        """Call ``on_done`` as each key's future completes (from distributed's callback
-        thread), with the type the worker reported: no value is fetched."""
+        """Call ``on_done`` as each key's future completes (from the run's watching thread,
+        :mod:`._dask_watch`), with the type the worker reported: no value is fetched."""
         for k in keys:
             f = self._futures.get(k)
             if f is None:
                 self._watchers[k] = on_done
-            else:
-                f.add_done_callback(functools.partial(_tell, on_done))
+            elif self._watcher is not None:
+                self._watcher.add(f, on_done)
 
     def release(self, keys: Collection[str]) -> None:
         """Drop the futures of ``keys``; Dask frees a value once nothing needs it."""
@@ -561,15 +567,6 @@ def _unregister_setup(client: Any, name: str) -> None:
     """Remove the run's setup from the workers (they run its teardown)."""
     with contextlib.suppress(Exception):  # a cluster going away takes it with it
         client.unregister_worker_plugin(name)
-
-
-def _tell(on_done: Callable[[str, Any], None], future: Any) -> None:
-    if future.status == "finished":
-        on_done(future.key, future.type)
-    elif future.status == "cancelled":
-        on_done(future.key, CancelledError)
-    else:
-        on_done(future.key, BaseException)
 
 
 __all__ = ["DaskExecutor", "performance_report"]

@@ -5,10 +5,14 @@ without it, and ends in the state the runner would give; a task that needs the p
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
+from headwater.engine.nodes import TaskDef
 from headwater.model import states as S
+from headwater.model.task import task
 from headwater.results import LocalResult
 from tests.flows import plain_nodes as P
 
@@ -66,3 +70,27 @@ def test_batched_children_that_need_the_pipeline_keep_it(executor: Any, tmp_path
     assert [stored.read(f"kept-{i}.bin").value for i in range(6)] == want
     again = flow.run(executor=executor).result
     assert [type(c) for c in again[tasks["cached"]].map_states] == [S.Cached] * 6
+
+
+def triple(x: int) -> int:
+    """A function its module names, so the standard pickler refers to it."""
+    return 3 * x
+
+
+def test_a_task_definition_pickles_with_the_standard_pickler_and_comes_back_whole() -> None:
+    # dask.distributed pickles with the standard pickler first: a definition it refused (its
+    # constants are a mappingproxy) went through a failed try and cloudpickle at every transfer
+    for handlers in ([], [P.keep]):
+        work = task(triple, state_handlers=handlers)
+        definition = TaskDef(work, MappingProxyType({"x": 2}), None, False, False, "folder")
+        back = pickle.loads(pickle.dumps(definition, protocol=pickle.HIGHEST_PROTOCOL))
+        assert type(back) is TaskDef and type(back.constants) is MappingProxyType
+        assert dict(back.constants) == {"x": 2}
+        assert back.task.slug == work.slug and back.task.run(**back.constants) == 6
+        assert (back.result, back.checkpoint, back.readback, back.cache_folder) == (
+            None,
+            False,
+            False,
+            "folder",
+        )
+        assert back.plain is definition.plain is (not handlers)
