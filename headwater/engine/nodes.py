@@ -23,7 +23,7 @@ worker and fails the task naming the culprit when it cannot
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any
 
@@ -61,9 +61,9 @@ class TaskDef:
     def __reduce__(self) -> tuple[Any, ...]:
         # The constants as a dict: a mappingproxy makes the standard pickler fail, and every
         # pickling of the definition (the check, the graph, each transfer) then pays a failed
-        # try and cloudpickle (issue 14).
-        fields = (self.task, dict(self.constants), self.result, self.checkpoint)
-        return (_rebuilt_definition, (*fields, self.readback, self.cache_folder, self.plain))
+        # try and cloudpickle (issue 14). Every field travels (``plain`` is not decided again).
+        values = tuple(getattr(self, name) for name in _TASK_DEF_FIELDS)
+        return (_rebuilt_definition, (values[0], dict(self.constants), *values[2:]))
 
     def runner(self, flow_context: FlowContext, map_index: int | None = None) -> TaskRunner:
         """A task runner for this task (or its child ``map_index``) in this flow run."""
@@ -80,27 +80,16 @@ class TaskDef:
         )
 
 
-def _rebuilt_definition(
-    task: Task,
-    constants: dict[str, Any],
-    result: Result | None,
-    checkpoint: bool,
-    readback: bool,
-    cache_folder: str | None,
-    plain: bool,
-) -> TaskDef:
-    """A TaskDef unpickled: its fields as pickled (``plain`` is not decided again)."""
+_TASK_DEF_FIELDS = tuple(f.name for f in fields(TaskDef))
+"""TaskDef's fields in order (``constants`` second): what its pickle holds."""
+
+
+def _rebuilt_definition(*values: Any) -> TaskDef:
+    """A TaskDef unpickled: its fields as pickled, the constants read-only again."""
     definition = object.__new__(TaskDef)
-    values = {
-        "task": task,
-        "constants": MappingProxyType(constants),
-        "result": result,
-        "checkpoint": checkpoint,
-        "readback": readback,
-        "cache_folder": cache_folder,
-        "plain": plain,
-    }
-    for name, value in values.items():
+    for name, value in zip(_TASK_DEF_FIELDS, values, strict=True):
+        if name == "constants":
+            value = MappingProxyType(value)
         object.__setattr__(definition, name, value)
     return definition
 
@@ -141,8 +130,10 @@ class InputSpec:
     def __reduce__(self) -> tuple[Any, ...]:
         # a plain tuple: the dataclass's own pickling looks its fields up on every call,
         # and each node's inputs are pickled several times on their way (issue 14)
-        fields = (self.key, self.count, self.index, self.flattened, self.gate, self.pos)
-        return (InputSpec, (*fields, self.batched))
+        return (InputSpec, tuple(getattr(self, f) for f in _INPUT_SPEC_FIELDS))
+
+
+_INPUT_SPEC_FIELDS = tuple(f.name for f in fields(InputSpec))
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +149,10 @@ class NodeSpec:
 
     def __reduce__(self) -> tuple[Any, ...]:
         # a plain tuple, as for InputSpec
-        return (NodeSpec, (self.inputs, self.map_index, self.initial_state, self.map_error))
+        return (NodeSpec, tuple(getattr(self, f) for f in _NODE_SPEC_FIELDS))
+
+
+_NODE_SPEC_FIELDS = tuple(f.name for f in fields(NodeSpec))
 
 
 def run_node(task_def: TaskDef, flow_context: FlowContext, spec: NodeSpec, *states: State) -> State:

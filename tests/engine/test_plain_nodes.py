@@ -5,12 +5,14 @@ without it, and ends in the state the runner would give; a task that needs the p
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from headwater.engine.nodes import TaskDef
+from headwater.engine.identity import ResumeFrom
+from headwater.engine.nodes import InputSpec, NodeSpec, TaskDef
 from headwater.model import states as S
 from headwater.model.task import task
 from headwater.results import LocalResult
@@ -94,3 +96,29 @@ def test_a_task_definition_pickles_with_the_standard_pickler_and_comes_back_whol
             "folder",
         )
         assert back.plain is definition.plain is (not handlers)
+
+
+def test_every_field_of_a_node_s_definition_and_specs_survives_pickling(tmp_path: Path) -> None:
+    # each field set away from its default, so a field added to these classes and left out
+    # of their pickles fails here (a resumed run's ``resume`` and ``fresh`` once were)
+    work = task(triple)
+    definition = TaskDef(
+        work,
+        MappingProxyType({"x": 2}),
+        LocalResult(str(tmp_path)),
+        True,
+        True,
+        "folder",
+        ResumeFrom((("run-1", "token", "name", "triple-1"),)),
+    )
+    element = InputSpec("x", 3, 1, True, True, 2, True)
+    spec = NodeSpec((element,), 4, S.Pending(), "why", True)
+    for value in (definition, element, spec):
+        back = pickle.loads(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+        for f in dataclasses.fields(value):
+            here, there = getattr(value, f.name), getattr(back, f.name)
+            if f.name not in ("task", "result", "initial_state"):
+                assert f.default is dataclasses.MISSING or here != f.default, f.name
+                assert there == here, f.name
+            else:
+                assert type(there) is type(here), f.name
