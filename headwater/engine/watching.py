@@ -12,11 +12,15 @@ that costs nothing: a literal (a state given to the run, a kept one, a repair's 
 a value in the driver's own process (``Executor.holds_values``: the local executors pass it
 to the watcher). On dask.distributed such a batch only says that its children finished; the
 run's end says more.
+
+A hook that raises while being told is logged and the run goes on: the executor's threads
+tell it, and an exception there would kill a dispatcher thread and hang the run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import logging
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from headwater.engine.children import StateBatch
@@ -26,6 +30,17 @@ from headwater.model.task import Task
 from headwater.taskgraph import is_node
 
 _NONE = object()
+
+logger = logging.getLogger("headwater.flow_runner")
+
+
+def _tell(hook: RunHook, what: str, call: Callable[..., None], *args: Any, **kwargs: Any) -> None:
+    """Call one hook; a hook that raises is logged and the run goes on (the executor's
+    threads call this: an exception there would kill a dispatcher and hang the run)."""
+    try:
+        call(*args, **kwargs)
+    except Exception:
+        logger.exception("Run hook %r failed when told %s; the run goes on", hook, what)
 
 
 def batch_summary(value: StateBatch) -> tuple[dict[str, int], tuple[tuple[int, str], ...]]:
@@ -69,7 +84,7 @@ class RunWatch:
                 owners[k] = (task, first if out.mapped else None)
         total = sum(n for _, n in runs)
         for hook in self.hooks:
-            hook.on_tasks_planned(total=total)
+            _tell(hook, "of task runs planned", hook.on_tasks_planned, total=total)
         self.plan.weights = {k: n for k, n in runs if n != 1}
         self.plan.owners = owners
         nodes = []
@@ -98,9 +113,13 @@ class RunWatch:
             known, others = summary if summary is not None else (None, ())
             runs = [FinishedRuns(owner[0], owner[1], n, name, known, others)]
         for hook in self.hooks:
-            hook.on_tasks_finished(counts=counts)
-            if runs:
-                hook.on_task_runs_finished(runs=runs)
+            _tell(hook, f"that {key!r} finished", _finished, hook, counts, runs)
+
+
+def _finished(hook: RunHook, counts: Mapping[str, int], runs: list[FinishedRuns]) -> None:
+    hook.on_tasks_finished(counts=counts)
+    if runs:
+        hook.on_task_runs_finished(runs=runs)
 
 
 __all__ = ["RunWatch", "batch_summary"]
