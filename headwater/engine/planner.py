@@ -138,6 +138,7 @@ class Planner:
         self.resume = resume
         self.watching = RunWatch(plan, executor, hooks)
         self._slugs: dict[Task, str] | None = None
+        self._problems: dict[str, str | None] = {}
 
     # -- rounds --------------------------------------------------------------------------
     def compile_and_submit(self, flow_context: FlowContext) -> None:
@@ -386,10 +387,16 @@ class Planner:
     def _travels(self, task: Task, batch: dict[str, Any]) -> bool:
         """Whether the task's definition can reach the workers (if not, it is planned without
         pilots, and every node of it fails: :meth:`_finish_planning`)."""
-        if not getattr(self.executor, "ships_values", False):
-            return True
-        definition = batch.get(self._def_key(task, batch), None)
-        return definition is None or pickling.pickle_problem(definition, "task") is None
+        return self._travel_problem(self._def_key(task, batch), batch) is None
+
+    def _travel_problem(self, def_key: str, batch: dict[str, Any]) -> str | None:
+        """Why the definition ``batch[def_key]`` cannot reach the workers (None: it can, or
+        nothing is shipped); checked once per definition (it pickles the constants)."""
+        if def_key not in batch or not getattr(self.executor, "ships_values", False):
+            return None
+        if def_key not in self._problems:
+            self._problems[def_key] = pickling.pickle_problem(batch[def_key], "task")
+        return self._problems[def_key]
 
     def _plan_children(
         self, job: MapJob, whole: Mapping[Edge, tuple[InputSpec, list[str]]], batch: dict[str, Any]
@@ -472,8 +479,8 @@ class Planner:
         """Check that a planned task can travel and annotate its nodes."""
         out = self.plan.outputs[task]
         def_key = self.plan.def_keys.get(task)
-        if def_key in batch and getattr(self.executor, "ships_values", False):
-            problem = pickling.pickle_problem(batch[def_key], "task")
+        if def_key is not None:
+            problem = self._travel_problem(def_key, batch)
             if problem is not None:
                 del batch[def_key]
                 self._fail_unpicklable(task, out, problem, batch)

@@ -6,34 +6,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
 
 import pytest
 
 from headwater import Flow
 from headwater.engine.flow_runner import FlowRunner
-from headwater.engine.hooks import RunHook
 from headwater.model import states as S
 from tests.flows import executor_flows as E
-
-
-class _Listener(RunHook):
-    """Counts the task runs it hears of finishing; the broken one raises every time."""
-
-    def __init__(self, fail: bool) -> None:
-        self.fail = fail
-        self.planned = 0
-        self.finished = 0
-        self.lock = threading.Lock()
-
-    def on_tasks_planned(self, *, total: int) -> None:
-        self.planned = total
-
-    def on_tasks_finished(self, *, counts: Any) -> None:
-        with self.lock:
-            self.finished += sum(counts.values())
-        if self.fail:
-            raise RuntimeError("a listener that breaks")
+from tests.support.hooks import CountingHook
 
 
 def test_a_hook_that_raises_as_task_runs_finish_is_logged_and_the_run_goes_on(
@@ -42,7 +22,7 @@ def test_a_hook_that_raises_as_task_runs_finish_is_logged_and_the_run_goes_on(
     with Flow("heard") as f:
         ys = E.inc.map(list(range(6)), batch_size=1)
         t = E.total(ys)
-    broken, quiet = _Listener(fail=True), _Listener(fail=False)
+    broken, quiet = CountingHook(fail=True), CountingHook(fail=False)
     outcome: list[S.State] = []
     runner = FlowRunner(f, executor)  # type: ignore[arg-type]
 

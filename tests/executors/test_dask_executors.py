@@ -26,13 +26,13 @@ from distributed.diagnostics.plugin import SchedulerPlugin
 from headwater import Flow, Parameter, task, unmapped
 from headwater.engine import collect
 from headwater.engine.flow_runner import FlowRunner
-from headwater.engine.hooks import RunHook
 from headwater.errors import SchedulerConnectionError
 from headwater.executors import DaskExecutor, LocalDaskExecutor
 from headwater.model import states as S
 from tests.conftest import EXECUTOR_KINDS
 from tests.flows import executor_flows as E
 from tests.support.cluster import fragile_cluster, free_port
+from tests.support.hooks import CountingHook
 
 
 def in_process_cluster(**kwargs: Any) -> LocalCluster:
@@ -434,37 +434,13 @@ def test_a_task_lost_in_every_repair_round_is_crashed_and_the_run_returns(
     assert type(state) is S.Failed
 
 
-class _Listener(RunHook):
-    """Counts the task runs it hears of finishing; raises on the first when asked to."""
-
-    def __init__(self, fail: bool) -> None:
-        self.fail = fail
-        self.planned = 0
-        self.finished = 0
-        self.at_end: int | None = None
-        self.lock = threading.Lock()
-
-    def on_tasks_planned(self, *, total: int) -> None:
-        self.planned = total
-
-    def on_tasks_finished(self, *, counts: Any) -> None:
-        with self.lock:
-            self.finished += sum(counts.values())
-            if self.fail and self.finished == sum(counts.values()):
-                raise RuntimeError("a listener that breaks")
-
-    def on_run_finished(self, *, flow: Flow, state: S.State, counts: Any) -> S.State:
-        self.at_end = self.finished
-        return state
-
-
 def test_the_hooks_hear_every_task_run_finish_before_the_run_ends_and_a_listener_error_is_logged(
     dask_client: Client, caplog: pytest.LogCaptureFixture
 ) -> None:
     with Flow("heard") as f:
         ys = E.inc.map(list(range(6)), batch_size=1)
         t = E.total(ys)
-    quiet, broken = _Listener(fail=False), _Listener(fail=True)
+    quiet, broken = CountingHook(fail=False), CountingHook(fail=True)
     runner = FlowRunner(f, DaskExecutor(client=dask_client))
     with caplog.at_level(logging.ERROR, logger="headwater.executors"):
         state = runner.run(return_tasks=[t], hooks=[quiet, broken])
