@@ -151,10 +151,33 @@ def _dumps(line: Mapping[str, Any]) -> str:
     if not has_secrets():
         return json.dumps(line, default=json_default, separators=(",", ":")) + "\n"
     # mask the texts, not the JSON: a mask across JSON's quotes or in a number would break it
-    masked = _masked(line)
+    masked = _masked_line(line)
     return (
         json.dumps(masked, default=lambda v: _masked(json_default(v)), separators=(",", ":")) + "\n"
     )
+
+
+_LINE_IDS = frozenset({"version", "run_id", "resumed_from", "slug", "start", "end"})
+"""A line's keys whose values headwater makes (ids, times): never masked, as a secret's text
+inside them (digits in a timestamp, hex in an id) is chance, and masking it would make the
+run unreadable."""
+
+_RESUME_IDS = frozenset({"token", "slugs", "graph", "date", "started", "sources", "pid"})
+"""The same in a run line's ``resume`` block (its parameters and context hold no secret: a
+value with one is kept as a digest, :func:`headwater.runtime.records.restorable`)."""
+
+
+def _masked_line(line: Mapping[str, Any]) -> dict[str, Any]:
+    """A journal line with known secrets masked in its texts, except its ids and times."""
+    out: dict[str, Any] = {}
+    for key, value in line.items():
+        if key in _LINE_IDS:
+            out[key] = value
+        elif key == "resume" and isinstance(value, dict):
+            out[key] = {k: v if k in _RESUME_IDS else _masked(v) for k, v in value.items()}
+        else:
+            out[_masked(key)] = _masked(value)
+    return out
 
 
 def _masked(value: Any) -> Any:

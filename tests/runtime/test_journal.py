@@ -314,3 +314,22 @@ def test_a_secret_that_also_appears_in_numbers_and_quotes_leaves_the_journal_rea
 @task
 def echo_number(n: int, token: object) -> int:
     return n
+
+
+def test_a_secret_that_also_appears_in_times_and_ids_leaves_them_as_they_are(
+    journal_dir: Path,
+) -> None:
+    from headwater import Secret
+
+    secret = "+00:00"  # in every time the journal writes (and in no other test's text)
+    with Flow("times") as f:
+        token = Secret("token")
+        n = Parameter("n", default=0)
+        echo_number(n, token)
+    run_id = f"run{secret}"
+    state = f.run(parameters={"token": secret, "n": 1}, context={"flow_run_id": run_id})
+    assert state.is_successful()
+    record = journal.load_run(run_id)  # its times parse, its id is found
+    assert record.run_id == run_id and record.start is not None and record.end is not None
+    assert all(t.start is not None for t in record.tasks)
+    assert record.parameters["token"] == "********"
