@@ -60,6 +60,7 @@ from headwater.model.states import Cached
 from headwater.results import signing
 
 if TYPE_CHECKING:
+    from headwater.model.flow import Flow
     from headwater.model.task import Task
     from headwater.results.base import Result
 
@@ -128,6 +129,20 @@ def is_cached(task: Task) -> bool:
     return (
         task.cache_for is not None or task.cache_validator is not None or task.cache_key is not None
     )
+
+
+def needs_storage(flow: Flow, switch: bool) -> bool:
+    """Whether any task of the flow reads or writes a Result (so its runs need a key).
+
+    Args:
+        flow: the flow.
+        switch: the checkpointing switch (:func:`checkpoint_switch`).
+    """
+    for t in flow.tasks:
+        result, checkpoint = resolve_result(t, flow.result, flow.checkpoint, switch)
+        if result is not None and (checkpoint or is_cached(t)):
+            return True
+    return False
 
 
 # -- hashes ----------------------------------------------------------------------------------
@@ -484,6 +499,7 @@ __all__ = [
     "flow_slugs",
     "input_hashes",
     "is_cached",
+    "needs_storage",
     "map_folder",
     "narrows",
     "never_use",

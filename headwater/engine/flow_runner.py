@@ -40,6 +40,7 @@ from types import MappingProxyType
 from typing import Any
 
 from headwater import pickling
+from headwater.engine import caching
 from headwater.engine.collect import NOT_RUN, cancel, collect
 from headwater.engine.context import flow_run_context, given_parameters
 from headwater.engine.environment import CallbackFailure, call_callback, exit_after_error
@@ -136,7 +137,7 @@ class FlowRunner:
         plan = Plan(token=token, ctx_key=f"flow-context-{token}", wanted=frozenset(wanted))
         planner = Planner(flow, self.executor, plan, initial, hooks, resume)
         run_key = self._run_key(planner)
-        flow_context = self._flow_context(ctx, run_key)
+        flow_context = self._flow_context(ctx, run_key)  # and the size of its pickle
         run_id = str(ctx["flow_run_id"])
         identity = _identity(run_key, ctx, context, resume)
         for hook in hooks:
@@ -173,12 +174,12 @@ class FlowRunner:
         Raises:
             SigningKeyError: when the key file is unsafe or cannot be made.
         """
-        if not planner.needs_storage():
+        if not caching.needs_storage(self.flow, planner.checkpoint_switch):
             return None
         return RunKey(uuid.uuid4().hex, signing.for_run())
 
     def _run_tasks(
-        self, planner: Planner, flow_context: FlowContext, run_key: RunKey | None
+        self, planner: Planner, flow_context: tuple[FlowContext, int], run_key: RunKey | None
     ) -> tuple[dict[Task, State], bool, CallbackFailure | None]:
         """Start the executor (it installs the run's key where tasks run), call its
         ``on_start``, run every task, call its ``on_exit`` (:mod:`headwater.engine.environment`);
@@ -200,7 +201,7 @@ class FlowRunner:
         return outcome
 
     def _run_started(
-        self, planner: Planner, flow_context: FlowContext
+        self, planner: Planner, flow_context: tuple[FlowContext, int]
     ) -> tuple[dict[Task, State], bool, CallbackFailure | None]:
         """What :meth:`_run_tasks` does once the executor has started."""
         executor = self.executor
@@ -211,7 +212,7 @@ class FlowRunner:
                 not_run = Pending(f"Not run: {failure.describe()}.")
                 return dict.fromkeys(planner.flow.tasks, not_run), False, failure
             started = True
-            planner.compile_and_submit(flow_context)
+            planner.compile_and_submit(*flow_context)
             states, interrupted = collect(planner), False
         except KeyboardInterrupt:
             states, interrupted = cancel(planner), True
@@ -291,19 +292,25 @@ class FlowRunner:
             )
         return wanted
 
-    def _flow_context(self, ctx: Mapping[str, Any], run_key: RunKey | None) -> FlowContext:
-        """The run context as a graph literal (with the token, never the key, of the run's
-        signing key); refused when it must pickle and cannot."""
+    def _flow_context(
+        self, ctx: Mapping[str, Any], run_key: RunKey | None
+    ) -> tuple[FlowContext, int]:
+        """The run context for the graph (with the token, never the key, of the run's
+        signing key) and the size of its pickle (0 when the executor does not ship values);
+        refused when it must pickle and cannot."""
         ships = bool(getattr(self.executor, "ships_values", False))
-        if ships:
-            problem = pickling.pickle_problem(dict(ctx), "context")
-            if problem is not None:
-                raise HeadwaterError(
-                    f"Flow {self.flow.name!r} cannot run on {self.executor!r}: its parameters "
-                    f"or context must pickle to reach the workers, but {problem}"
-                )
         token = run_key.token if run_key is not None else None
-        return FlowContext(MappingProxyType(ctx), ships, token)
+        context = FlowContext(MappingProxyType(ctx), ships, token)
+        if not ships:
+            return context, 0
+        try:
+            return context, len(pickling.dumps(context))
+        except Exception as exc:
+            problem = pickling.pickle_problem(dict(ctx), "context") or f"{exc!r}"
+            raise HeadwaterError(
+                f"Flow {self.flow.name!r} cannot run on {self.executor!r}: its parameters "
+                f"or context must pickle to reach the workers, but {problem}"
+            ) from None
 
 
 def _identity(

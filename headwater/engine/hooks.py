@@ -100,6 +100,14 @@ class RunHook:
                 key's token, its context, the runs it resumes).
         """
 
+    def follows_task_runs(self) -> bool:
+        """Whether this hook wants to hear of task runs planned and finished (asked once
+        the run started): by default when its class overrides one of those methods. With no
+        hook that does, the engine watches no key of the run (on dask.distributed a thread
+        looks at every pending key every 20 ms, next to the scheduler's own loop)."""
+        cls = type(self)
+        return any(getattr(cls, name) is not getattr(RunHook, name) for name in _TASK_RUN_CALLS)
+
     def on_tasks_planned(self, *, total: int) -> None:
         """``total`` task runs are planned so far."""
 
@@ -118,6 +126,9 @@ class RunHook:
             counts: the final states of all its task runs, by class name.
         """
         return state
+
+
+_TASK_RUN_CALLS = ("on_tasks_planned", "on_tasks_finished", "on_task_runs_finished")
 
 
 __all__ = ["UNKNOWN", "FinishedRuns", "RunHook"]

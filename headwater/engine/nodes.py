@@ -96,7 +96,8 @@ def _rebuilt_definition(*values: Any) -> TaskDef:
 
 @dataclass(frozen=True, slots=True)
 class FlowContext:
-    """The flow run's context: one graph literal per run.
+    """The flow run's context: inside every node, or one graph literal per run when it is
+    large (:data:`headwater.engine.planner.INLINE_CONTEXT_BYTES`).
 
     ``ships_values`` is set when the executor moves states between processes: each node
     then checks that its state pickles, and fails the task naming the culprit when not.
@@ -108,6 +109,26 @@ class FlowContext:
     values: Mapping[str, Any]
     ships_values: bool = False
     run_token: str | None = None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Plain dicts, as for TaskDef: a mappingproxy (the values, and the parameters in
+        # them) makes the standard pickler fail, and a graph holding one is then pickled
+        # whole by cloudpickle, ~10x slower (issue 14); the context rides inside every node
+        # when it is small.
+        values = dict(self.values)
+        proxies = tuple(k for k, v in values.items() if type(v) is MappingProxyType)
+        for k in proxies:
+            values[k] = dict(values[k])
+        return (_rebuilt_context, (values, proxies, self.ships_values, self.run_token))
+
+
+def _rebuilt_context(
+    values: dict[str, Any], proxies: tuple[str, ...], ships_values: bool, run_token: str | None
+) -> FlowContext:
+    """A FlowContext unpickled, its values (and those that were) read-only again."""
+    for k in proxies:
+        values[k] = MappingProxyType(values[k])
+    return FlowContext(MappingProxyType(values), ships_values, run_token)
 
 
 @dataclass(frozen=True, slots=True)

@@ -66,7 +66,6 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
-from headwater import pickling
 from headwater.engine import caching
 from headwater.engine.batches import BatchInput, BatchSpec, run_batch
 from headwater.engine.children import ChildStates, StateBatch
@@ -95,12 +94,19 @@ from headwater.engine.plan import (
     span_input,
 )
 from headwater.engine.resume import ChildPlan, GivenChildren, ResumePlan
-from headwater.engine.sizing import NODE_SECONDS, pace_of, pilot_size, rest_size
+from headwater.engine.shipping import (
+    FIRST_FLUSH,
+    INLINE_CONTEXT_BYTES,
+    Literals,
+    fail_unpicklable,
+    placed,
+)
+from headwater.engine.sizing import NODE_SECONDS, pace_of, pilot_bounds, rest_size
 from headwater.engine.watching import RunWatch
 from headwater.executors.base import Executor
 from headwater.model.builtin_tasks import Constant
 from headwater.model.flow import Edge, Flow
-from headwater.model.states import Failed, Finished, Mapped, State, Success
+from headwater.model.states import Finished, Mapped, State, Success
 from headwater.model.task import Task
 from headwater.taskgraph import is_node
 
@@ -138,14 +144,27 @@ class Planner:
         self.resume = resume
         self.watching = RunWatch(plan, executor, hooks)
         self._slugs: dict[Task, str] | None = None
-        self._problems: dict[str, str | None] = {}
+        self._ctx: FlowContext | str = plan.ctx_key
+        self._context: FlowContext | None = None
+        self._inlines = bool(getattr(executor, "inlines_literals", False))
+        self.literals = Literals()
 
     # -- rounds --------------------------------------------------------------------------
-    def compile_and_submit(self, flow_context: FlowContext) -> None:
-        """Plan every task and submit it, waiting for the shapes of run-time maps."""
+    def compile_and_submit(self, flow_context: FlowContext, context_bytes: int = 0) -> None:
+        """Plan every task and submit it, waiting for the shapes of run-time maps.
+
+        Args:
+            flow_context: the run's context.
+            context_bytes: the size of its pickle when it must travel (0 when it need not):
+                up to :data:`INLINE_CONTEXT_BYTES` it rides inside every node, else it is
+                one literal that every node reads.
+        """
         plan = self.plan
         pending = self.flow.sorted_tasks()
-        first: dict[str, Any] = {plan.ctx_key: flow_context}
+        small = context_bytes <= INLINE_CONTEXT_BYTES and (self._inlines or not context_bytes)
+        self._context, self._ctx = flow_context, flow_context if small else plan.ctx_key
+        first: dict[str, Any] = {} if small else {plan.ctx_key: flow_context}
+        flush_at = FIRST_FLUSH
         while pending:
             batch: dict[str, Any] = first
             first = {}
@@ -165,6 +184,10 @@ class Planner:
                         self._annotate(task, pilots, batch, annotations)
                 else:
                     self._finish_planning(task, batch, annotations)
+                if len(batch) >= flush_at:  # the first nodes run while the rest is planned
+                    self.submit(batch, annotations)
+                    batch, annotations = {}, {}
+                    flush_at *= 4
             self.submit(batch, annotations)
             if not blocked:
                 return
@@ -244,6 +267,14 @@ class Planner:
             else:
                 inputs = [self._whole_input(e) for e in edges]
                 batch[key] = self._node(task, batch, inputs, initial_state=initial)
+                if (
+                    self._inlines
+                    and type(task) is Constant
+                    and not edges
+                    and initial is None
+                    and self._travels(task, batch)
+                ):
+                    self.literals.run_constant(key, self.plan.def_keys[task], self._context, batch)
             self.plan.outputs[task] = Output(single=key)
             return set()
         sources, needs, problems = self._map_sources(task, edges, batch)
@@ -334,7 +365,7 @@ class Planner:
             spec = NodeSpec(tuple(i for i, _ in whole.values()), None, job.initial)
             args = [k for _, keys in whole.values() for k in keys]
             def_key = self._def_key(task, batch)
-            batch[job.key] = (run_empty_map, def_key, self.plan.ctx_key, spec, *args)
+            batch[job.key] = (run_empty_map, def_key, self._ctx, spec, *args)
             self.plan.outputs[task] = Output(single=job.key)
             return set()
         size = task.batch_size
@@ -357,13 +388,14 @@ class Planner:
         slots = self._parallelism()
         pilots = plan.pilots.get(task)
         if pilots is None:
-            per_node = pilot_size(n, slots)
-            if per_node == 0 or not self._travels(task, batch):
+            bounds = pilot_bounds(n, slots)
+            if not bounds or not self._travels(task, batch):
                 self._plan_children(job, whole, batch)  # (refused as a whole when it cannot travel)
                 return set()
-            cover = min(n, per_node * slots)
-            bounds = [*range(0, cover, per_node), cover]
+            cover = bounds[-1]
             pilots = Output(batches=self._batch_nodes(job, bounds, whole, batch), starts=bounds)
+            if self._inlines:  # (the rest reads it by key)
+                self.literals.inline(pilots.keys(), batch, slots)
             if cover == n:
                 plan.outputs[task] = pilots
                 return set()
@@ -394,9 +426,7 @@ class Planner:
         nothing is shipped); checked once per definition (it pickles the constants)."""
         if def_key not in batch or not getattr(self.executor, "ships_values", False):
             return None
-        if def_key not in self._problems:
-            self._problems[def_key] = pickling.pickle_problem(batch[def_key], "task")
-        return self._problems[def_key]
+        return self.literals.problem(def_key, batch[def_key])
 
     def _plan_children(
         self, job: MapJob, whole: Mapping[Edge, tuple[InputSpec, list[str]]], batch: dict[str, Any]
@@ -464,14 +494,14 @@ class Planner:
     ) -> Any:
         """A batch's node; its children's states when ``given`` keeps every one of them."""
         if given is None:
-            return (run_batch, def_key, self.plan.ctx_key, spec, *args)
+            return (run_batch, def_key, self._ctx, spec, *args)
         span = range(spec.start, spec.stop)
         children = tuple(given.state(i) for i in span)
         if all(c is not None and c.is_finished() for c in children):
             return StateBatch.of(spec.start, children)  # type: ignore[arg-type]
         fresh = frozenset(i for i in span if given.fresh(i))
         spec = dataclasses.replace(spec, initial_states=children, fresh=fresh)
-        return (run_batch, def_key, self.plan.ctx_key, spec, *args)
+        return (run_batch, def_key, self._ctx, spec, *args)
 
     def _finish_planning(
         self, task: Task, batch: dict[str, Any], annotations: dict[str, dict[str, Any]]
@@ -483,41 +513,25 @@ class Planner:
             problem = self._travel_problem(def_key, batch)
             if problem is not None:
                 del batch[def_key]
-                self._fail_unpicklable(task, out, problem, batch)
+                fail_unpicklable(task, out, problem, batch, self.executor)
         node = batch.get(out.single or "")
         if def_key in batch and node is not None and is_node(node) and node[1] == def_key:
             # A task with one node: its definition rides inside that node (no extra key,
             # no transfer between workers); only a map's children share it as a literal.
             batch[out.single or ""] = (node[0], batch.pop(def_key), *node[2:])
+        elif def_key is not None and self._inlines:
+            if def_key in self.literals.inline(out.keys(), batch, self._parallelism()):
+                batch.pop(def_key, None)
         self._annotate(task, out, batch, annotations)
 
-    @staticmethod
     def _annotate(
-        task: Task, out: Output, batch: dict[str, Any], annotations: dict[str, dict[str, Any]]
+        self, task: Task, out: Output, batch: dict[str, Any], annotations: dict[str, dict[str, Any]]
     ) -> None:
-        """Give the task's nodes in ``batch`` its Dask annotations."""
-        ann = annotations_of(task)
-        if ann:
-            for k in out.keys():
-                if is_node(batch.get(k)):
-                    annotations[k] = ann
-
-    def _fail_unpicklable(
-        self, task: Task, out: Output, problem: str, batch: dict[str, Any]
-    ) -> None:
-        """Replace the nodes of a task that cannot reach the workers by Failed states."""
-        message = (
-            f"Task {task.name!r} cannot be sent to the workers of {self.executor!r}: "
-            f"it does not pickle: {problem}. Define its function and the objects it "
-            "uses at module level, or create unpicklable objects inside the task."
-        )
-        starts = out.starts
-        for i, k in enumerate(out.keys()):
-            if starts is not None:
-                children = [Failed(message, map_index=j) for j in range(starts[i], starts[i + 1])]
-                batch[k] = StateBatch.of(starts[i], children)
-            else:
-                batch[k] = Failed(message, map_index=i if out.children is not None else None)
+        """Give the task's nodes in ``batch`` its Dask annotations; a map's nodes no more
+        than the slots are also spread over them (:func:`~headwater.engine.shipping.placed`)."""
+        nodes = [k for k in out.keys() if is_node(batch.get(k))]
+        slots = None if out.single is not None else self._parallelism()
+        annotations.update(placed(self.executor, annotations_of(task), nodes, slots))
 
     # -- nodes ---------------------------------------------------------------------------
     def _def_key(self, task: Task, batch: dict[str, Any]) -> str:
@@ -543,17 +557,6 @@ class Planner:
             self._slugs = caching.flow_slugs(self.flow.tasks)
         return caching.cache_folder(self.flow.name, self._slugs[task], task.cache_key)
 
-    def needs_storage(self) -> bool:
-        """Whether any task of the flow reads or writes a Result (so the run needs a key)."""
-        flow = self.flow
-        for t in flow.tasks:
-            result, checkpoint = caching.resolve_result(
-                t, flow.result, flow.checkpoint, self.checkpoint_switch
-            )
-            if result is not None and (checkpoint or caching.is_cached(t)):
-                return True
-        return False
-
     def _node(
         self,
         task: Task,
@@ -566,7 +569,7 @@ class Planner:
     ) -> tuple[Any, ...]:
         spec = NodeSpec(tuple(i for i, _ in inputs), map_index, initial_state, map_error, fresh)
         args = [k for _, keys in inputs for k in keys]
-        return (run_node, self._def_key(task, batch), self.plan.ctx_key, spec, *args)
+        return (run_node, self._def_key(task, batch), self._ctx, spec, *args)
 
     def _whole_input(self, edge: Edge) -> tuple[InputSpec, list[str]]:
         """An input taking the upstream's whole state (or all its children's states)."""

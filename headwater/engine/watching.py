@@ -70,9 +70,16 @@ class RunWatch:
         self.plan = plan
         self.executor = executor
         self.hooks = tuple(hooks)
+        self._following: bool | None = None
 
     def watch(self, batch: Mapping[str, Any]) -> None:
-        """Tell the hooks how many task runs are planned, and watch this batch's."""
+        """Tell the hooks how many task runs are planned, and watch this batch's; nothing
+        when no hook follows task runs (``RunHook.follows_task_runs``, asked once)."""
+        if self._following is None:
+            self.hooks = tuple(h for h in self.hooks if _follows(h))
+            self._following = bool(self.hooks)
+        if not self._following:
+            return
         runs: list[tuple[str, int]] = []
         owners: dict[str, tuple[Task, int | None]] = {}
         plan = self.plan
@@ -114,6 +121,16 @@ class RunWatch:
             runs = [FinishedRuns(owner[0], owner[1], n, name, known, others)]
         for hook in self.hooks:
             _tell(hook, f"that {key!r} finished", _finished, hook, counts, runs)
+
+
+def _follows(hook: RunHook) -> bool:
+    """Whether a hook follows task runs; a hook that cannot say is taken as following."""
+    ask = getattr(hook, "follows_task_runs", None)
+    try:
+        return bool(ask()) if callable(ask) else True
+    except Exception:  # a listener's error is its own: it is told, as before
+        logger.exception("Asking run hook %r whether it follows task runs failed", hook)
+        return True
 
 
 def _finished(hook: RunHook, counts: Mapping[str, int], runs: list[FinishedRuns]) -> None:

@@ -1,4 +1,4 @@
-"""DaskExecutor's watch: one thread hears of every watched key finishing.
+"""DaskExecutor's futures: one thread hears of every watched key finishing; releasing many at once.
 
 Design note
 -----------
@@ -19,6 +19,7 @@ distributed logs a done callback that raises; the run and the other keys go on.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable
@@ -99,4 +100,35 @@ def tell(on_done: Told, future: Any) -> None:
         on_done(future.key, BaseException)
 
 
-__all__ = ["INTERVAL", "KeyWatcher", "tell"]
+def release_all(client: Any, futures: list[Any]) -> None:
+    """Release ``futures`` with one call into the client's event loop.
+
+    ``Future.release`` hands each future to the loop on its own (a wake-up of the loop
+    each): 45 ms for the 1,000 futures of a run on this machine (issue 14). Here the
+    futures are marked released as ``Future.release`` marks them, so none is released
+    twice (by its ``__del__`` either), and one callback drops the client's references.
+    A client without those internals (another version of distributed) releases them one
+    by one.
+    """
+    dec_ref = getattr(client, "_dec_ref", None)
+    if dec_ref is None or not all(hasattr(f, "_cleared") for f in futures[:1]):
+        for f in futures:
+            f.release()
+        return
+    keys = []
+    generation = client.generation
+    for f in futures:
+        if not f._cleared and f._generation == generation:
+            f._cleared = True
+            keys.append(f.key)
+    if keys:
+        with contextlib.suppress(TypeError):  # the client shutting down: its loop is gone
+            client.loop.add_callback(_dec_refs, dec_ref, keys)
+
+
+def _dec_refs(dec_ref: Callable[[str], None], keys: list[str]) -> None:
+    for key in keys:
+        dec_ref(key)
+
+
+__all__ = ["INTERVAL", "KeyWatcher", "release_all", "tell"]

@@ -19,6 +19,8 @@ from typing import Any
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
+from headwater import pickling
+
 
 class LogLevelPlugin(WorkerPlugin):
     """Sets the level of the ``headwater`` loggers on each worker (and on workers that join
@@ -79,10 +81,14 @@ class RunSetupPlugin(WorkerPlugin):
 
 def summarize_held(
     fn: Callable[[Any], Any], keys: Collection[str], dask_worker: Any = None
-) -> dict[str, Any]:
-    """``fn(value)`` of each of ``keys`` this worker holds in memory (or has spilled); keys it
-    does not hold are left out. Run by ``Client.run`` in the worker's event loop, so the
-    worker's data does not change under it.
+) -> bytes:
+    """``fn(value)`` of each of ``keys`` this worker holds in memory (or has spilled), by key,
+    pickled as one message; keys it does not hold are left out. Run by ``Client.run`` in the
+    worker's event loop, so the worker's data does not change under it.
+
+    One pickle for all the summaries: returned as a dict of objects, distributed serializes
+    each one apart, which made the summaries of 1,000 states cost ~60 ms instead of ~30 ms
+    (issue 14).
 
     Args:
         fn: makes the small thing the driver wants of a value.
@@ -97,7 +103,7 @@ def summarize_held(
         except KeyError:
             continue
         out[key] = fn(value)
-    return out
+    return pickling.dumps(out)
 
 
 __all__ = ["LogLevelPlugin", "RunSetupPlugin", "summarize_held"]

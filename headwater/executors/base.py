@@ -52,7 +52,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Protocol
 
 from headwater.taskgraph import Graph
@@ -180,6 +180,12 @@ class Executor(ABC):
     True, checkpointed tasks first look for the checkpoint they wrote earlier in the same
     flow run and read it back instead of running twice."""
 
+    inlines_literals: ClassVar[bool] = False
+    """Whether small literals (the flow context, a small map's definition and constant)
+    should ride inside the nodes that read them, for a backend where a literal is a task of
+    its own that nodes wait for and are placed by (dask.distributed: notice 0017). A backend
+    that ships each literal once to each process keeps them apart."""
+
     holds_values: ClassVar[bool] = False
     """Whether a finished node's value is in the driver's own process, so that ``gather``
     of a key ``watch`` told of costs no transfer (the run journal then notes a batch's
@@ -225,6 +231,16 @@ class Executor(ABC):
         """
         got = self.gather(keys)
         return {k: v if isinstance(v, BaseException) else summarize(v) for k, v in got.items()}
+
+    def spread(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Annotations that start each of ``keys`` (nodes submitted together) on another of
+        the executor's slots, for a backend that places nodes where their inputs are (all
+        of a map's first nodes read one input, held in one place); none by default.
+
+        Args:
+            keys: nodes of one batch, no more than :meth:`parallelism` says.
+        """
+        return {}
 
     def release(self, keys: Collection[str]) -> None:  # noqa: B027 - optional hook
         """Forget values the flow runner no longer needs."""

@@ -50,18 +50,19 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
+import pickle
 import queue
 import threading
 import uuid
 import weakref
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import CancelledError
 from typing import Any
 
 from headwater.errors import HeadwaterError
 from headwater.executors._dask_connect import close_opened, connect, started_apart
 from headwater.executors._dask_spec import to_dask
-from headwater.executors._dask_watch import KeyWatcher
+from headwater.executors._dask_watch import KeyWatcher, release_all
 from headwater.executors.base import Executor, RunSetup
 from headwater.taskgraph import Graph
 
@@ -170,6 +171,7 @@ class DaskExecutor(Executor):
 
     ships_values = True
     loses_results = True
+    inlines_literals = True
 
     def __init__(
         self,
@@ -207,6 +209,7 @@ class DaskExecutor(Executor):
         self._futures: dict[str, Any] = {}
         self._watchers: dict[str, Callable[[str, Any], None]] = {}
         self._watcher: KeyWatcher | None = None
+        self._slots: list[str] = []
 
     # -- lifecycle -----------------------------------------------------------------------
     @contextlib.contextmanager
@@ -259,8 +262,7 @@ class DaskExecutor(Executor):
                 watcher, self._watcher = self._watcher, None
                 if watcher is not None:  # what finished or was cancelled is told by now
                     watcher.close()
-                for f in futures:
-                    f.release()
+                release_all(client, futures)
 
     def _reporting(self, client: Any) -> contextlib.AbstractContextManager[Any]:
         """Dask's performance report around the run when ``performance_report_path`` is set."""
@@ -398,9 +400,31 @@ class DaskExecutor(Executor):
         if self._client is None:
             return 1
         try:
-            return max(1, sum(int(n) for n in self._client.nthreads().values()))
+            threads = {w: int(n) for w, n in self._client.nthreads().items()}
         except Exception:  # the scheduler cannot say: batches sized for one thread
             return 1
+        # the slots, one worker after the other: the first keys spread go to other workers
+        self._slots = [
+            w
+            for i in range(max(threads.values(), default=0))
+            for w, n in sorted(threads.items())
+            if i < n
+        ]
+        return max(1, len(self._slots))
+
+    def spread(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Start each of ``keys`` on another thread of the workers counted by the last
+        :meth:`parallelism`, taking the workers in turn (``workers=`` with
+        ``allow_other_workers``: Dask moves a node elsewhere if its worker leaves, and may
+        steal it). Dask would otherwise start them all on the worker holding their one
+        shared input."""
+        slots = self._slots
+        if len(set(slots)) < 2:
+            return {}
+        return {
+            k: {"workers": [slots[i % len(slots)]], "allow_other_workers": True}
+            for i, k in enumerate(keys)
+        }
 
     # -- values --------------------------------------------------------------------------
     def wait_any(self, keys: Collection[str]) -> set[str]:
@@ -413,6 +437,9 @@ class DaskExecutor(Executor):
     def _wait(self, futures: list[Any], return_when: str) -> set[Any]:
         from distributed.client import _wait  # distributed.wait would use the default client
 
+        done = {f for f in futures if f.done()}  # no trip to the loop when they are done
+        if done and (return_when == "FIRST_COMPLETED" or len(done) == len(futures)):
+            return done
         try:
             return set(self._client.sync(_wait, futures, return_when=return_when).done)
         except Exception:  # some were cancelled: they are done too
@@ -446,8 +473,8 @@ class DaskExecutor(Executor):
 
             held = self._client.run(summarize_held, summarize, good, on_error="return")
             for got in held.values():
-                if isinstance(got, dict):
-                    out.update(got)
+                if isinstance(got, bytes):  # our own workers' answer (else a worker's error)
+                    out.update(pickle.loads(got))
         missing = [k for k in good if k not in out]
         if missing:
             nodes = {f"summary-{k}": (summarize, k) for k in missing}
@@ -492,10 +519,9 @@ class DaskExecutor(Executor):
 
     def release(self, keys: Collection[str]) -> None:
         """Drop the futures of ``keys``; Dask frees a value once nothing needs it."""
-        for k in keys:
-            f = self._futures.pop(k, None)
-            if f is not None:
-                f.release()
+        futures = [f for k in keys if (f := self._futures.pop(k, None)) is not None]
+        if futures and self._client is not None:
+            release_all(self._client, futures)
 
     def cancel(self, keys: Collection[str]) -> None:
         """Cancel the futures of ``keys`` that are not done (running tasks run to their end

@@ -343,6 +343,10 @@ class JournalHook(RunHook):
         except Exception as exc:
             self._give_up(flow.name, exc)
 
+    def follows_task_runs(self) -> bool:
+        """Whether this run is journaled (the journal may be off, or failed to start)."""
+        return self._file is not None
+
     def on_task_runs_finished(self, *, runs: Sequence[FinishedRuns]) -> None:
         """Append a ``done`` line per finished task run (or batch of children)."""
         if self._file is None:

@@ -15,7 +15,13 @@ from hypothesis import strategies as st
 from headwater import Flow, FlowDefinitionError, task, unmapped
 from headwater.engine.batches import run_batch
 from headwater.engine.children import ChildStates, StateBatch
-from headwater.engine.sizing import PILOT_CHILDREN, pace_of, pilot_size, rest_size
+from headwater.engine.sizing import (
+    FIRST_PILOT_CHILDREN,
+    PILOT_CHILDREN,
+    pace_of,
+    pilot_size,
+    rest_size,
+)
 from headwater.executors import LocalDaskExecutor, LocalExecutor
 from headwater.model import states as S
 from headwater.taskgraph import is_node
@@ -212,7 +218,11 @@ def test_the_rest_of_a_map_and_what_follows_are_planned_once_a_pilot_finished() 
     first = recording.batches[0]
     pilots = [k for k, n in first.items() if is_node(n) and n[0] is run_batch]
     assert len(pilots) == 2 and all(k.startswith(slug(f, "step")) for k in pilots)
-    assert [(first[k][3].start, first[k][3].stop) for k in pilots] == [(0, 4), (4, 8)]
+    # the first pilot is shorter (it tells the pace while the other still runs)
+    assert [(first[k][3].start, first[k][3].stop) for k in pilots] == [
+        (0, FIRST_PILOT_CHILDREN),
+        (FIRST_PILOT_CHILDREN, FIRST_PILOT_CHILDREN + PILOT_CHILDREN),
+    ]
     later = {k for b in recording.batches[1:] for k in b}
     # the rest of the first map, the second map and the reduces wait for a pilot's pace
     for name in ("step", "plus_index", "count_finished"):

@@ -11,12 +11,17 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from headwater import Flow
+from headwater.engine.flow_runner import FlowRunner
 from headwater.engine.identity import ResumeFrom
-from headwater.engine.nodes import InputSpec, NodeSpec, TaskDef
+from headwater.engine.nodes import FlowContext, InputSpec, NodeSpec, TaskDef
+from headwater.engine.plain import PLAIN_MESSAGE
 from headwater.model import states as S
+from headwater.model.builtin_tasks import Constant
 from headwater.model.task import task
 from headwater.results import LocalResult
 from tests.flows import plain_nodes as P
+from tests.support.hooks import CountingHook
 
 
 def test_a_plain_unmapped_task_ends_as_the_runner_would_end_it(executor: Any) -> None:
@@ -113,12 +118,63 @@ def test_every_field_of_a_node_s_definition_and_specs_survives_pickling(tmp_path
     )
     element = InputSpec("x", 3, 1, True, True, 2, True)
     spec = NodeSpec((element,), 4, S.Pending(), "why", True)
-    for value in (definition, element, spec):
+    context = FlowContext(MappingProxyType({"flow_name": "f"}), True, "token")
+    for value in (definition, element, spec, context):
         back = pickle.loads(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
         for f in dataclasses.fields(value):
             here, there = getattr(value, f.name), getattr(back, f.name)
-            if f.name not in ("task", "result", "initial_state"):
+            if f.name not in ("task", "result", "initial_state", "values"):
                 assert f.default is dataclasses.MISSING or here != f.default, f.name
                 assert there == here, f.name
             else:
                 assert type(there) is type(here), f.name
+
+
+def test_a_flow_context_pickles_with_the_standard_pickler_and_comes_back_read_only() -> None:
+    # It rides inside every node (issue 14); a mappingproxy in it (its values, the parameters
+    # in them) made the standard pickler fail, and dask.distributed then pickled every graph
+    # holding it whole with cloudpickle.
+    parameters = MappingProxyType({"n": 3})
+    values = MappingProxyType({"parameters": parameters, "flow_name": "f", "today": "2026-12-02"})
+    back = pickle.loads(pickle.dumps(FlowContext(values, True, "tok"), pickle.HIGHEST_PROTOCOL))
+    assert type(back.values) is MappingProxyType
+    assert type(back.values["parameters"]) is MappingProxyType
+    assert dict(back.values["parameters"]) == {"n": 3}
+    assert {k: v for k, v in back.values.items() if k != "parameters"} == {
+        "flow_name": "f",
+        "today": "2026-12-02",
+    }
+    assert (back.ships_values, back.run_token) == (True, "tok")
+
+
+def _mapped_constant() -> tuple[Flow, Any, Constant]:
+    """A map over a list, and the Constant made for the list."""
+    with Flow("constants") as f:
+        ys = P.double.map([1, 2, 3])
+    (constant,) = [t for t in f.tasks if type(t) is Constant]
+    return f, ys, constant
+
+
+def test_a_plain_constant_ends_as_a_task_run_wherever_it_runs(executor: Any) -> None:
+    # On DaskExecutor the planner runs a plain Constant as it plans (its state becomes a
+    # literal the map's nodes read: notice 0017); elsewhere it is a node. Either way the run
+    # ends the same, and the hooks hear of it like any task run.
+    f, ys, constant = _mapped_constant()
+    hook = CountingHook()
+    state = FlowRunner(f, executor).run(hooks=[hook])
+    assert state.is_successful(), state
+    assert [value for value, _ in state.result[ys].result] == [2, 4, 6]
+    given = state.result[constant]
+    assert type(given) is S.Success and given.result == [1, 2, 3]
+    assert given.message == PLAIN_MESSAGE and given.run_count == 1
+    assert hook.planned == hook.finished == hook.at_end == 4  # the constant and 3 children
+
+
+def test_a_constant_with_a_state_handler_is_run_by_the_runner_handler_and_all(
+    executor: Any,
+) -> None:
+    f, ys, constant = _mapped_constant()
+    constant.state_handlers = [P.mark]
+    state = f.run(executor=executor)
+    assert [value for value, _ in state.result[ys].result] == [2, 4, 6]
+    assert (state.result[constant].message or "").startswith("handled: ")

@@ -151,3 +151,25 @@ def wait_for_file(path: str, timeout: float = 60.0) -> bool:
     while not os.path.exists(path) and time.monotonic() < deadline:
         time.sleep(0.05)
     return os.path.exists(path)
+
+
+@task
+def pid_of(x: int) -> int:
+    """The process that ran this child."""
+    return os.getpid()
+
+
+@task
+def add_two(a: int, b: int) -> int:
+    return a + b
+
+
+@task
+def joined(prefix: str, x: int) -> str:
+    return f"{prefix[:3]}{x}"
+
+
+@task
+def thread_names() -> list[str]:
+    """The threads of the process running this task."""
+    return sorted(t.name for t in threading.enumerate())
