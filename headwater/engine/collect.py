@@ -142,10 +142,10 @@ def gather_states(
             if k not in known:
                 (whole if task in planner.plan.wanted else stripped).append(k)
     values = {k: known[k] for out in outputs.values() for k in out.keys() if k in known}
+    if stripped:  # first: the last tasks (often wanted whole) may still be running meanwhile
+        values.update(_stripped(executor, stripped))
     if whole:
         values.update(executor.gather(whole))
-    if stripped:
-        values.update(_stripped(executor, stripped))
     return values
 
 
