@@ -519,7 +519,7 @@ class Planner:
             # A task with one node: its definition rides inside that node (no extra key,
             # no transfer between workers); only a map's children share it as a literal.
             batch[out.single or ""] = (node[0], batch.pop(def_key), *node[2:])
-        elif def_key is not None and self._inlines:
+        elif def_key is not None and out.single is None and self._inlines:
             if def_key in self.literals.inline(out.keys(), batch, self._parallelism()):
                 batch.pop(def_key, None)
         self._annotate(task, out, batch, annotations)
