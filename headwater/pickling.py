@@ -42,10 +42,6 @@ def dumps(obj: Any) -> bytes:
     return cloudpickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def _drop(buffer: pickle.PickleBuffer) -> None:
-    """Take an out-of-band buffer and keep nothing of it: the check needs no copy."""
-
-
 def check(obj: Any) -> None:
     """Check that ``obj`` pickles as :func:`dumps` would, without copying its large buffers.
 
@@ -56,14 +52,7 @@ def check(obj: Any) -> None:
     Raises:
         Exception: whatever cloudpickle raises for an unpicklable object.
     """
-    try:
-        data = pickle.dumps(obj, protocol=5, buffer_callback=_drop)
-    except Exception:
-        pass
-    else:
-        if b"__main__" not in data:
-            return
-    cloudpickle.dumps(obj, protocol=5, buffer_callback=_drop)
+    pickled_size(obj)
 
 
 def pickled_size(obj: Any) -> int:
@@ -76,7 +65,7 @@ def pickled_size(obj: Any) -> int:
     sizes: list[int] = []
 
     def count(buffer: pickle.PickleBuffer) -> None:
-        sizes.append(buffer.raw().nbytes)
+        sizes.append(memoryview(buffer).nbytes)
 
     try:
         data = pickle.dumps(obj, protocol=5, buffer_callback=count)

@@ -137,7 +137,7 @@ class FlowRunner:
         plan = Plan(token=token, ctx_key=f"flow-context-{token}", wanted=frozenset(wanted))
         planner = Planner(flow, self.executor, plan, initial, hooks, resume)
         run_key = self._run_key(planner)
-        flow_context = self._flow_context(ctx, run_key)  # and the size of its pickle
+        flow_context, plan.context_bytes = self._flow_context(ctx, run_key)
         run_id = str(ctx["flow_run_id"])
         identity = _identity(run_key, ctx, context, resume)
         for hook in hooks:
@@ -179,7 +179,7 @@ class FlowRunner:
         return RunKey(uuid.uuid4().hex, signing.for_run())
 
     def _run_tasks(
-        self, planner: Planner, flow_context: tuple[FlowContext, int], run_key: RunKey | None
+        self, planner: Planner, flow_context: FlowContext, run_key: RunKey | None
     ) -> tuple[dict[Task, State], bool, CallbackFailure | None]:
         """Start the executor (it installs the run's key where tasks run), call its
         ``on_start``, run every task, call its ``on_exit`` (:mod:`headwater.engine.environment`);
@@ -201,7 +201,7 @@ class FlowRunner:
         return outcome
 
     def _run_started(
-        self, planner: Planner, flow_context: tuple[FlowContext, int]
+        self, planner: Planner, flow_context: FlowContext
     ) -> tuple[dict[Task, State], bool, CallbackFailure | None]:
         """What :meth:`_run_tasks` does once the executor has started."""
         executor = self.executor
@@ -212,7 +212,7 @@ class FlowRunner:
                 not_run = Pending(f"Not run: {failure.describe()}.")
                 return dict.fromkeys(planner.flow.tasks, not_run), False, failure
             started = True
-            planner.compile_and_submit(*flow_context)
+            planner.compile_and_submit(flow_context)
             states, interrupted = collect(planner), False
         except KeyboardInterrupt:
             states, interrupted = cancel(planner), True
@@ -304,7 +304,7 @@ class FlowRunner:
         if not ships:
             return context, 0
         try:
-            return context, len(pickling.dumps(context))
+            return context, pickling.pickled_size(context)
         except Exception as exc:
             problem = pickling.pickle_problem(dict(ctx), "context") or f"{exc!r}"
             raise HeadwaterError(

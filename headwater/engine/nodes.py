@@ -97,7 +97,7 @@ def _rebuilt_definition(*values: Any) -> TaskDef:
 @dataclass(frozen=True, slots=True)
 class FlowContext:
     """The flow run's context: inside every node, or one graph literal per run when it is
-    large (:data:`headwater.engine.planner.INLINE_CONTEXT_BYTES`).
+    large (:data:`headwater.engine.shipping.INLINE_CONTEXT_BYTES`).
 
     ``ships_values`` is set when the executor moves states between processes: each node
     then checks that its state pickles, and fails the task naming the culprit when not.

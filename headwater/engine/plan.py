@@ -103,6 +103,8 @@ class Plan:
 
     token: str
     ctx_key: str
+    context_bytes: int = 0
+    """The pickled size of the run's context when it must travel (0 when it need not)."""
     outputs: dict[Task, Output] = field(default_factory=dict)
     def_keys: dict[Task, str] = field(default_factory=dict)
     shape_keys: dict[tuple[Task, bool], str] = field(default_factory=dict)

@@ -150,18 +150,15 @@ class Planner:
         self.literals = Literals()
 
     # -- rounds --------------------------------------------------------------------------
-    def compile_and_submit(self, flow_context: FlowContext, context_bytes: int = 0) -> None:
-        """Plan every task and submit it, waiting for the shapes of run-time maps.
-
-        Args:
-            flow_context: the run's context.
-            context_bytes: the size of its pickle when it must travel (0 when it need not):
-                up to :data:`INLINE_CONTEXT_BYTES` it rides inside every node, else it is
-                one literal that every node reads.
-        """
+    def compile_and_submit(self, flow_context: FlowContext) -> None:
+        """Plan every task and submit it, waiting for the shapes of run-time maps. The
+        context rides inside every node when the executor takes that and its pickle is at
+        most :data:`INLINE_CONTEXT_BYTES` (``plan.context_bytes``), else it is one literal
+        every node reads."""
         plan = self.plan
         pending = self.flow.sorted_tasks()
-        small = context_bytes <= INLINE_CONTEXT_BYTES and (self._inlines or not context_bytes)
+        size = plan.context_bytes
+        small = size <= INLINE_CONTEXT_BYTES and (self._inlines or not size)
         self._context, self._ctx = flow_context, flow_context if small else plan.ctx_key
         first: dict[str, Any] = {} if small else {plan.ctx_key: flow_context}
         flush_at = FIRST_FLUSH

@@ -68,6 +68,9 @@ INLINE_TOTAL_BYTES = 1 << 20
 INLINE_LITERAL_ITEMS = 10_000
 """A constant of more items is not measured (pickling it to decide would cost)."""
 
+_UNMEASURED = INLINE_TOTAL_BYTES + 1
+"""The size said of a literal not measured: never put inside a node."""
+
 
 class Literals:
     """A run's task definitions and constant states on their way to an executor that ships
@@ -119,7 +122,7 @@ class Literals:
             cheap = len(value) <= INLINE_LITERAL_ITEMS
         else:
             cheap = value is None or type(value) in PLAIN_TYPES
-        size = INLINE_TOTAL_BYTES + 1  # (not measured: read by key)
+        size = _UNMEASURED
         if cheap:
             with contextlib.suppress(Exception):  # (it pickles: its definition did)
                 size = pickling.pickled_size(state)
@@ -141,7 +144,7 @@ class Literals:
         keys = {a for k in nodes for a in batch[k][1:] if type(a) is str and a in self._literals}
         inside: dict[str, Any] = {}
         for key in keys:
-            size = self._sizes.get(key, INLINE_TOTAL_BYTES + 1)
+            size = self._sizes.get(key, _UNMEASURED)
             if size <= INLINE_LITERAL_BYTES and size * len(nodes) <= INLINE_TOTAL_BYTES:
                 inside[key] = self._literals[key]
         if inside:

@@ -111,7 +111,7 @@ def release_all(client: Any, futures: list[Any]) -> None:
     by one.
     """
     dec_ref = getattr(client, "_dec_ref", None)
-    if dec_ref is None or not all(hasattr(f, "_cleared") for f in futures[:1]):
+    if dec_ref is None or (futures and not hasattr(futures[0], "_cleared")):
         for f in futures:
             f.release()
         return
