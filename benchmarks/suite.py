@@ -287,6 +287,7 @@ def bench_cell(
         "overhead_us_per_task": None if raw_s is None else (hw_s - raw_s) / workload.n_tasks * 1e6,
         "raw_error": raw_error,
         "repeats": len(runs["headwater"]),
+        "headwater_first_s": runs["headwater"][0],  # the flow's first run (notice 0018)
         "headwater_runs": runs["headwater"],
         "raw_runs": runs["raw"],
         "load_1min": (load_average() or [float("nan")])[0],

@@ -44,6 +44,7 @@ from headwater.engine.batches import BatchSpec, join_batches, run_batch, split_b
 from headwater.engine.children import ChildStates
 from headwater.engine.nodes import NodeSpec, mapped_state, run_node, strip_result
 from headwater.engine.plan import Output, annotations_of, as_batch, as_state, is_lost
+from headwater.engine.sizing import pace_memory
 from headwater.model.retries import retry_wait
 from headwater.model.states import Cancelled, Retrying, State
 from headwater.model.task import Task
@@ -86,6 +87,11 @@ def collect(planner: Planner) -> dict[Task, State]:
     """Every planned task's final state (see :func:`settle`), the executor's copies released."""
     values = settle(planner)
     planner.executor.release(planner.plan.submitted)
+    memory = pace_memory(planner.executor)
+    if memory is not None:  # the pace of each adaptive map, for its next run (notice 0018)
+        for task, out in planner.plan.outputs.items():
+            if out.batches is not None and task.batch_size is None:
+                memory.note(task, (values.get(k) for k in out.batches))
     return states_of(planner, values)
 
 
@@ -142,7 +148,11 @@ def gather_states(
             if k not in known:
                 (whole if task in planner.plan.wanted else stripped).append(k)
     values = {k: known[k] for out in outputs.values() for k in out.keys() if k in known}
-    if stripped:  # first: the last tasks (often wanted whole) may still be running meanwhile
+    both = getattr(executor, "gather_with_summaries", None)
+    if callable(both):  # stripped first (or at once): the last tasks may still be running
+        values.update(both(whole, stripped, strip_result))
+        return values
+    if stripped:
         values.update(_stripped(executor, stripped))
     if whole:
         values.update(executor.gather(whole))

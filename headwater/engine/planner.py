@@ -66,7 +66,7 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
-from headwater.engine import caching
+from headwater.engine import caching, sizing
 from headwater.engine.batches import BatchInput, BatchSpec, run_batch
 from headwater.engine.children import ChildStates, StateBatch
 from headwater.engine.hooks import RunHook
@@ -101,7 +101,6 @@ from headwater.engine.shipping import (
     fail_unpicklable,
     placed,
 )
-from headwater.engine.sizing import NODE_SECONDS, pace_of, pilot_bounds, rest_size
 from headwater.engine.watching import RunWatch
 from headwater.executors.base import Executor
 from headwater.model.builtin_tasks import Constant
@@ -224,9 +223,9 @@ class Planner:
         plan, executor = self.plan, self.executor
         summaries = getattr(executor, "gather_summaries", None)
         if callable(summaries):
-            got = summaries(list(ready), pace_of)
+            got = summaries(list(ready), sizing.pace_of)
         else:  # a duck-typed executor: summarize here
-            got = {k: pace_of(v) for k, v in executor.gather(list(ready)).items()}
+            got = {k: sizing.pace_of(v) for k, v in executor.gather(list(ready)).items()}
         for k, task in ready.items():
             plan.measured.add(k)
             pace = got.get(k)
@@ -379,20 +378,27 @@ class Planner:
     def _plan_adaptive(
         self, job: MapJob, whole: Mapping[Edge, tuple[InputSpec, list[str]]], batch: dict[str, Any]
     ) -> set[str]:
-        """Plan a map's pilots, or, once one finished, the rest sized by its pace (see
+        """Plan a map's pilots, or, once one finished, the rest sized by its pace, or the
+        whole map at once when its task's last run on this cluster was fast (see
         :mod:`headwater.engine.sizing`); return the pilots it still waits for."""
         plan, task, n = self.plan, job.task, job.n
         slots = self._parallelism()
         pilots = plan.pilots.get(task)
         if pilots is None:
-            bounds = pilot_bounds(n, slots)
+            bounds = sizing.pilot_bounds(n, slots)
             if not bounds or not self._travels(task, batch):
                 self._plan_children(job, whole, batch)  # (refused as a whole when it cannot travel)
                 return set()
+            memory = sizing.pace_memory(self.executor)  # notice 0018
+            if memory is not None and (pace := memory.get(task)) is not None:
+                bounds = sizing.remembered_bounds(n, pace, slots) or bounds  # fast: at once
             cover = bounds[-1]
             pilots = Output(batches=self._batch_nodes(job, bounds, whole, batch), starts=bounds)
-            if self._inlines:  # (the rest reads it by key)
-                self.literals.inline(pilots.keys(), batch, slots)
+            if cover < n and hasattr(self.executor, "summarize_early"):  # their pace is asked
+                self.executor.summarize_early(pilots.keys(), sizing.pace_of)
+            def_key = self.plan.def_keys[task]
+            if self._inlines and def_key in self.literals.inline(pilots.keys(), batch, slots):
+                self.literals.hold(def_key, batch)  # sent with the first node reading it
             if cover == n:
                 plan.outputs[task] = pilots
                 return set()
@@ -403,9 +409,9 @@ class Planner:
             left = {k for k in pilots.batches if k not in plan.measured}
             if left:
                 return left
-            pace = NODE_SECONDS  # no pilot told its pace (lost with a worker): as if slow
+            pace = sizing.NODE_SECONDS  # no pilot told its pace (lost with a worker): as if slow
         cover = pilots.starts[-1]
-        size = rest_size(n - cover, pace, slots)
+        size = sizing.rest_size(n - cover, pace, slots)
         bounds = [*range(cover, n, size), n]
         keys = self._batch_nodes(job, bounds, whole, batch)
         plan.outputs[task] = Output(
@@ -519,6 +525,7 @@ class Planner:
         elif def_key is not None and out.single is None and self._inlines:
             if def_key in self.literals.inline(out.keys(), batch, self._parallelism()):
                 batch.pop(def_key, None)
+            self.literals.unhold(def_key, out.keys(), batch)
         self._annotate(task, out, batch, annotations)
 
     def _annotate(

@@ -81,6 +81,7 @@ class Literals:
         self._problems: dict[str, str | None] = {}
         self._sizes: dict[str, int] = {}
         self._literals: dict[str, Any] = {}
+        self._held: dict[str, Any] = {}
 
     def problem(self, key: str, definition: Any) -> str | None:
         """Why a task definition cannot reach the workers (None: it can); checked once per
@@ -153,6 +154,42 @@ class Literals:
                     inside[a] if type(a) is str and a in inside else a for a in batch[k]
                 )
         return set(inside)
+
+    def hold(self, key: str, batch: dict[str, Any]) -> None:
+        """Take the literal ``key`` out of ``batch`` until a node reads it by key
+        (:meth:`restore`): a map's definition once inside its pilots. Sent with them, a
+        worker would compute it before a pilot for nodes planned later that may never read
+        it (a small map's rest has it inside too): ~3 ms of the first pilot's round on 2
+        local workers.
+
+        Args:
+            key: a literal of ``batch`` that is no task's output (a task definition).
+            batch: the batch holding it.
+        """
+        if key in batch:
+            self._held[key] = batch.pop(key)
+
+    def unhold(self, key: str, nodes: list[str], batch: dict[str, Any]) -> None:
+        """Put the held literal ``key`` back into ``batch`` if one of ``nodes`` (the last
+        planned of its map) reads it by key; forget it otherwise.
+
+        Args:
+            key: a literal given to :meth:`hold` (or not: then nothing happens).
+            nodes: the nodes of ``batch`` that may read it.
+            batch: the batch.
+        """
+        literal = self._held.pop(key, None)
+        if literal is None:
+            return
+        for k in nodes:
+            node = batch.get(k)
+            if (
+                node is not None
+                and is_node(node)
+                and any(type(a) is str and a == key for a in node[1:])
+            ):
+                batch[key] = literal
+                return
 
 
 def fail_unpicklable(

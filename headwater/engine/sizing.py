@@ -34,14 +34,26 @@ The pace is measured on the first children only: a map whose children get much s
 further on is cut as if they were not (``.map(batch_size=n)`` forces a size). A pilot lost
 with its worker tells no pace; when no pilot tells one, the rest is sized as for slow
 children.
+
+**Remembered paces** (notice 0018). Measuring costs a round trip through the scheduler,
+about as long as a whole small map on dask.distributed. An executor whose
+``cluster_memory()`` is a dict keeps, per Task object, the median pace of the map's batches
+in its last run (:class:`PaceMemory`); the next run of the same task plans the map at once
+from it when that makes a small plan (:func:`remembered_bounds`: at most
+:data:`NODES_PER_SLOT` nodes a slot, at least one a slot), and with pilots otherwise.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+import weakref
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from headwater.engine.children import StateBatch
+
+if TYPE_CHECKING:
+    from headwater.model.task import Task
 
 NODE_SECONDS = 0.05
 """How long a node of a batched map aims to run (the scheduler's cost per node is then a
@@ -134,6 +146,64 @@ def rest_size(m: int, pace: float, slots: int) -> int:
     return max(1, min(size, m))
 
 
+def remembered_bounds(n: int, pace: float, slots: int) -> list[int] | None:
+    """Where the nodes of a map of ``n`` children start (and the last stops) when the map is
+    planned at once from the ``pace`` its task's children took in an earlier run on the same
+    cluster (:class:`PaceMemory`); None when that pace does not make it a small plan (more
+    than :data:`NODES_PER_SLOT` nodes a slot): pilots measure then.
+
+    The plan has at least one node a slot, so that children slower than remembered still
+    share the slots evenly.
+
+    Args:
+        n: the number of children.
+        pace: seconds per child, remembered.
+        slots: how many tasks the executor runs at once.
+
+    >>> remembered_bounds(1000, 2e-6, 2), remembered_bounds(1000, 0.05, 2)
+    ([0, 500, 1000], None)
+    >>> remembered_bounds(3, 2e-6, 16)
+    [0, 1, 2, 3]
+    """
+    slots = max(1, slots)
+    size = rest_size(n, pace, slots)
+    count = -(-n // size)
+    if count > NODES_PER_SLOT * slots:
+        return None
+    size = -(-n // max(count, min(slots, n)))
+    return [*range(0, n, size), n]
+
+
+class PaceMemory:
+    """The pace (seconds per child) each task's map took in the last run on one executor's
+    cluster, so that the next run of the same task (the same Task object: a flow run again,
+    on a schedule or from a notebook) plans a fast map in one round, without pilots
+    (notice 0018). A task forgotten by the flow is forgotten here (weak keys).
+    """
+
+    def __init__(self) -> None:
+        self._paces: weakref.WeakKeyDictionary[Task, float] = weakref.WeakKeyDictionary()
+
+    def get(self, task: Task) -> float | None:
+        """The pace remembered for ``task``, if any."""
+        return self._paces.get(task)
+
+    def note(self, task: Task, batches: Iterable[Any]) -> None:
+        """Remember the pace of ``task``'s map from its finished batches (their median
+        :func:`pace_of`); nothing when none tells one."""
+        paces = sorted(p for b in batches if (p := pace_of(b)) is not None)
+        if paces:
+            self._paces[task] = paces[len(paces) // 2]
+
+
+def pace_memory(executor: Any) -> PaceMemory | None:
+    """The :class:`PaceMemory` of the executor's cluster (kept in its
+    ``Executor.cluster_memory``); None for an executor that keeps nothing between runs."""
+    memory = getattr(executor, "cluster_memory", None)
+    store = memory() if callable(memory) else None
+    return store.setdefault("paces", PaceMemory()) if isinstance(store, dict) else None
+
+
 def _children_in(seconds: float, pace: float) -> int:
     """How many children of ``pace`` seconds fill ``seconds`` (rounded up; at least 1)."""
     return max(1, math.ceil(seconds / pace - 1e-9))
@@ -179,8 +249,11 @@ __all__ = [
     "NODE_SECONDS",
     "FIRST_PILOT_CHILDREN",
     "PILOT_CHILDREN",
+    "PaceMemory",
+    "pace_memory",
     "pace_of",
     "pilot_bounds",
     "pilot_size",
+    "remembered_bounds",
     "rest_size",
 ]

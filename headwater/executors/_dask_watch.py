@@ -1,4 +1,5 @@
-"""DaskExecutor's futures: one thread hears of every watched key finishing; releasing many at once.
+"""What DaskExecutor hears from the cluster: keys finishing (one thread for all), worker logs,
+nodes' summaries; and releasing many futures at once.
 
 Design note
 -----------
@@ -15,14 +16,20 @@ notice. :meth:`KeyWatcher.close` (when the run's executor stops, before the run'
 hear it ended) tells every key done by then, cancelled ones included, and forgets the rest,
 so nothing is told after the run is over. A listener that raises is logged, as
 distributed logs a done callback that raises; the run and the other keys go on.
+
+Workers' log records reach the driver's loggers through :class:`LogRelay`, and the
+summaries some nodes send as they finish (a map's pilots: their pace) wait in the client's
+:class:`SummaryInbox` until the planner takes them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import queue
 import threading
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import CancelledError
 from typing import Any
 
@@ -131,4 +138,105 @@ def _dec_refs(dec_ref: Callable[[str], None], keys: list[str]) -> None:
         dec_ref(key)
 
 
-__all__ = ["INTERVAL", "KeyWatcher", "release_all", "tell"]
+class LogRelay:
+    """Hands the log records forwarded from workers to the driver's loggers.
+
+    distributed receives them in its IO loop thread. While a run is on, the relay queues
+    them for a thread that the run started instead, so that Jupyter shows the lines under
+    the cell running the flow (ipykernel sends a thread's output to the cell that started
+    the thread: the IO loop's is the cell that made the Client). Between runs, a record is
+    handled where it arrives.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queue: queue.SimpleQueue[logging.LogRecord | None] | None = None
+        self._thread: threading.Thread | None = None
+        self._users = 0
+
+    def __call__(self, event: Any) -> None:
+        _, attributes = event
+        record = logging.makeLogRecord(attributes)
+        q = self._queue
+        if q is not None:
+            q.put(record)
+        else:
+            logging.getLogger(record.name).handle(record)
+
+    @contextlib.contextmanager
+    def relaying(self) -> Iterator[None]:
+        """Relay through a thread started here, until the block ends (then drain it)."""
+        with self._lock:
+            self._users += 1
+            if self._thread is None:
+                q: queue.SimpleQueue[logging.LogRecord | None] = queue.SimpleQueue()
+                self._queue = q
+                self._thread = threading.Thread(
+                    target=_relay_records, args=(q,), daemon=True, name="headwater-worker-logs"
+                )
+                self._thread.start()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._users -= 1
+                thread, q2 = self._thread, self._queue
+                if self._users == 0 and thread is not None and q2 is not None:
+                    self._thread = self._queue = None
+                    q2.put(None)
+                    thread.join(timeout=5)
+
+
+def _relay_records(q: queue.SimpleQueue[logging.LogRecord | None]) -> None:
+    while (record := q.get()) is not None:
+        logging.getLogger(record.name).handle(record)
+
+
+class SummaryInbox:
+    """The summaries that nodes called through
+    :class:`~headwater.executors._dask_worker.SummaryPush` send to one client, as Dask
+    events under :attr:`topic` (one topic and one subscription per client, for the client's
+    life, so no run pays a message for them). Each run takes its own out by key, and forgets
+    those it never took when it ends.
+
+    The event comes on the stream that then says the node finished, so it is here when its
+    future is done; one that is not (lost, or not plain data) is asked for as before.
+
+    Args:
+        client: the ``distributed.Client`` to subscribe.
+    """
+
+    def __init__(self, client: Any) -> None:
+        self.topic = f"headwater-summaries-{client.id}"
+        self._got: dict[str, Any] = {}
+        client.subscribe_topic(self.topic, self)
+
+    def __call__(self, event: Any) -> None:
+        """Keep one summary (called in the client's IO loop with ``(time, [key, summary])``)."""
+        msg = event[1]
+        if isinstance(msg, (list, tuple)) and len(msg) == 2 and isinstance(msg[0], str):
+            self._got[msg[0]] = msg[1]
+
+    def take(self, keys: Collection[str]) -> dict[str, Any]:
+        """The summaries of ``keys`` that arrived, removed from the inbox."""
+        got = self._got
+        return {k: got.pop(k) for k in keys if k in got}
+
+    def forget(self, keys: Collection[str]) -> None:
+        """Drop what arrived for ``keys`` (a run that ends)."""
+        for k in keys:
+            self._got.pop(k, None)
+
+
+_inboxes: weakref.WeakKeyDictionary[Any, SummaryInbox] = weakref.WeakKeyDictionary()
+
+
+def inbox_of(client: Any) -> SummaryInbox:
+    """The client's :class:`SummaryInbox`, subscribed the first time."""
+    inbox = _inboxes.get(client)
+    if inbox is None:
+        inbox = _inboxes[client] = SummaryInbox(client)
+    return inbox
+
+
+__all__ = ["INTERVAL", "KeyWatcher", "LogRelay", "SummaryInbox", "inbox_of", "release_all", "tell"]

@@ -8,6 +8,13 @@ every worker, present and future, one that runs a flow run's setup on every work
 run's signing key), and the function that summarizes values where they are
 held (:func:`summarize_held`), so that the driver receives what it needs of a result without
 the result itself, and without a graph node per key.
+
+A node whose summary the driver waits for (a map's pilot: its pace sizes the rest) is called
+through :class:`SummaryPush`, which sends the summary to the driver as a Dask event the
+moment the value is made: the scheduler relays it on the same stream, and before, the message
+that the key finished, so the driver has it when it sees the key done, instead of asking the
+worker with ``Client.run`` (a round trip of 2-4 ms on 2 local workers, in every run of a
+sized map).
 """
 
 from __future__ import annotations
@@ -17,9 +24,12 @@ import os
 from collections.abc import Callable, Collection
 from typing import Any
 
+from distributed import get_worker
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from headwater import pickling
+
+logger = logging.getLogger("headwater.executors")
 
 
 class LogLevelPlugin(WorkerPlugin):
@@ -106,4 +116,34 @@ def summarize_held(
     return pickling.dumps(out)
 
 
-__all__ = ["LogLevelPlugin", "RunSetupPlugin", "summarize_held"]
+class SummaryPush:
+    """A node's call, followed by sending ``summarize(value)`` to the driver as the event
+    ``[key, summary]`` under ``topic`` (see the module's note). A summary that is not
+    plain data (msgpack), or a summary that fails, is not sent: the driver asks for it.
+
+    Args:
+        call: the node's own callable.
+        summarize: makes the summary of the node's value.
+        topic: the event topic the driver's client listens to.
+        key: the node's key.
+    """
+
+    def __init__(
+        self, call: Callable[..., Any], summarize: Callable[[Any], Any], topic: str, key: str
+    ) -> None:
+        self.call, self.summarize, self.topic, self.key = call, summarize, topic, key
+
+    def __call__(self, *args: Any) -> Any:
+        """Run the node, then send its summary."""
+        value = self.call(*args)
+        try:
+            get_worker().log_event(self.topic, [self.key, self.summarize(value)])
+        except Exception:  # not sent: the driver asks the worker (Client.run)
+            logger.debug("summary of %s not sent", self.key, exc_info=True)
+        return value
+
+    def __repr__(self) -> str:
+        return f"SummaryPush({self.call!r})"
+
+
+__all__ = ["LogLevelPlugin", "RunSetupPlugin", "SummaryPush", "summarize_held"]

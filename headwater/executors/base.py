@@ -21,7 +21,11 @@ Crashed (or Cancelled) states and resubmits what depended on them.
 
 ``gather_summaries(keys, summarize)`` returns a small summary of each value instead of the
 value (the flow runner asks for states without their results this way): a backend that
-holds values elsewhere makes the summaries where the values are.
+holds values elsewhere makes the summaries where the values are. ``summarize_early`` says
+beforehand which nodes will be asked (a backend may send their summaries as they finish),
+and ``gather_with_summaries`` reads values and summaries together (a backend may overlap the
+two). ``cluster_memory()`` is a dict that lives as long as the backend's cluster, where the
+engine keeps what it measured for later runs (notice 0018), or None.
 
 ``watch(keys, on_done)`` lets the driver hear of keys finishing as they finish (for the
 progress bar and the run journal): ``on_done(key, value_type)`` gets the type of the key's
@@ -231,6 +235,42 @@ class Executor(ABC):
         """
         got = self.gather(keys)
         return {k: v if isinstance(v, BaseException) else summarize(v) for k, v in got.items()}
+
+    def gather_with_summaries(
+        self, whole: Collection[str], summarized: Collection[str], summarize: Callable[[Any], Any]
+    ) -> dict[str, Any]:
+        """:meth:`gather` of ``whole`` and :meth:`gather_summaries` of ``summarized`` in one
+        dict; the summaries first (the last tasks, often those wanted whole, may still run
+        meanwhile). A backend may do both at once.
+
+        Args:
+            whole: keys whose values are wanted.
+            summarized: keys whose summaries are wanted.
+            summarize: as for :meth:`gather_summaries`.
+        """
+        out = dict(self.gather_summaries(summarized, summarize)) if summarized else {}
+        if whole:
+            out.update(self.gather(whole))
+        return out
+
+    def cluster_memory(self) -> dict[str, Any] | None:
+        """A dict that lives as long as the executor's cluster, where the engine keeps what
+        it learns of it for later runs (the pace of a task's maps: notice 0018); None, the
+        default, for a backend where planning a map in two rounds costs nothing worth saving.
+        """
+        return None
+
+    def summarize_early(  # noqa: B027 - optional hook
+        self, keys: Collection[str], summarize: Callable[[Any], Any]
+    ) -> None:
+        """Say that :meth:`gather_summaries` will soon ask for ``summarize`` of ``keys``
+        (nodes submitted next): a backend whose values live elsewhere may make the summaries
+        as the nodes finish and send them along, saving the trip to ask. Nothing by default.
+
+        Args:
+            keys: keys of nodes not submitted yet.
+            summarize: as for :meth:`gather_summaries`.
+        """
 
     def spread(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Annotations that start each of ``keys`` (nodes submitted together) on another of

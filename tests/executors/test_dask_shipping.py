@@ -162,3 +162,24 @@ def test_task_runs_are_watched_only_for_a_hook_that_follows_them(
     heard = runner.run(return_tasks=[names], hooks=[counting])
     assert "headwater-dask-watch" in heard.result[names].result
     assert counting.finished == counting.planned == 1
+
+
+def test_a_definition_inside_the_pilots_is_sent_only_for_nodes_reading_it(
+    recording_client: Client,
+) -> None:
+    # 1,000 fast children on 2 slots: pilots, then a rest of one node, all with the
+    # definition inside: it is never a key of its own (a worker would compute it first).
+    with Flow("held") as f:
+        ys = E.inc.map(list(range(1000)))
+    state = f.run(executor=DaskExecutor(client=recording_client), return_tasks=[ys])
+    assert [c.result for c in state.result[ys].map_states] == list(range(1, 1001))
+    assert [k for k in _seen if k.startswith(f"{ys.slug}-")]  # (the map's nodes were seen)
+    assert not [k for k in _seen if k.startswith(f"taskdef-{ys.slug}-")]
+    # 100,000: the rest is more nodes than slots, which read it by key: sent with them.
+    with Flow("read") as g:
+        zs = E.inc.map(list(range(100_000)))
+    state = g.run(executor=DaskExecutor(client=recording_client), return_tasks=[zs])
+    assert state.result[zs].map_states[-1].result == 100_000
+    (definition,) = [k for k in _seen if k.startswith(f"taskdef-{zs.slug}-")]
+    readers = [k for k, s in _seen.items() if definition in s["deps"]]
+    assert len(readers) > 2, readers
