@@ -17,10 +17,13 @@ keeps each node's value there with ``finish`` and reads the values it sends alon
   dependents of a fan-out still spread over the processes). The worker runs them in order,
   each taking its inputs from the values sent along or from the nodes before it
   (:func:`~headwater.executors._processes.run_nodes`). A node whose input erred gets that
-  error without a call. The cost: nodes of one call run one after the other in one
-  process, and the driver hears of them (values, ``watch`` callbacks) when the call
-  returns. A task waiting to retry holds its process (a process has no slot to lend) and
-  delays the nodes after it in its call.
+  error without a call. Each node's value comes back as soon as the node ends (one message
+  a node; the last says the call is over and the process free), so the driver hears of
+  it (``watch`` callbacks, the journal) and frees its dependents while the nodes after it
+  run: a quick node fused with a slow follower is not held back by it, and is not lost
+  if the process dies or the run is interrupted during the follower. The cost: nodes of one
+  call run one after the other in one process. A task waiting to retry holds its process
+  (a process has no slot to lend) and delays the nodes after it in its call.
 - A literal goes to a process with the first call that reads it, then by token only.
 
 **A process that dies.** The dispatcher knows the call each process runs, and the process
@@ -28,11 +31,11 @@ notes which node of the call it is running, so when it dies (``os.kill``, the OO
 ``os._exit``, a segfault) only that node is lost: its value is a
 :class:`~headwater.errors.WorkerLostError` naming the process's exit (errors are values:
 the flow runner runs the task again while it has retries, else ends it Crashed, and
-resubmits what read it, as after Dask's ``KilledWorker``). The other nodes of the call, those
-that ran before it (their values died with the process) and those that never ran, are
-queued again as if they had not been sent, and a new process takes the dead one's place;
-the other processes never notice. A node that dies after its call's last node ran (while
-the values are sent back) loses the whole call. When processes die before starting a call
+resubmits what read it, as after Dask's ``KilledWorker``). The nodes of the call that ran
+before it sent their values back already and are kept (they never run twice); those that
+never ran are queued again as if they had not been sent, and a new process takes the dead
+one's place; the other processes never notice. A process that dies while sending its last
+node's value back loses that node. When processes die before starting a call
 ``_EARLY_DEATHS`` times in a row (a process that cannot start), the nodes of such calls
 are lost instead of being queued again, so a run never loops; and should the dispatcher
 itself fail (a process that cannot start), every node queued or running gets a
@@ -178,28 +181,29 @@ class Dispatcher:
                 self._step(None)
 
     def _step(self, item: Any) -> None:
-        """Take one message (a batch added, a call's values, a death) and send what is ready."""
+        """Take one message (a batch added, a node's value, a death) and send what is ready."""
         if self.broken is not None:
             self._fail_all(self.broken)
             return
         if not self.workers and not self.closed:
             self._start_workers()
         worker, data = item if item is not None else (None, None)
-        results: list[tuple[str, Any]] = []
+        result: tuple[str, Any, bool] | None = None
         fresh = None
         if worker is not None and data is None and not self.closed:
             fresh = WorkerProcess(self.ctx, self.inbox, *self.log)
         elif worker is not None and data is not None:
-            results = self._values(worker, data)
+            result = self._value(worker, data)
         told: Told = []
         with self.store.lock:
             if worker is not None and data is None:
                 self._died(worker, fresh, told)
-            elif worker is not None:
-                worker.call = None
-                self.idle.append(worker)
-            for k, v in results:
-                self._finish(k, v, told)
+            if result is not None:
+                key, value, last = result
+                if last and worker is not None:  # the call is over: the process is free
+                    worker.call = None
+                    self.idle.append(worker)
+                self._finish(key, value, told)
             calls = self._take(told)
         tell(told)
         for call in calls:
@@ -229,14 +233,19 @@ class Dispatcher:
             self.workers.extend(started)
             self.idle.extend(started)
 
-    def _values(self, worker: WorkerProcess, data: bytes) -> list[tuple[str, Any]]:
-        """A call's values as sent back (each an error when they cannot be loaded here)."""
+    def _value(self, worker: WorkerProcess, data: bytes) -> tuple[str, Any, bool]:
+        """One node's value as sent back, and whether it ends its call; an error when it
+        cannot be loaded here (the nodes of a call come back in order, one message each)."""
         self.early_deaths = 0
+        sent = worker.sent
+        worker.sent += 1
         try:
-            return list(pickle.loads(data))
+            key, value, last = pickle.loads(data)
+            return key, value, last
         except BaseException as exc:
             keys = worker.call[0] if worker.call is not None else []
-            return [(k, Errored(exc)) for k in keys]
+            key = keys[sent] if sent < len(keys) else ""
+            return key, Errored(exc), sent >= len(keys) - 1
 
     def _died(self, worker: WorkerProcess, fresh: WorkerProcess | None, told: Told) -> None:
         """A worker process died: its running node is lost, the rest of its call is queued
@@ -259,7 +268,7 @@ class Dispatcher:
             error = f"The worker process running it died ({how})."
         elif at >= len(keys):
             lost = set(keys)
-            error = f"The worker process died while sending its values back ({how})."
+            error = f"The worker process died while sending its value back ({how})."
         else:
             self.early_deaths += 1
             lost = set(keys) if self.early_deaths >= _EARLY_DEATHS else set()
@@ -267,8 +276,8 @@ class Dispatcher:
         for key, node in zip(keys, nodes, strict=True):
             if key not in lost and self.store.is_unfinished(key):
                 self._queue(key, node)
-        for key in keys:
-            if key in lost:
+        for key in keys:  # (a node whose value came back before the death is kept)
+            if key in lost and self.store.is_unfinished(key):
                 self._finish(key, Errored(WorkerLostError(error)), told)
 
     def _finish(self, key: str, value: Any, told: Told) -> None:
@@ -307,7 +316,7 @@ class Dispatcher:
                         data[d] = store.sendable(d, _RELEASED)
                 nodes.append((key, fn, args))
                 queued.append(node)
-            worker.call = (chunk, queued)
+            worker.call, worker.sent = (chunk, queued), 0
             calls.append((worker, nodes, data))
         return calls
 

@@ -9,7 +9,7 @@ which call, which is what lets it tell a node that killed its process from the n
 merely shared the process (:mod:`headwater.executors._dispatch`, whose note says how the
 calls are made and what happens when a process dies). :class:`WorkerProcess` is the driver's
 handle on one of them; :func:`serve` is what the process runs: it reads a call, runs its
-nodes in order (:func:`run_nodes`) and sends the values back, until the driver closes the
+nodes in order (:func:`run_nodes`) and sends each value back as its node ends, until the driver closes the
 pipe or dies (a killed driver leaves no worker behind: the pipe's end is its EOF).
 
 - Each process notes in a shared cell the position, in its current call, of the node it is
@@ -163,42 +163,36 @@ def _held(token: str) -> Any:
     return _unpacked[token]
 
 
-def run_nodes(payload: bytes) -> bytes:
-    """Run one call's nodes in order in this worker process: each takes its inputs from the
-    values sent along or from the nodes before it in the call.
+def run_nodes(payload: bytes, send: Callable[[bytes], Any]) -> None:
+    """Run one call's nodes in order in this worker process, each taking its inputs from the
+    values sent along or from the nodes before it in the call, and send each node's value
+    back as soon as it is made: the driver hears of a node when it finishes, not when its
+    call does (a quick node followed by a slow one in the same call is not held back by it,
+    and is not lost or run again if the process dies after it).
 
     Args:
         payload: the pickled ``(nodes, values)``: ``(key, function, args)`` triples and the
             values of the keys they read that are not computed in the call.
-
-    Returns:
-        The ``(key, value)`` pairs, pickled; an exception (or a value that cannot travel
-        back) becomes ``Errored``.
+        send: sends one message to the driver: the pickled ``(key, value, last)`` of a node
+            (``last`` for the call's last node); an exception, or a value that cannot
+            travel back, is sent as ``Errored``.
     """
     nodes, values = pickle.loads(payload)
     _calls[0] += 1
     _calls[1] += len(nodes)
     progress = _progress
-    out = []
+    last = len(nodes) - 1
     for i, (key, fn, args) in enumerate(nodes):
         if progress is not None:
             progress.value = i
         value = values[key] = _call_in_process(fn, *(resolve(a, values) for a in args))
-        out.append((key, value))
-    if progress is not None:
-        progress.value = len(nodes)
-    try:
-        return ship(out)
-    except Exception:
-        pass
-    kept = []
-    for key, value in out:
         try:
-            ship(value)
+            message = ship((key, value, i == last))
         except Exception as exc:
-            value = Errored(exc)
-        kept.append((key, value))
-    return ship(kept)
+            message = ship((key, Errored(exc), i == last))
+        if progress is not None and i == last:
+            progress.value = len(nodes)  # (a death from here on: while sending values back)
+        send(message)
 
 
 def _call_in_process(fn: Callable[..., Any], *args: Any) -> Any:
@@ -221,7 +215,7 @@ def serve(
     setup: Any = None,
 ) -> None:
     """A worker process's life: run the calls read from ``conn`` until the driver closes it
-    (or dies), sending each call's values back.
+    (or dies), sending each node's value back as the node ends.
 
     Args:
         conn: this process's end of its pipe to the driver.
@@ -242,7 +236,7 @@ def serve(
         if not payload:
             return
         try:
-            conn.send_bytes(run_nodes(payload))
+            run_nodes(payload, conn.send_bytes)
         except OSError:  # the driver died while this call ran
             return
 
@@ -253,8 +247,8 @@ class WorkerProcess:
 
     Args:
         ctx: the multiprocessing context.
-        inbox: where ``(self, values)`` arrives per call, and ``(self, None)`` when the
-            process dies.
+        inbox: where ``(self, message)`` arrives per node of a call (:func:`run_nodes`), and
+            ``(self, None)`` when the process dies.
         log_queue: the queue the driver's log listener reads.
         level: the driver's effective log level.
         environ: the driver's environment of this run (the process starts with it).
@@ -284,6 +278,8 @@ class WorkerProcess:
         """Tokens of the literals sent to this process."""
         self.call: Any = None
         """The call this process runs (set by the dispatcher), or None."""
+        self.sent = 0
+        """How many of its call's nodes sent their value back so far."""
         self.reader = threading.Thread(
             target=self._read, args=(inbox,), daemon=True, name="headwater-worker-reader"
         )
