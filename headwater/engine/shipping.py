@@ -50,7 +50,7 @@ from headwater.engine.plain import run_plain_node
 from headwater.engine.plan import Output
 from headwater.model.states import Failed, Success
 from headwater.model.task import Task
-from headwater.taskgraph import is_node
+from headwater.taskgraph import dependencies, is_node
 
 FIRST_FLUSH = 64
 """A round's first part goes to the executor once it holds this many keys, each next part
@@ -81,7 +81,7 @@ class Literals:
         self._problems: dict[str, str | None] = {}
         self._sizes: dict[str, int] = {}
         self._literals: dict[str, Any] = {}
-        self._held: dict[str, Any] = {}
+        self._held: set[str] = set()
 
     def problem(self, key: str, definition: Any) -> str | None:
         """Why a task definition cannot reach the workers (None: it can); checked once per
@@ -157,17 +157,18 @@ class Literals:
 
     def hold(self, key: str, batch: dict[str, Any]) -> None:
         """Take the literal ``key`` out of ``batch`` until a node reads it by key
-        (:meth:`restore`): a map's definition once inside its pilots. Sent with them, a
+        (:meth:`unhold`): a map's definition once inside its pilots. Sent with them, a
         worker would compute it before a pilot for nodes planned later that may never read
         it (a small map's rest has it inside too): ~3 ms of the first pilot's round on 2
         local workers.
 
         Args:
-            key: a literal of ``batch`` that is no task's output (a task definition).
+            key: a literal of ``batch`` known here (put inside nodes by :meth:`inline`) that
+                is no task's output (a task definition).
             batch: the batch holding it.
         """
-        if key in batch:
-            self._held[key] = batch.pop(key)
+        if batch.pop(key, None) is not None:
+            self._held.add(key)
 
     def unhold(self, key: str, nodes: list[str], batch: dict[str, Any]) -> None:
         """Put the held literal ``key`` back into ``batch`` if one of ``nodes`` (the last
@@ -178,18 +179,11 @@ class Literals:
             nodes: the nodes of ``batch`` that may read it.
             batch: the batch.
         """
-        literal = self._held.pop(key, None)
-        if literal is None:
+        if key not in self._held:
             return
-        for k in nodes:
-            node = batch.get(k)
-            if (
-                node is not None
-                and is_node(node)
-                and any(type(a) is str and a == key for a in node[1:])
-            ):
-                batch[key] = literal
-                return
+        self._held.discard(key)
+        if any(key in dependencies(batch.get(k)) for k in nodes):
+            batch[key] = self._literals[key]
 
 
 def fail_unpicklable(
